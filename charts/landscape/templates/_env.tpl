@@ -1,0 +1,41 @@
+{{/* Environment every service gets. */}}
+{{- define "landscape.env.common" -}}
+{{- $root := index . 0 -}}
+- name: PORT
+  value: {{ (index $root.Values.services (index . 1)).port | quote }}
+- name: ZIPKIN_URL
+  value: {{ include "landscape.zipkinUrl" $root | quote }}
+- name: TRACING_SAMPLE_RATE
+  value: {{ $root.Values.tracing.sampleRate | quote }}
+- name: TESTABILITY_ENABLED
+  value: {{ $root.Values.testability | quote }}
+{{- end }}
+
+{{- define "landscape.env.amqp" -}}
+- name: AMQP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "landscape.amqpSecretName" . }}
+      key: url
+{{- end }}
+
+{{/* What each service calls, beyond Zipkin. */}}
+{{- define "landscape.env.accountservice" -}}
+- name: QUOTES_SERVICE_URL
+  value: {{ include "landscape.serviceUrl" (list . "quotes-service") | quote }}
+- name: IMAGE_SERVICE_URL
+  value: {{ include "landscape.serviceUrl" (list . "imageservice") | quote }}
+{{ include "landscape.env.amqp" . }}
+- name: DATA_DIR
+  value: /data
+{{- end }}
+
+{{- define "landscape.env.vipservice" -}}
+{{ include "landscape.env.amqp" . }}
+{{- end }}
+
+{{- define "landscape.env.imageservice" -}}
+{{- end }}
+
+{{- define "landscape.env.quotes-service" -}}
+{{- end }}

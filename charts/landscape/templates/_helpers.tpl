@@ -1,0 +1,83 @@
+{{/* A resource name from (list $ "base"): the base, or "<release>-base" with global.releasePrefix. */}}
+{{- define "landscape.name" -}}
+{{- $root := index . 0 -}}
+{{- $base := index . 1 -}}
+{{- if $root.Values.global.releasePrefix -}}
+{{- printf "%s-%s" $root.Release.Name $base | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $base -}}
+{{- end -}}
+{{- end }}
+
+{{/* Selector labels of a component, from (list $ "component"); subcharts use the same two. */}}
+{{- define "landscape.selectorLabels" -}}
+app.kubernetes.io/name: {{ index . 1 }}
+app.kubernetes.io/instance: {{ (index . 0).Release.Name }}
+{{- end }}
+
+{{- define "landscape.labels" -}}
+{{ include "landscape.selectorLabels" . }}
+app.kubernetes.io/part-of: landscape
+app.kubernetes.io/version: {{ (index . 0).Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ (index . 0).Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Version }}
+{{- end }}
+
+{{/* The base URL of one of our services, from (list $ "quotes-service"). */}}
+{{- define "landscape.serviceUrl" -}}
+{{- $root := index . 0 -}}
+{{- $service := index $root.Values.services (index . 1) -}}
+{{- printf "http://%s:%v" (include "landscape.name" .) $service.port -}}
+{{- end }}
+
+{{/* ZIPKIN_URL: the chart's Zipkin, or externalZipkin.url when that is off. */}}
+{{- define "landscape.zipkinUrl" -}}
+{{- if .Values.zipkin.enabled -}}
+{{- printf "http://%s:%v" (include "landscape.name" (list . "zipkin")) .Values.zipkin.service.port -}}
+{{- else -}}
+{{- required "externalZipkin.url is required when zipkin.enabled is false" .Values.externalZipkin.url | trimSuffix "/" -}}
+{{- end -}}
+{{- end }}
+
+{{/* The Secret with the broker's username, password and the services' AMQP_URL. */}}
+{{- define "landscape.amqpSecretName" -}}
+{{- printf "%s-amqp" .Release.Name -}}
+{{- end }}
+
+{{/* The TLS Secret the edge serves. */}}
+{{- define "landscape.tlsSecretName" -}}
+{{- if eq .Values.edge.tls.source "secret" -}}
+{{- required "edge.tls.secretName is required when edge.tls.source is secret" .Values.edge.tls.secretName -}}
+{{- else -}}
+{{- printf "%s-edge-tls" .Release.Name -}}
+{{- end -}}
+{{- end }}
+
+{{/* The port of a URL, from (list "amqp://host:5672/vhost"), with the scheme's default. */}}
+{{- define "landscape.urlPort" -}}
+{{- $url := urlParse (index . 0) -}}
+{{- $hostPort := splitList ":" $url.host -}}
+{{- if gt (len $hostPort) 1 -}}
+{{- last $hostPort -}}
+{{- else -}}
+{{- get (dict "amqp" "5672" "amqps" "5671" "http" "80" "https" "443") $url.scheme | default "443" -}}
+{{- end -}}
+{{- end }}
+
+{{/* The restricted Pod Security profile, for pod (from the user id) and container. */}}
+{{- define "landscape.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ . }}
+runAsGroup: {{ . }}
+fsGroup: {{ . }}
+seccompProfile:
+  type: RuntimeDefault
+{{- end }}
+
+{{/* From (true): whether the root file system is read-only. */}}
+{{- define "landscape.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: {{ . }}
+capabilities:
+  drop: [ALL]
+{{- end }}

@@ -1,0 +1,68 @@
+{{/* The server's name: "zipkin", or "<release>-zipkin" with global.releasePrefix. */}}
+{{- define "zipkin.fullname" -}}
+{{- if .Values.global.releasePrefix -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- .Chart.Name -}}
+{{- end -}}
+{{- end }}
+
+{{- define "zipkin.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "zipkin.labels" -}}
+{{ include "zipkin.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end }}
+
+{{/* Environment for the storage backend, as the image's start script reads it. */}}
+{{- define "zipkin.storageEnv" -}}
+- name: STORAGE_TYPE
+  value: {{ .Values.storage.type }}
+{{- if eq .Values.storage.type "mem" }}
+- name: MEM_MAX_SPANS
+  value: {{ .Values.storage.mem.maxSpans | quote }}
+{{- else if eq .Values.storage.type "elasticsearch" }}
+{{- with .Values.storage.elasticsearch }}
+- name: ES_HOSTS
+  value: {{ required "zipkin: storage.elasticsearch.hosts is required" .hosts | quote }}
+- name: ES_INDEX
+  value: {{ .index | quote }}
+{{- if .username }}
+- name: ES_USERNAME
+  value: {{ .username | quote }}
+{{- end }}
+{{- if .passwordSecret }}
+- name: ES_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .passwordSecret }}
+      key: password
+{{- end }}
+{{- end }}
+{{- else if eq .Values.storage.type "cassandra3" }}
+{{- with .Values.storage.cassandra }}
+- name: CASSANDRA_CONTACT_POINTS
+  value: {{ required "zipkin: storage.cassandra.contactPoints is required" .contactPoints | quote }}
+- name: CASSANDRA_LOCAL_DC
+  value: {{ .localDc | quote }}
+- name: CASSANDRA_KEYSPACE
+  value: {{ .keyspace | quote }}
+{{- if .username }}
+- name: CASSANDRA_USERNAME
+  value: {{ .username | quote }}
+{{- end }}
+{{- if .passwordSecret }}
+- name: CASSANDRA_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .passwordSecret }}
+      key: password
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -1,0 +1,114 @@
+/**
+ * What the end-to-end tests share: a real RabbitMQ (started when installed but
+ * stopped), the local Zipkin-API collector, LMDB in a temporary directory, and the
+ * four services as real processes.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
+import { startLandscape, type Landscape, type LandscapeOptions, type Runtime, type ServiceName } from '../tools/landscape.ts';
+import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
+import type { Span } from '../tools/collector/span.ts';
+
+export type { Span };
+
+export const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+
+export interface LogLine {
+  service: ServiceName;
+  line: string;
+  json: Record<string, unknown> | undefined;
+}
+
+export interface TestLandscape extends Landscape {
+  collector: RunningCollector;
+  logs: LogLine[];
+  dataDir: string;
+  /** Stops the services and the collector, and removes the data directory. */
+  close(): Promise<void>;
+}
+
+export async function startTestLandscape(
+  runtime: Runtime,
+  options: Partial<Omit<LandscapeOptions, 'runtime' | 'zipkinUrl' | 'dataDir' | 'onLog'>> = {},
+): Promise<TestLandscape> {
+  await ensureRabbitMQ(AMQP_URL, { log: () => {} });
+  const collector = await startCollector({ port: 0 });
+  const dataDir = mkdtempSync(join(tmpdir(), 'landscape-e2e-'));
+  const logs: LogLine[] = [];
+  const onLog = (service: ServiceName, line: string) => {
+    let json: Record<string, unknown> | undefined;
+    try {
+      json = JSON.parse(line) as Record<string, unknown>;
+    } catch {
+      json = undefined;
+    }
+    logs.push({ service, line, json });
+  };
+  try {
+    const landscape = await startLandscape({
+      runtime,
+      zipkinUrl: collector.url,
+      amqpUrl: AMQP_URL,
+      dataDir,
+      onLog,
+      ...options,
+      env: { ZIPKIN_EXPORT_INTERVAL_MS: '200', ...options.env },
+    });
+    return {
+      ...landscape,
+      collector,
+      logs,
+      dataDir,
+      async close() {
+        await landscape.stop();
+        await collector.close();
+        rmSync(dataDir, { recursive: true, force: true });
+      },
+    };
+  } catch (error) {
+    await collector.close();
+    rmSync(dataDir, { recursive: true, force: true });
+    for (const { line } of logs.slice(-20)) console.error(line);
+    throw error;
+  }
+}
+
+/** Reads a trace through the Zipkin API until `done` holds for it, or fails after `timeoutMs`. */
+export async function waitForTrace(
+  zipkinUrl: string,
+  traceId: string,
+  done: (spans: Span[]) => boolean,
+  timeoutMs = 15_000,
+): Promise<Span[]> {
+  const deadline = Date.now() + timeoutMs;
+  let spans: Span[] = [];
+  while (Date.now() < deadline) {
+    const response = await fetch(`${zipkinUrl}/api/v2/trace/${traceId}`);
+    spans = response.ok ? ((await response.json()) as Span[]) : (await response.body?.cancel(), []);
+    if (done(spans)) return spans;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const summary = spans.map((s) => `${s.localEndpoint?.serviceName}/${s.kind ?? 'LOCAL'}/${s.name}`).join(', ');
+  throw new Error(`trace ${traceId} incomplete after ${timeoutMs} ms; has: ${summary || 'nothing'}`);
+}
+
+/** The trace id in a `traceresponse` header (W3C Trace Context Level 2). */
+export function traceIdOf(response: Response): string {
+  const header = response.headers.get('traceresponse') ?? '';
+  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/.exec(header);
+  if (!match) throw new Error(`no valid traceresponse header: ${JSON.stringify(header)}`);
+  return match[1]!;
+}
+
+export const service = (span: Span) => span.localEndpoint?.serviceName;
+
+/** The one span matching, failing with the trace's contents when there is not exactly one. */
+export function only(spans: Span[], predicate: (span: Span) => boolean, what: string): Span {
+  const found = spans.filter(predicate);
+  if (found.length !== 1) {
+    throw new Error(`expected one ${what}, found ${found.length} in: ${spans.map((s) => `${service(s)}:${s.name}`).join(', ')}`);
+  }
+  return found[0]!;
+}

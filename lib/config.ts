@@ -1,0 +1,70 @@
+/**
+ * Reading configuration from the environment. Every reader validates its variable and
+ * throws a ConfigError that names it, so a bad value stops a service at start with a
+ * message a person can act on.
+ */
+import process from 'node:process';
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, problem: string) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Typed readers over an environment (the process's by default). Empty counts as unset. */
+export function envReader(env: Env = process.env) {
+  const raw = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === '' ? undefined : value;
+  };
+  const number = (name: string, fallback: number, { min = -Infinity, max = Infinity, integer = false } = {}) => {
+    const value = raw(name);
+    if (value === undefined) return fallback;
+    const n = Number(value);
+    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+      const kind = integer ? 'an integer' : 'a number';
+      throw new ConfigError(name, `expected ${kind} from ${min} to ${max}, got ${JSON.stringify(value)}`);
+    }
+    return n;
+  };
+  return {
+    string: (name: string, fallback: string) => raw(name) ?? fallback,
+    number,
+    integer: (name: string, fallback: number, range: { min?: number; max?: number } = {}) =>
+      number(name, fallback, { ...range, integer: true }),
+    port: (name: string, fallback: number) => number(name, fallback, { min: 0, max: 65535, integer: true }),
+    boolean: (name: string, fallback: boolean) => {
+      const value = raw(name)?.toLowerCase();
+      if (value === undefined) return fallback;
+      if (value === 'true' || value === '1') return true;
+      if (value === 'false' || value === '0') return false;
+      throw new ConfigError(name, `expected true or false, got ${JSON.stringify(value)}`);
+    },
+    /** An absolute URL with one of the given schemes; trailing slashes are dropped. */
+    url: (name: string, fallback: string, schemes: string[] = ['http:', 'https:']) => {
+      const value = raw(name) ?? fallback;
+      let url: URL;
+      try {
+        url = new URL(value);
+      } catch {
+        throw new ConfigError(name, `expected an absolute URL, got ${JSON.stringify(value)}`);
+      }
+      if (!schemes.includes(url.protocol)) {
+        throw new ConfigError(name, `expected a ${schemes.join(' or ')} URL, got ${JSON.stringify(value)}`);
+      }
+      return value.replace(/\/+$/, '');
+    },
+    oneOf: <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
+      const value = raw(name) ?? fallback;
+      if (!(allowed as readonly string[]).includes(value)) {
+        throw new ConfigError(name, `expected one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+      }
+      return value as T;
+    },
+  };
+}
+
+export type EnvReader = ReturnType<typeof envReader>;

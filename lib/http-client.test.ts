@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import zipkin from 'zipkin';
+import { ServiceClient } from './http-client.ts';
+import { createLogger } from './log.ts';
+import { Tracing } from './tracing/tracer.ts';
+
+type Behaviour = (request: IncomingMessage) => { status: number; body?: unknown } | 'hang';
+
+/** A real HTTP server on loopback whose answers the test switches. */
+async function remote() {
+  let behaviour: Behaviour = () => ({ status: 200, body: { ok: true } });
+  const requests: IncomingMessage[] = [];
+  const server: Server = createServer((request, response) => {
+    requests.push(request);
+    const answer = behaviour(request);
+    if (answer === 'hang') return;
+    response.writeHead(answer.status, { 'content-type': 'application/json' });
+    response.end(JSON.stringify(answer.body ?? {}));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    set: (next: Behaviour) => (behaviour = next),
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}
+
+function tracing() {
+  const spans: any[] = [];
+  const exporter = { logSpan: (span: zipkin.model.Span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
+  return { spans, tracing: new Tracing({ serviceName: 'caller', exporter }) };
+}
+
+const log = createLogger({ service: 'test' }, { write: () => {} });
+const FALLBACK = { ok: false };
+
+describe('ServiceClient', () => {
+  let server: Awaited<ReturnType<typeof remote>>;
+  before(async () => (server = await remote()));
+  after(() => server.close());
+
+  const client = (overrides: Partial<ConstructorParameters<typeof ServiceClient<{ ok: boolean }>>[0]> = {}) =>
+    new ServiceClient<{ ok: boolean }>({
+      service: 'remote',
+      baseUrl: server.url,
+      fallback: () => FALLBACK,
+      log,
+      retry: { delayMs: 5, attemptTimeoutMs: 200, deadlineMs: 1000 },
+      breaker: { resetTimeoutMs: 300, volumeThreshold: 3 },
+      ...overrides,
+    });
+
+  it('GETs JSON in a CLIENT span carrying B3 and W3C context downstream', async () => {
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    const c = client();
+    assert.deepEqual(await c.getJson('/thing?x=1', parent, 'getthing'), { ok: true });
+    parent.finish();
+    c.close();
+    const call = spans.find((s) => s.name === 'getthing');
+    assert.equal(call?.kind, 'CLIENT');
+    assert.equal(call?.remoteEndpoint.serviceName, 'remote');
+    assert.equal(call?.tags['http.path'], '/thing');
+    assert.equal(call?.tags['http.status_code'], '200');
+    const headers = server.requests[0]!.headers;
+    assert.equal(headers['x-b3-traceid'], parent.traceId);
+    assert.equal(headers['x-b3-spanid'], call?.id);
+    assert.equal(headers['x-b3-parentspanid'], parent.spanId);
+    assert.equal(headers.traceparent, `00-${parent.traceId}-${call?.id}-01`);
+  });
+
+  it('retries a 5xx up to three attempts, each its own CLIENT span, then falls back', async () => {
+    server.set(() => ({ status: 503 }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    const c = client();
+    assert.deepEqual(await c.getJson('/x', parent, 'call'), FALLBACK);
+    parent.finish();
+    c.close();
+    assert.equal(server.requests.length, 3);
+    const attempts = spans.filter((s) => s.name === 'call');
+    assert.equal(attempts.length, 3);
+    assert.deepEqual(attempts.map((s) => s.tags['retry.attempt']), [undefined, '2', '3']);
+    for (const attempt of attempts) assert.equal(attempt.tags.error, 'remote answered 503');
+    const root = spans.find((s) => s.name === 'root');
+    assert.match(root?.tags['fallback.remote'], /503/);
+  });
+
+  it('never retries a 4xx', async () => {
+    server.set(() => ({ status: 404 }));
+    server.requests.length = 0;
+    const { tracing: t } = tracing();
+    const c = client();
+    assert.deepEqual(await c.getJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
+    c.close();
+    assert.equal(server.requests.length, 1);
+    assert.equal(c.state, 'closed', 'a 4xx does not count against the service');
+  });
+
+  it('opens after failures, fails fast while open, half-opens and closes when the service returns', async () => {
+    server.set(() => ({ status: 500 }));
+    const { spans, tracing: t } = tracing();
+    const c = client({ retry: { attempts: 1, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 500 } });
+    for (let i = 0; i < 3; i++) await c.getJson('/x', t.rootSpan('r'), 'call');
+    assert.equal(c.state, 'open');
+
+    server.requests.length = 0;
+    const parent = t.rootSpan('while-open');
+    const started = performance.now();
+    assert.deepEqual(await c.getJson('/x', parent, 'call'), FALLBACK);
+    const elapsed = performance.now() - started;
+    parent.finish();
+    assert.equal(server.requests.length, 0, 'no request while open');
+    assert.ok(elapsed < 50, `fails fast (${elapsed.toFixed(1)} ms)`);
+    assert.equal(spans.find((s) => s.name === 'while-open')?.tags['fallback.remote'], 'circuit breaker open');
+
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    await new Promise((resolve) => setTimeout(resolve, 350));
+    assert.equal(c.state, 'half-open');
+    const probe = t.rootSpan('probe');
+    assert.deepEqual(await c.getJson('/x', probe, 'call'), { ok: true });
+    probe.finish();
+    assert.equal(c.state, 'closed');
+    assert.ok(spans.find((s) => s.name === 'probe')?.annotations.some((a: any) => a.value === 'remote circuit breaker closed'));
+    c.close();
+  });
+
+  it('times out a hanging service within the attempt timeout', async () => {
+    server.set(() => 'hang');
+    const { tracing: t } = tracing();
+    const c = client({ retry: { attempts: 2, delayMs: 1, attemptTimeoutMs: 100, deadlineMs: 1000 } });
+    const started = performance.now();
+    assert.deepEqual(await c.getJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
+    const elapsed = performance.now() - started;
+    assert.ok(elapsed >= 190 && elapsed < 900, `two attempts of 100 ms (${elapsed.toFixed(0)} ms)`);
+    c.close();
+  });
+});

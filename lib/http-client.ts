@@ -1,0 +1,165 @@
+/**
+ * The resilient, traced client for calls between services.
+ *
+ * A call goes through one circuit breaker per remote service (opossum), and inside
+ * it through bounded retries (p-retry: constant short backoff, never on 4xx, all
+ * within a deadline). Every attempt is its own CLIENT span carrying the context
+ * downstream in B3 and W3C headers. When the call fails or the breaker is open, the
+ * caller gets the fallback and the parent span says why.
+ *
+ * Connections are pooled and kept alive by the runtime's fetch.
+ */
+import CircuitBreaker from 'opossum';
+import pRetry, { AbortError } from 'p-retry';
+import type { Logger } from './log.ts';
+import type { Span } from './tracing/span.ts';
+
+export interface RetrySettings {
+  /** Attempts per call, the first included. */
+  attempts: number;
+  /** Pause between attempts. */
+  delayMs: number;
+  /** Time allowed for one attempt. */
+  attemptTimeoutMs: number;
+  /** Time allowed for the whole call, retries included. */
+  deadlineMs: number;
+}
+
+export interface BreakerSettings {
+  /** Failure percentage over the rolling window that opens the breaker. */
+  errorThresholdPercentage: number;
+  /** Calls in the window before the percentage counts. */
+  volumeThreshold: number;
+  /** How long the breaker stays open before letting one call through. */
+  resetTimeoutMs: number;
+  /** The rolling window. */
+  windowMs: number;
+}
+
+export const defaultRetrySettings: RetrySettings = { attempts: 3, delayMs: 20, attemptTimeoutMs: 1000, deadlineMs: 2500 };
+export const defaultBreakerSettings: BreakerSettings = {
+  errorThresholdPercentage: 50,
+  volumeThreshold: 5,
+  resetTimeoutMs: 5000,
+  windowMs: 10_000,
+};
+
+export interface ServiceClientOptions<T> {
+  /** The remote service's name, as it appears in spans. */
+  service: string;
+  baseUrl: string;
+  /** What the caller gets when the call fails or the breaker is open. */
+  fallback: () => T;
+  log: Logger;
+  retry?: Partial<RetrySettings>;
+  breaker?: Partial<BreakerSettings>;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+/** A 4xx answer: the request was wrong, so retrying or blaming the service is pointless. */
+class ClientError extends Error {
+  override name = 'ClientError';
+}
+
+export class ServiceClient<T> {
+  readonly service: string;
+  readonly #baseUrl: string;
+  readonly #fallback: () => T;
+  readonly #retry: RetrySettings;
+  readonly #breaker: CircuitBreaker<[string, Span, string], T>;
+
+  constructor({ service, baseUrl, fallback, log, retry, breaker }: ServiceClientOptions<T>) {
+    this.service = service;
+    this.#baseUrl = baseUrl;
+    this.#fallback = fallback;
+    this.#retry = { ...defaultRetrySettings, ...retry };
+    const settings = { ...defaultBreakerSettings, ...breaker };
+    this.#breaker = new CircuitBreaker((path: string, parent: Span, name: string) => this.#withRetries(path, parent, name), {
+      timeout: this.#retry.deadlineMs,
+      errorThresholdPercentage: settings.errorThresholdPercentage,
+      volumeThreshold: settings.volumeThreshold,
+      resetTimeout: settings.resetTimeoutMs,
+      rollingCountTimeout: settings.windowMs,
+      errorFilter: (error: unknown) => error instanceof ClientError,
+    });
+    const report = () => log.warn('circuit breaker changed state', { service, state: this.state });
+    this.#breaker.on('open', report);
+    this.#breaker.on('halfOpen', report);
+    this.#breaker.on('close', report);
+  }
+
+  get state(): BreakerState {
+    if (this.#breaker.opened) return 'open';
+    return this.#breaker.halfOpen ? 'half-open' : 'closed';
+  }
+
+  /** GETs `path` and parses JSON, under the span `name` (a child of `parent`); never rejects. */
+  async getJson(path: string, parent: Span, name: string): Promise<T> {
+    const before = this.state;
+    try {
+      return await this.#breaker.fire(path, parent, name);
+    } catch (error) {
+      const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
+      parent.annotate(`${this.service} fallback: ${reason}`);
+      parent.tag(`fallback.${this.service}`, reason);
+      return this.#fallback();
+    } finally {
+      const after = this.state;
+      if (after !== before) parent.annotate(`${this.service} circuit breaker ${after}`);
+    }
+  }
+
+  /** Stops the breaker's timers. */
+  close(): void {
+    this.#breaker.shutdown();
+  }
+
+  #withRetries(path: string, parent: Span, name: string): Promise<T> {
+    const { attempts, delayMs, deadlineMs } = this.#retry;
+    return pRetry((attempt) => this.#attempt(path, parent, name, attempt), {
+      retries: attempts - 1,
+      minTimeout: delayMs,
+      maxTimeout: delayMs,
+      factor: 1,
+      randomize: false,
+      maxRetryTime: deadlineMs,
+    });
+  }
+
+  async #attempt(path: string, parent: Span, name: string, attempt: number): Promise<T> {
+    const span = parent.child(name, { kind: 'CLIENT', remoteService: this.service });
+    const url = this.#baseUrl + path;
+    span.tag('http.method', 'GET');
+    span.tag('http.path', path.split('?')[0] ?? path);
+    if (attempt > 1) span.tag('retry.attempt', attempt);
+    const headers = new Headers({ accept: 'application/json' });
+    span.inject((key, value) => headers.set(key, value));
+    try {
+      const response = await fetch(url, { headers, signal: AbortSignal.timeout(this.#retry.attemptTimeoutMs) });
+      span.tag('http.status_code', response.status);
+      if (!response.ok) {
+        await response.body?.cancel();
+        const message = `${this.service} answered ${response.status}`;
+        if (response.status < 500) throw new AbortError(new ClientError(message));
+        throw new Error(message);
+      }
+      return (await response.json()) as T;
+    } catch (error) {
+      span.fail(error instanceof AbortError ? error.originalError : error);
+      // Network and timeout errors arrive as TypeError/DOMException; normalise so they are retried.
+      throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(error));
+    } finally {
+      span.finish();
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  if (error instanceof AbortError) return describe(error.originalError);
+  if (error instanceof Error) {
+    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
+    return `${error.message}${cause}`;
+  }
+  return String(error);
+}

@@ -1,0 +1,73 @@
+/**
+ * Serving a fetch handler on whichever runtime runs us: Deno's built-in server on
+ * Deno, @hono/node-server on Node. Both stop gracefully: no new connections, requests
+ * in flight finish.
+ */
+import process from 'node:process';
+
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+export interface RunningServer {
+  /** The port actually bound (useful with port 0). */
+  port: number;
+  /** Stops accepting connections and resolves when requests in flight have finished. */
+  close(): Promise<void>;
+}
+
+interface DenoServer {
+  addr: { port: number };
+  shutdown(): Promise<void>;
+}
+interface DenoNamespace {
+  serve(
+    options: { port: number; hostname?: string; onListen?: (addr: { port: number }) => void },
+    handler: FetchHandler,
+  ): DenoServer;
+}
+
+export async function listen(fetch: FetchHandler, port: number): Promise<RunningServer> {
+  const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
+  if (deno) {
+    const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, fetch);
+    return { port: server.addr.port, close: () => server.shutdown() };
+  }
+  const { serve } = await import('@hono/node-server');
+  const { promise, resolve } = withResolvers<number>();
+  const server = serve({ fetch, port }, (info) => resolve(info.port));
+  const bound = await promise;
+  return {
+    port: bound,
+    close: () =>
+      new Promise<void>((done) => {
+        const http = server as import('node:http').Server;
+        http.close(() => done());
+        // Keep-alive connections left idle after their last response would hold close() open.
+        const sweep = setInterval(() => http.closeIdleConnections(), 50);
+        http.once('close', () => clearInterval(sweep));
+        http.closeIdleConnections();
+      }),
+  };
+}
+
+/** Runs `stop` once on SIGTERM or SIGINT. */
+export function onTermination(stop: (signal: string) => void): void {
+  let stopping = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      stop(signal);
+    });
+  }
+}
+
+/** Promise.withResolvers, which Node 20 lacks. */
+export function withResolvers<T>() {
+  let resolve!: (value: T) => void;
+  let reject!: (reason: unknown) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}

@@ -1,0 +1,103 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import zipkin from 'zipkin';
+import { createLogger } from './log.ts';
+import { createServiceApp, type ServiceParts } from './service.ts';
+import { Tracing } from './tracing/tracer.ts';
+
+function setup(parts: Partial<ServiceParts> = {}, testability = false) {
+  const spans: any[] = [];
+  const lines: any[] = [];
+  const exporter = { logSpan: (span: zipkin.model.Span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
+  const tracing = new Tracing({ serviceName: 'svc', exporter });
+  const log = createLogger({ service: 'svc' }, { write: (line) => lines.push(JSON.parse(line)) });
+  const { app, state } = createServiceApp({ tracing, log, parts: { routes: () => {}, ...parts }, testability });
+  return { app, state, spans, lines };
+}
+
+describe('a service app', () => {
+  it('opens a SERVER span per request named for the route, with HTTP tags', async () => {
+    const { app, spans, lines } = setup({
+      routes: (app) =>
+        app.get('/items/:id', (c) => {
+          c.var.log.info('handling');
+          return c.json({ id: c.req.param('id') });
+        }),
+    });
+    const response = await app.request('/items/7');
+    assert.equal(response.status, 200);
+    const span = spans[0]!;
+    assert.equal(span.name, 'get /items/:id');
+    assert.equal(span.kind, 'SERVER');
+    assert.deepEqual(span.tags, {
+      'http.method': 'GET',
+      'http.path': '/items/7',
+      'http.route': '/items/:id',
+      'http.status_code': '200',
+    });
+    assert.equal(response.headers.get('traceresponse'), `00-${span.traceId}-${span.id}-01`);
+    const line = lines.find((l) => l.msg === 'handling');
+    assert.equal(line?.traceId, span.traceId);
+    assert.equal(line?.spanId, span.id);
+  });
+
+  it('continues an incoming B3 context', async () => {
+    const { app, spans } = setup({ routes: (app) => app.get('/x', (c) => c.text('ok')) });
+    await app.request('/x', {
+      headers: { 'X-B3-TraceId': '463ac35c9f6413ad48485a3953bb6124', 'X-B3-SpanId': 'a2fb4a1d1a96d312', 'X-B3-Sampled': '1' },
+    });
+    assert.equal(spans[0].traceId, '463ac35c9f6413ad48485a3953bb6124');
+    assert.equal(spans[0].id, 'a2fb4a1d1a96d312');
+    assert.equal(spans[0].shared, true);
+  });
+
+  it('answers a throw with a JSON 500 without a stack, and tags the span error', async () => {
+    const { app, spans, lines } = setup({
+      routes: (app) =>
+        app.get('/boom', () => {
+          throw new Error('kaput');
+        }),
+    });
+    const response = await app.request('/boom');
+    assert.equal(response.status, 500);
+    assert.deepEqual(await response.json(), { error: 'internal error' });
+    assert.equal(spans[0].tags.error, 'kaput');
+    assert.equal(spans[0].tags['http.status_code'], '500');
+    assert.ok(response.headers.get('traceresponse'));
+    const logged = lines.find((l) => l.msg === 'request failed');
+    assert.equal(logged?.error.message, 'kaput');
+    assert.equal(logged?.error.stack, undefined);
+  });
+
+  it('answers unknown routes with a JSON 404 and names the span for the method only', async () => {
+    const { app, spans } = setup();
+    const response = await app.request('/nowhere/../etc');
+    assert.equal(response.status, 404);
+    assert.match((await response.json()).error, /no route/);
+    assert.equal(spans[0].name, 'get');
+    assert.equal(spans[0].tags['http.route'], undefined);
+  });
+
+  it('reports health from its checks, and DOWN while stopping', async () => {
+    let problem: string | undefined;
+    const { app, state } = setup({ checks: { db: () => problem }, details: () => ({ queue: 3 }) });
+    assert.deepEqual(await (await app.request('/health')).json(), { status: 'UP', details: { queue: 3 } });
+    problem = 'unreadable';
+    const down = await app.request('/health');
+    assert.equal(down.status, 503);
+    assert.equal((await down.json()).reason, 'db: unreadable');
+    problem = undefined;
+    state.stopping = true;
+    assert.equal((await app.request('/health')).status, 503);
+  });
+
+  it('has the testability switch only when enabled', async () => {
+    assert.equal((await setup().app.request('/testability/healthy/false')).status, 404);
+    const { app } = setup({}, true);
+    assert.equal((await app.request('/testability/healthy/false')).status, 200);
+    assert.equal((await app.request('/health')).status, 503);
+    assert.equal((await app.request('/testability/healthy/maybe')).status, 400);
+    await app.request('/testability/healthy/true');
+    assert.equal((await app.request('/health')).status, 200);
+  });
+});

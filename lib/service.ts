@@ -1,0 +1,147 @@
+/**
+ * What every service shares: configuration from the environment, JSON logs, a tracer
+ * exporting to Zipkin, the tracing middleware, `/health`, JSON errors, and a graceful
+ * stop on SIGTERM. A service supplies only its own routes, checks and resources.
+ */
+import process from 'node:process';
+import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
+import { ConfigError, envReader, type EnvReader } from './config.ts';
+import { hostIPv4 } from './instance.ts';
+import { createLogger, isLogLevel, type Logger } from './log.ts';
+import { listen, onTermination, type RunningServer } from './server.ts';
+import { createZipkinExporter } from './tracing/exporter.ts';
+import { tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
+import { Tracing } from './tracing/tracer.ts';
+
+export type ServiceEnv = { Variables: TracingVariables };
+export type ServiceApp = Hono<ServiceEnv>;
+
+/** A check returns what is wrong, or nothing when the dependency is usable. */
+export type HealthCheck = () => string | undefined;
+
+export interface ServiceParts {
+  /** Registers the service's own routes. */
+  routes(app: ServiceApp): void;
+  /** Dependencies that must be usable for the service to report UP. */
+  checks?: Record<string, HealthCheck>;
+  /** Extra state shown in `/health` (breakers, queues). */
+  details?: () => Record<string, unknown>;
+  /** Releases the service's resources, after the last request has finished. */
+  close?: () => Promise<void>;
+}
+
+export interface ServiceContext {
+  env: EnvReader;
+  log: Logger;
+  tracing: Tracing;
+}
+
+export interface ServiceDefinition {
+  name: string;
+  defaultPort: number;
+  setup(context: ServiceContext): ServiceParts | Promise<ServiceParts>;
+}
+
+export interface AppOptions {
+  tracing: Tracing;
+  log: Logger;
+  parts: ServiceParts;
+  /** Enables `/testability/healthy/:state`, a switch for tests of health handling. */
+  testability?: boolean;
+}
+
+/** A fetch-ready app with the shared middleware, `/health` and JSON errors. */
+export function createServiceApp({ tracing, log, parts, testability = false }: AppOptions) {
+  const app: ServiceApp = new Hono<ServiceEnv>();
+  const state = { stopping: false, forcedDown: false };
+
+  app.use(tracingMiddleware({ tracing, log }));
+
+  app.get('/health', (c) => {
+    const problems: string[] = [];
+    if (state.stopping) problems.push('shutting down');
+    if (state.forcedDown) problems.push('set unhealthy through the testability switch');
+    for (const [name, check] of Object.entries(parts.checks ?? {})) {
+      const problem = check();
+      if (problem) problems.push(`${name}: ${problem}`);
+    }
+    const details = parts.details?.();
+    if (problems.length > 0) return c.json({ status: 'DOWN', reason: problems.join('; '), ...(details && { details }) }, 503);
+    return c.json({ status: 'UP', ...(details && { details }) });
+  });
+
+  if (testability) {
+    app.get('/testability/healthy/:state', (c) => {
+      const value = c.req.param('state');
+      if (value !== 'true' && value !== 'false') return c.json({ error: 'state must be true or false' }, 400);
+      state.forcedDown = value === 'false';
+      return c.json({ healthy: !state.forcedDown });
+    });
+  }
+
+  parts.routes(app);
+
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path.slice(0, 200)}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof HTTPException && error.status < 500) {
+      return c.json({ error: error.message || 'bad request' }, error.status);
+    }
+    (c.var.log ?? log).error('request failed', { error, method: c.req.method, path: c.req.path });
+    return c.json({ error: 'internal error' }, 500);
+  });
+
+  return { app, state };
+}
+
+/** Starts a service from its definition; exits with a message if configuration is bad. */
+export async function runService(definition: ServiceDefinition): Promise<RunningServer> {
+  const env = envReader();
+  const bootLog = createLogger({ service: definition.name });
+  try {
+    const level = env.string('LOG_LEVEL', 'info');
+    if (!isLogLevel(level)) throw new ConfigError('LOG_LEVEL', `expected debug, info, warn or error, got ${JSON.stringify(level)}`);
+    const log = createLogger({ service: definition.name }, { level });
+    const port = env.port('PORT', definition.defaultPort);
+    const zipkinUrl = env.url('ZIPKIN_URL', 'http://127.0.0.1:9411');
+    const sampleRate = env.number('TRACING_SAMPLE_RATE', 1, { min: 0, max: 1 });
+    const testability = env.boolean('TESTABILITY_ENABLED', false);
+    const shutdownTimeoutMs = env.integer('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 });
+    const exportIntervalMs = env.integer('ZIPKIN_EXPORT_INTERVAL_MS', 1000, { min: 10, max: 60_000 });
+    const exporter = createZipkinExporter({ url: zipkinUrl, log, intervalMs: exportIntervalMs });
+    const tracing = new Tracing({ serviceName: definition.name, exporter, sampleRate, ipv4: hostIPv4() });
+
+    const parts = await definition.setup({ env, log, tracing });
+    const { app, state } = createServiceApp({ tracing, log, parts, testability });
+    const server = await listen(app.fetch, port);
+    log.info('listening', { port: server.port, zipkin: zipkinUrl, sampleRate, testability });
+
+    onTermination(async (signal) => {
+      log.info('stopping', { signal });
+      state.stopping = true;
+      const deadline = setTimeout(() => {
+        log.error('stop timed out; exiting', { timeoutMs: shutdownTimeoutMs });
+        process.exit(1);
+      }, shutdownTimeoutMs);
+      try {
+        await server.close();
+        await parts.close?.();
+        await tracing.flush();
+        log.info('stopped');
+      } catch (error) {
+        log.error('stop failed', { error });
+        process.exitCode = 1;
+      }
+      clearTimeout(deadline);
+      process.exit();
+    });
+    return server;
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      bootLog.error('bad configuration', { variable: error.variable, error: error.message });
+    } else {
+      bootLog.error('failed to start', { error });
+    }
+    process.exit(1);
+  }
+}

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import zipkin from 'zipkin';
+import { Tracing } from './tracer.ts';
+
+/** Collects finished spans as the JSON v2 Zipkin would receive. */
+function capture() {
+  const spans: any[] = [];
+  const exporter = { logSpan: (span: zipkin.model.Span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
+  return { spans, exporter };
+}
+
+const none = { kind: 'none' } as const;
+const tick = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
+
+describe('Tracing', () => {
+  it('records a server span with a child, 128-bit ids and JSON v2 fields', () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, ipv4: '10.0.0.7' });
+    const server = tracing.continueSpan('get /x', none, { kind: 'SERVER', continuation: 'join' });
+    const result = server.trace('work', (span) => {
+      span.tag('n', 3);
+      return 42;
+    });
+    server.annotate('something happened');
+    server.finish();
+    assert.equal(result, 42);
+    assert.equal(spans.length, 2);
+    const [work, root] = spans;
+    assert.match(root.traceId, /^[0-9a-f]{32}$/);
+    assert.equal(root.kind, 'SERVER');
+    assert.equal(root.name, 'get /x');
+    assert.equal(root.parentId, undefined);
+    assert.deepEqual(root.localEndpoint, { serviceName: 'svc', ipv4: '10.0.0.7' });
+    assert.equal(root.annotations[0].value, 'something happened');
+    assert.ok(root.duration >= 1);
+    assert.equal(work.parentId, root.id);
+    assert.equal(work.traceId, root.traceId);
+    assert.equal(work.kind, undefined);
+    assert.deepEqual(work.tags, { n: '3' });
+  });
+
+  it('joins a B3 caller (shared span) and opens a child for a W3C caller', () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter });
+    const context = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), sampled: true, debug: false };
+    tracing.continueSpan('b3', { kind: 'context', format: 'b3-multi', context }, { kind: 'SERVER', continuation: 'join' }).finish();
+    tracing.continueSpan('w3c', { kind: 'context', format: 'w3c', context }, { kind: 'SERVER', continuation: 'join' }).finish();
+    tracing.continueSpan('msg', { kind: 'context', format: 'b3-single', context }, { kind: 'CONSUMER', continuation: 'child' }).finish();
+    const [joined, w3c, consumer] = spans;
+    assert.equal(joined.id, 'b'.repeat(16));
+    assert.equal(joined.shared, true);
+    assert.notEqual(w3c.id, 'b'.repeat(16));
+    assert.equal(w3c.parentId, 'b'.repeat(16));
+    assert.equal(w3c.shared, undefined);
+    assert.equal(consumer.parentId, 'b'.repeat(16));
+    assert.equal(consumer.kind, 'CONSUMER');
+  });
+
+  it('records nothing for an unsampled trace, yet passes the decision on', () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter });
+    const server = tracing.continueSpan('x', { kind: 'sampling', sampled: false, debug: false }, { kind: 'SERVER', continuation: 'join' });
+    const child = server.child('call', { kind: 'CLIENT', remoteService: 'other' });
+    const headers: Record<string, string> = {};
+    child.inject((name, value) => (headers[name] = value));
+    child.finish();
+    server.finish();
+    assert.equal(spans.length, 0);
+    assert.equal(headers['X-B3-Sampled'], '0');
+    assert.match(headers.traceparent ?? '', /-00$/);
+  });
+
+  it('marks debug traces and samples them even at rate 0', () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 0 });
+    tracing.continueSpan('x', { kind: 'sampling', debug: true }, { kind: 'SERVER', continuation: 'join' }).finish();
+    tracing.continueSpan('y', none, { kind: 'SERVER', continuation: 'join' }).finish();
+    assert.equal(spans.length, 1);
+    assert.equal(spans[0].debug, true);
+  });
+
+  it('samples a fraction of new traces by trace id', () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 0.25 });
+    for (let i = 0; i < 4000; i++) tracing.rootSpan('x').finish();
+    assert.ok(spans.length > 800 && spans.length < 1200, `about a quarter sampled: ${spans.length}`);
+  });
+
+  it('keeps interleaved async work in its own traces', async () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter });
+    const requests = Array.from({ length: 200 }, async (_, i) => {
+      const server = tracing.rootSpan(`request ${i}`, { kind: 'SERVER' });
+      await tick();
+      await server.trace('step', async (step) => {
+        await tick();
+        step.tag('request', i);
+        step.annotate(`annotated ${i}`);
+        await tick();
+      });
+      server.tag('request', i);
+      await tick();
+      server.finish();
+      return server.traceId;
+    });
+    const traceIds = await Promise.all(requests);
+    assert.equal(spans.length, 400);
+    for (const [i, traceId] of traceIds.entries()) {
+      const own = spans.filter((s) => s.traceId === traceId);
+      assert.equal(own.length, 2);
+      for (const span of own) assert.equal(span.tags.request, String(i));
+      const step = own.find((s) => s.name === 'step');
+      assert.equal(step?.annotations[0].value, `annotated ${i}`);
+    }
+  });
+
+  it('tags a failing child span with the error and rethrows', async () => {
+    const { spans, exporter } = capture();
+    const root = new Tracing({ serviceName: 'svc', exporter }).rootSpan('r');
+    await assert.rejects(
+      root.trace('fails', async () => {
+        throw new Error('boom');
+      }),
+      /boom/,
+    );
+    assert.throws(() => root.trace('throws', () => { throw new Error('sync boom'); }), /sync boom/);
+    root.finish();
+    assert.equal(spans.find((s) => s.name === 'fails')?.tags.error, 'boom');
+    assert.equal(spans.find((s) => s.name === 'throws')?.tags.error, 'sync boom');
+  });
+});

@@ -1,0 +1,119 @@
+/**
+ * One tracer per service: zipkin-js ids and sampling, a BatchRecorder assembling
+ * spans, an exporter shipping them. Spans are created from an incoming context (or
+ * none) and from then on carried explicitly; see span.ts for why.
+ */
+import zipkin from 'zipkin';
+import type { Extracted } from './propagation.ts';
+import { Span, type SpanKind, type SpanSink } from './span.ts';
+
+const { Tracer, BatchRecorder, ExplicitContext, TraceId, InetAddress, Annotation, option, sampler } = zipkin;
+
+export interface TracerOptions {
+  serviceName: string;
+  /** Where finished spans go (an exporter to Zipkin, or a test's collector). */
+  exporter: zipkin.Logger;
+  /** Fraction of new traces recorded, 0..1. Incoming decisions are always honoured. */
+  sampleRate?: number;
+  /** This host's IPv4 address, for the spans' local endpoint. */
+  ipv4?: string;
+}
+
+/** How a span relates to the context it continues. */
+export type Continuation =
+  /** Zipkin's B3 convention for RPC servers: share the caller's span id. */
+  | 'join'
+  /** A new span below the caller's (W3C servers, message consumers). */
+  | 'child';
+
+export class Tracing implements SpanSink {
+  readonly serviceName: string;
+  readonly localAddress: zipkin.Annotation.LocalAddr | undefined;
+  readonly #tracer: zipkin.Tracer;
+  readonly #recorder: zipkin.BatchRecorder;
+  readonly #exporter: zipkin.Logger & { flush?: () => Promise<void> };
+
+  constructor({ serviceName, exporter, sampleRate = 1, ipv4 }: TracerOptions) {
+    this.serviceName = serviceName;
+    this.localAddress = ipv4 ? new Annotation.LocalAddr({ host: new InetAddress(ipv4) }) : undefined;
+    this.#exporter = exporter;
+    this.#recorder = new BatchRecorder({ logger: exporter });
+    this.#tracer = new Tracer({
+      // Required by zipkin-js, never consulted: no span here depends on the shared slot.
+      ctxImpl: new ExplicitContext(),
+      recorder: this.#recorder,
+      sampler: new sampler.Sampler(traceIdRatio(sampleRate)),
+      traceId128Bit: true,
+      localServiceName: serviceName,
+    });
+  }
+
+  /**
+   * Opens a span continuing what was extracted from an incoming request or message:
+   * joined or as a child when there is a context, a new trace otherwise (keeping a
+   * sampling-only decision when one came).
+   */
+  continueSpan(
+    name: string,
+    extracted: Extracted,
+    options: { kind: SpanKind; remoteService?: string; continuation: Continuation },
+  ): Span {
+    let id: zipkin.TraceId;
+    let tracestate: string | undefined;
+    if (extracted.kind === 'context') {
+      const { context } = extracted;
+      const caller = new TraceId({
+        traceId: context.traceId,
+        spanId: context.spanId,
+        parentId: context.parentId === undefined ? option.None : new option.Some(context.parentId),
+        sampled: context.sampled === undefined ? option.None : new option.Some(context.sampled),
+        debug: context.debug,
+      });
+      id = options.continuation === 'join' && extracted.format !== 'w3c' ? this.#join(caller) : this.childId(caller);
+      tracestate = context.tracestate;
+    } else if (extracted.kind === 'sampling') {
+      id = this.#tracer.createRootId(
+        extracted.sampled === undefined ? option.None : new option.Some(extracted.sampled),
+        extracted.debug,
+      );
+    } else {
+      id = this.#tracer.createRootId();
+    }
+    return new Span(this, id, name, options, tracestate);
+  }
+
+  /** Opens the first span of a new trace. */
+  rootSpan(name: string, options: { kind?: SpanKind; remoteService?: string } = {}): Span {
+    return new Span(this, this.#tracer.createRootId(), name, options);
+  }
+
+  /** Tracer.join, missing from zipkin-js's type declarations: shares the caller's span id. */
+  #join(caller: zipkin.TraceId): zipkin.TraceId {
+    return (this.#tracer as unknown as { join(id: zipkin.TraceId): zipkin.TraceId }).join(caller);
+  }
+
+  childId(parent: zipkin.TraceId): zipkin.TraceId {
+    return this.#tracer.createChildId(parent);
+  }
+
+  record(traceId: zipkin.TraceId, annotation: zipkin.IAnnotation, timestamp: number): void {
+    this.#recorder.record({ traceId, annotation, timestamp });
+  }
+
+  /** Reports unfinished spans as they are and sends everything buffered. */
+  async flush(): Promise<void> {
+    this.#recorder.flush();
+    await this.#exporter.flush?.();
+  }
+}
+
+/**
+ * Samples by the trace id's low bits rather than a coin toss, so every service with
+ * the same rate makes the same decision for the same trace.
+ */
+function traceIdRatio(rate: number): (id: zipkin.TraceId) => boolean {
+  if (rate >= 1) return () => true;
+  if (rate <= 0) return () => false;
+  const bound = rate * 2 ** 52;
+  return (id) => parseInt(id.traceId.slice(-13), 16) < bound;
+}

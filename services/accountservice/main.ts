@@ -1,0 +1,103 @@
+/**
+ * accountservice: an account from LMDB, with a quote from quotes-service and an image
+ * from imageservice; reading the VIP account notifies vipservice through RabbitMQ.
+ */
+import { ServiceClient } from '../../lib/http-client.ts';
+import { instanceName } from '../../lib/instance.ts';
+import type { Logger } from '../../lib/log.ts';
+import { Broker } from '../../lib/messaging.ts';
+import { Outbox } from '../../lib/outbox.ts';
+import { runService, type ServiceApp } from '../../lib/service.ts';
+import { openStore, storeProblem } from '../../lib/storage.ts';
+import type { Span } from '../../lib/tracing/span.ts';
+import {
+  AccountStore,
+  IMAGE_FALLBACK,
+  isAccountId,
+  QUOTE_FALLBACK,
+  VIP_ACCOUNT_ID,
+  type Account,
+  type ImageData,
+  type Quote,
+} from './accounts.ts';
+
+const VIP_QUEUE = 'vip_queue';
+/** The CPU work each quote asks of quotes-service. */
+const QUOTE_STRENGTH = 4;
+
+await runService({
+  name: 'accountservice',
+  defaultPort: 6767,
+  setup: async ({ env, log, tracing }) => {
+    const quotesUrl = env.url('QUOTES_SERVICE_URL', 'http://127.0.0.1:8080');
+    const imagesUrl = env.url('IMAGE_SERVICE_URL', 'http://127.0.0.1:7777');
+    const amqpUrl = env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']);
+    const dataDir = env.string('DATA_DIR', '.data/accountservice');
+
+    const store = openStore(dataDir);
+    const accounts = new AccountStore(store);
+    const added = await accounts.seed();
+    log.info('accounts ready', { dataDir, added });
+
+    const broker = new Broker({ url: amqpUrl, log, tracing, publishesTo: [VIP_QUEUE] });
+    const quotes = new ServiceClient<Quote>({ service: 'quotes-service', baseUrl: quotesUrl, fallback: () => QUOTE_FALLBACK, log });
+    const images = new ServiceClient<ImageData>({ service: 'imageservice', baseUrl: imagesUrl, fallback: () => IMAGE_FALLBACK, log });
+    const outbox = new Outbox({ store, broker, log });
+    const servedBy = instanceName();
+
+    const notifyVip = async (accountId: string, span: Span, requestLog: Logger) => {
+      try {
+        await outbox.enqueue(VIP_QUEUE, { accountId, readAt: new Date().toISOString() }, span);
+        span.annotate('Sent VIP message');
+      } catch (error) {
+        requestLog.error('VIP notification not recorded', { error });
+        span.annotate('VIP message not recorded');
+      }
+    };
+
+    const routes = (app: ServiceApp) => {
+      // The second path is the public one the edge routes, served as is so any ingress works unchanged.
+      for (const path of ['/accounts/:accountId', '/api/accounts/:accountId']) {
+        app.get(path, async (c) => {
+          const id = c.req.param('accountId') ?? '';
+          if (!isAccountId(id)) return c.json({ error: 'accountId must be 1 to 10 digits' }, 400);
+          const span = c.var.span;
+          const stored = accounts.get(id, span);
+          if (!stored) return c.json({ error: `no account ${id}` }, 404);
+
+          // The notification is committed to the outbox alongside the downstream calls:
+          // the answer never waits for the broker, and never goes out before the
+          // notification is safe on disk.
+          const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log) : undefined;
+          const [quote, imageData] = await Promise.all([
+            quotes.getJson(`/api/quote?strength=${QUOTE_STRENGTH}`, span, 'getquote'),
+            images.getJson(`/accounts/${id}`, span, 'getimageurl'),
+            notified,
+          ]);
+          const account: Account = { ...stored, servedBy, quote, imageData };
+          return c.json(account);
+        });
+      }
+    };
+
+    return {
+      routes,
+      checks: {
+        lmdb: () => storeProblem(store),
+        broker: () => (broker.connected ? undefined : 'not connected to RabbitMQ'),
+      },
+      details: () => ({
+        breakers: { 'quotes-service': quotes.state, imageservice: images.state },
+        outbox: { pending: outbox.size },
+      }),
+      close: async () => {
+        await outbox.flush();
+        outbox.close();
+        await broker.close();
+        quotes.close();
+        images.close();
+        await store.close();
+      },
+    };
+  },
+});

@@ -1,0 +1,93 @@
+/**
+ * imageservice: an image URL per account, shipped sample images toned sepia, and
+ * sepia toning of posted JPEGs.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { bodyLimit } from 'hono/body-limit';
+import { instanceName } from '../../lib/instance.ts';
+import { runService } from '../../lib/service.ts';
+import type { Span } from '../../lib/tracing/span.ts';
+import { NotAnImageError, sepiaJpeg } from './sepia.ts';
+
+const SAMPLES_DIR = new URL('./samples/', import.meta.url);
+const MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
+
+await runService({
+  name: 'imageservice',
+  defaultPort: 7777,
+  setup: ({ env }) => {
+    // Image URLs point back at this service as the caller reached it, unless told otherwise.
+    const publicUrl = env.string('PUBLIC_URL', '') && env.url('PUBLIC_URL', '');
+    // The sample folder is read once: a request can only name a file in this list.
+    const samples = new Map(
+      readdirSync(SAMPLES_DIR)
+        .filter((name) => name.endsWith('.jpg'))
+        .sort()
+        .map((name) => [name, readFileSync(new URL(name, SAMPLES_DIR))] as const),
+    );
+    const names = [...samples.keys()];
+    if (names.length === 0) throw new Error(`no sample images in ${SAMPLES_DIR.pathname}`);
+    const servedBy = instanceName();
+
+    const toneSepia = (span: Span, bytes: Uint8Array) =>
+      span.trace('sepia', (child) => {
+        child.tag('image.bytes', bytes.byteLength);
+        return sepiaJpeg(bytes);
+      });
+
+    return {
+      routes(app) {
+        app.get('/accounts/:accountId', (c) => {
+          const accountId = c.req.param('accountId');
+          if (!/^\d{1,10}$/.test(accountId)) return c.json({ error: 'accountId must be 1 to 10 digits' }, 400);
+          const name = names[Number(accountId) % names.length];
+          const base = publicUrl || new URL(c.req.url).origin;
+          return c.json({ url: `${base}/file/${name}`, servedBy });
+        });
+
+        app.get('/file/:filename', (c) => {
+          const filename = c.req.param('filename');
+          const sample = samples.get(filename);
+          if (!sample) return c.json({ error: `no sample image named ${JSON.stringify(filename.slice(0, 100))}` }, 404);
+          return c.body(toneSepia(c.var.span, sample), 200, { 'content-type': 'image/jpeg' });
+        });
+
+        app.post(
+          '/image',
+          bodyLimit({
+            maxSize: MAX_UPLOAD_BYTES,
+            onError: (c) => c.json({ error: `image larger than ${MAX_UPLOAD_BYTES} bytes` }, 413),
+          }),
+          async (c) => {
+            const bytes = await uploadedImage(c.req.raw);
+            if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
+            try {
+              return c.body(toneSepia(c.var.span, bytes), 200, { 'content-type': 'image/jpeg' });
+            } catch (error) {
+              if (error instanceof NotAnImageError) return c.json({ error: error.message }, 400);
+              throw error;
+            }
+          },
+        );
+      },
+    };
+  },
+});
+
+/** The posted image: the raw body, or the first file of a multipart form. A string is the problem. */
+async function uploadedImage(request: Request): Promise<Uint8Array | string> {
+  const type = request.headers.get('content-type') ?? '';
+  if (type.startsWith('multipart/form-data')) {
+    let form: FormData;
+    try {
+      form = await request.formData();
+    } catch {
+      return 'malformed multipart body';
+    }
+    const file = [...form.values()].find((value): value is File => typeof value !== 'string');
+    if (!file) return 'multipart body has no file';
+    return new Uint8Array(await file.arrayBuffer());
+  }
+  const bytes = new Uint8Array(await request.arrayBuffer());
+  return bytes.byteLength === 0 ? 'empty body: post a JPEG image' : bytes;
+}

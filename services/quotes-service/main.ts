@@ -1,0 +1,27 @@
+/** quotes-service: a quote per request; `strength` burns CPU to make latency visible. */
+import { hostIPv4, instanceName } from '../../lib/instance.ts';
+import { runService } from '../../lib/service.ts';
+import { burnCpu, parseStrength, pickQuote } from './quotes.ts';
+
+await runService({
+  name: 'quotes-service',
+  defaultPort: 8080,
+  setup: () => {
+    const address = hostIPv4() ?? instanceName();
+    return {
+      routes(app) {
+        app.get('/api/quote', (c) => {
+          const strength = parseStrength(c.req.query('strength'));
+          if (typeof strength !== 'number') return c.json({ error: strength.error }, 400);
+          if (strength > 0) {
+            c.var.span.trace('burn-cpu', (span) => {
+              span.tag('strength', strength);
+              burnCpu(strength);
+            });
+          }
+          return c.json(pickQuote(address));
+        });
+      },
+    };
+  },
+});

@@ -1,0 +1,149 @@
+/**
+ * Starting the whole landscape on one machine, as child processes on Node or Deno:
+ * used by `npm start`, the end-to-end tests and the benchmarks alike.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createInterface } from 'node:readline';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+export type Runtime = 'node' | 'deno';
+export const SERVICES = ['quotes-service', 'imageservice', 'vipservice', 'accountservice'] as const;
+export type ServiceName = (typeof SERVICES)[number];
+export const DEFAULT_PORTS: Record<ServiceName, number> = {
+  accountservice: 6767,
+  'quotes-service': 8080,
+  imageservice: 7777,
+  vipservice: 6868,
+};
+
+export interface LandscapeOptions {
+  runtime?: Runtime;
+  zipkinUrl: string;
+  amqpUrl: string;
+  dataDir: string;
+  /** Port per service; 0 (the default) lets the system pick a free one. */
+  ports?: Partial<Record<ServiceName, number>>;
+  /** Extra environment for every service, or per service. */
+  env?: Record<string, string>;
+  serviceEnv?: Partial<Record<ServiceName, Record<string, string>>>;
+  /** Receives every log line (parsed JSON when it is JSON). */
+  onLog?: (service: ServiceName, line: string) => void;
+  /** How long a service may take to report it is listening. */
+  startTimeoutMs?: number;
+}
+
+export interface RunningService {
+  name: ServiceName;
+  url: string;
+  port: number;
+  process: ChildProcess;
+  /** Stops it with SIGTERM (SIGKILL after a grace period); resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface Landscape {
+  services: Record<ServiceName, RunningService>;
+  stop(): Promise<void>;
+}
+
+/** The command line that runs a service's main.ts on a runtime. */
+export function serviceCommand(runtime: Runtime, name: ServiceName): [string, string[]] {
+  const entry = `services/${name}/main.ts`;
+  if (runtime === 'deno') return [`${ROOT}node_modules/.bin/deno`, ['run', '-A', entry]];
+  return [process.execPath, ['--import', 'tsx', entry]];
+}
+
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string>,
+  { runtime = 'node', onLog, startTimeoutMs = 30_000 }: Pick<LandscapeOptions, 'runtime' | 'onLog' | 'startTimeoutMs'> = {},
+): Promise<RunningService> {
+  const [command, args] = serviceCommand(runtime, name);
+  const child = spawn(command, args, {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${name} did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
+    const lines = createInterface({ input: child.stdout! });
+    const errors = createInterface({ input: child.stderr! });
+    lines.on('line', (line) => {
+      onLog?.(name, line);
+      if (line.includes('"msg":"listening"')) {
+        clearTimeout(timer);
+        resolve((JSON.parse(line) as { port: number }).port);
+      }
+    });
+    errors.on('line', (line) => onLog?.(name, line));
+    void exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited with code ${code} before listening`));
+    });
+  });
+  return {
+    name,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    process: child,
+    async stop(signal = 'SIGTERM') {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill(signal);
+      const kill = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      const code = await exited;
+      clearTimeout(kill);
+      return code;
+    },
+  };
+}
+
+/** Starts the four services; accountservice last, pointed at the others. */
+export async function startLandscape(options: LandscapeOptions): Promise<Landscape> {
+  const { zipkinUrl, amqpUrl, dataDir, ports = {}, env = {}, serviceEnv = {} } = options;
+  const envFor = (name: ServiceName, extra: Record<string, string> = {}) => ({
+    ZIPKIN_URL: zipkinUrl,
+    AMQP_URL: amqpUrl,
+    PORT: String(ports[name] ?? 0),
+    ...env,
+    ...serviceEnv[name],
+    ...extra,
+  });
+  const started: RunningService[] = [];
+  const start = async (name: ServiceName, extra?: Record<string, string>) => {
+    const service = await startService(name, envFor(name, extra), options);
+    started.push(service);
+    return service;
+  };
+  try {
+    // Settle all three before going on, so a failure never leaves a sibling running unseen.
+    const first = await Promise.allSettled([start('quotes-service'), start('imageservice'), start('vipservice')]);
+    const failed = first.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+    const [quotes, images, vip] = first.map((result) => (result as PromiseFulfilledResult<RunningService>).value) as [
+      RunningService,
+      RunningService,
+      RunningService,
+    ];
+    const accounts = await start('accountservice', {
+      QUOTES_SERVICE_URL: quotes.url,
+      IMAGE_SERVICE_URL: images.url,
+      DATA_DIR: dataDir,
+    });
+    const services = {
+      accountservice: accounts,
+      'quotes-service': quotes,
+      imageservice: images,
+      vipservice: vip,
+    };
+    return { services, stop: () => stopAll(started) };
+  } catch (error) {
+    await stopAll(started);
+    throw error;
+  }
+}
+
+async function stopAll(services: RunningService[]): Promise<void> {
+  await Promise.all(services.map((service) => service.stop()));
+}

@@ -1,0 +1,90 @@
+/**
+ * npm run trace [traceId] [--tags]
+ *
+ * Prints a trace as a waterfall, read from any server speaking the Zipkin v2 API at ZIPKIN_URL
+ * (default http://127.0.0.1:9411). Without a trace id, shows the most recent trace.
+ */
+import type { Span } from './collector/span.ts';
+import { renderWaterfall } from './waterfall.ts';
+
+const USAGE = 'usage: npm run trace [traceId] [--tags]   (reads ZIPKIN_URL, default http://127.0.0.1:9411)';
+const REQUEST_TIMEOUT_MS = 10_000;
+
+class CliError extends Error {}
+
+async function main(args: readonly string[]): Promise<void> {
+  if (args.includes('-h') || args.includes('--help')) {
+    console.log(USAGE);
+    return;
+  }
+  const unknownFlag = args.find((arg) => arg.startsWith('-') && arg !== '--tags');
+  if (unknownFlag) throw new CliError(`unknown option ${unknownFlag}\n${USAGE}`);
+  const [traceId, ...extra] = args.filter((arg) => !arg.startsWith('-'));
+  if (extra.length > 0) throw new CliError(`expected at most one trace id\n${USAGE}`);
+
+  const baseUrl = (process.env['ZIPKIN_URL'] || 'http://127.0.0.1:9411').replace(/\/+$/, '');
+  if (!URL.canParse(baseUrl)) throw new CliError(`ZIPKIN_URL is not a URL: ${baseUrl}`);
+  const spans = traceId ? await fetchTrace(baseUrl, traceId) : await fetchLatestTrace(baseUrl);
+  console.log(
+    renderWaterfall(spans, {
+      width: process.stdout.columns || 100,
+      color: Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'],
+      showTags: args.includes('--tags'),
+    }),
+  );
+}
+
+async function fetchTrace(baseUrl: string, traceId: string): Promise<Span[]> {
+  const id = traceId.toLowerCase();
+  if (!/^(?:[0-9a-f]{16}|[0-9a-f]{32})$/.test(id)) {
+    throw new CliError(`"${traceId}" is not a trace id: expected 16 or 32 hex characters`);
+  }
+  const response = await get(`${baseUrl}/api/v2/trace/${id}`);
+  if (response.status === 404) throw new CliError(`trace ${id} not found at ${baseUrl}`);
+  const spans = await readJson<Span[]>(response);
+  if (spans.length === 0) throw new CliError(`trace ${id} not found at ${baseUrl}`);
+  return spans;
+}
+
+async function fetchLatestTrace(baseUrl: string): Promise<Span[]> {
+  const traces = await readJson<Span[][]>(await get(`${baseUrl}/api/v2/traces?limit=1`));
+  const [latest] = traces;
+  if (!latest || latest.length === 0) throw new CliError(`no traces recorded at ${baseUrl} yet`);
+  return latest;
+}
+
+async function get(url: string): Promise<Response> {
+  try {
+    return await fetch(url, {
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      headers: { accept: 'application/json' },
+    });
+  } catch (error) {
+    throw new CliError(`cannot reach Zipkin at ${new URL(url).origin}: ${describeFetchError(error)}`);
+  }
+}
+
+async function readJson<T>(response: Response): Promise<T> {
+  if (!response.ok) {
+    const body = (await response.text().catch(() => '')).slice(0, 200);
+    throw new CliError(`GET ${response.url} answered ${response.status}${body ? `: ${body}` : ''}`);
+  }
+  try {
+    return (await response.json()) as T;
+  } catch {
+    throw new CliError(`GET ${response.url} did not return JSON; is ZIPKIN_URL a Zipkin server?`);
+  }
+}
+
+/** fetch hides the useful part (ECONNREFUSED, ENOTFOUND…) in its cause. */
+function describeFetchError(error: unknown): string {
+  if (error instanceof Error && error.name === 'TimeoutError') return `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
+  const cause = error instanceof Error ? error.cause : undefined;
+  if (cause instanceof Error) return 'code' in cause ? String(cause.code) : cause.message;
+  return error instanceof Error ? error.message : String(error);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(`trace: ${error instanceof CliError ? error.message : String(error)}`);
+  process.exitCode = 1;
+});
