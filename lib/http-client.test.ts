@@ -60,7 +60,7 @@ describe('ServiceClient', () => {
     const { spans, tracing: t } = tracing();
     const parent = t.rootSpan('root', { kind: 'SERVER' });
     const c = client();
-    assert.deepEqual(await c.getJson('/thing?x=1', parent, 'getthing'), { ok: true });
+    assert.deepEqual(await c.fetchJson('/thing?x=1', parent, 'getthing'), { ok: true });
     parent.finish();
     c.close();
     const call = spans.find((s) => s.name === 'getthing');
@@ -81,7 +81,7 @@ describe('ServiceClient', () => {
     const { spans, tracing: t } = tracing();
     const parent = t.rootSpan('root', { kind: 'SERVER' });
     const c = client();
-    assert.deepEqual(await c.getJson('/x', parent, 'call'), FALLBACK);
+    assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
     parent.finish();
     c.close();
     assert.equal(server.requests.length, 3);
@@ -98,7 +98,7 @@ describe('ServiceClient', () => {
     server.requests.length = 0;
     const { tracing: t } = tracing();
     const c = client();
-    assert.deepEqual(await c.getJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
+    assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
     c.close();
     assert.equal(server.requests.length, 1);
     assert.equal(c.state, 'closed', 'a 4xx does not count against the service');
@@ -108,13 +108,13 @@ describe('ServiceClient', () => {
     server.set(() => ({ status: 500 }));
     const { spans, tracing: t } = tracing();
     const c = client({ retry: { attempts: 1, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 500 } });
-    for (let i = 0; i < 3; i++) await c.getJson('/x', t.rootSpan('r'), 'call');
+    for (let i = 0; i < 3; i++) await c.fetchJson('/x', t.rootSpan('r'), 'call');
     assert.equal(c.state, 'open');
 
     server.requests.length = 0;
     const parent = t.rootSpan('while-open');
     const started = performance.now();
-    assert.deepEqual(await c.getJson('/x', parent, 'call'), FALLBACK);
+    assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
     const elapsed = performance.now() - started;
     parent.finish();
     assert.equal(server.requests.length, 0, 'no request while open');
@@ -125,7 +125,7 @@ describe('ServiceClient', () => {
     await new Promise((resolve) => setTimeout(resolve, 350));
     assert.equal(c.state, 'half-open');
     const probe = t.rootSpan('probe');
-    assert.deepEqual(await c.getJson('/x', probe, 'call'), { ok: true });
+    assert.deepEqual(await c.fetchJson('/x', probe, 'call'), { ok: true });
     probe.finish();
     assert.equal(c.state, 'closed');
     assert.ok(spans.find((s) => s.name === 'probe')?.annotations.some((a: any) => a.value === 'remote circuit breaker closed'));
@@ -137,7 +137,7 @@ describe('ServiceClient', () => {
     const { tracing: t } = tracing();
     const c = client({ retry: { attempts: 2, delayMs: 1, attemptTimeoutMs: 100, deadlineMs: 1000 } });
     const started = performance.now();
-    assert.deepEqual(await c.getJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
+    assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
     const elapsed = performance.now() - started;
     assert.ok(elapsed >= 190 && elapsed < 900, `two attempts of 100 ms (${elapsed.toFixed(0)} ms)`);
     c.close();

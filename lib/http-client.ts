@@ -57,6 +57,12 @@ export interface ServiceClientOptions<T> {
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
 
+export interface RequestOptions {
+  method?: string;
+  /** Sent as a JSON body. */
+  json?: unknown;
+}
+
 /** A 4xx answer: the request was wrong, so retrying or blaming the service is pointless. */
 class ClientError extends Error {
   override name = 'ClientError';
@@ -67,7 +73,7 @@ export class ServiceClient<T> {
   readonly #baseUrl: string;
   readonly #fallback: () => T;
   readonly #retry: RetrySettings;
-  readonly #breaker: CircuitBreaker<[string, Span, string], T>;
+  readonly #breaker: CircuitBreaker<[string, Span, string, RequestOptions], T>;
 
   constructor({ service, baseUrl, fallback, log, retry, breaker }: ServiceClientOptions<T>) {
     this.service = service;
@@ -75,14 +81,17 @@ export class ServiceClient<T> {
     this.#fallback = fallback;
     this.#retry = { ...defaultRetrySettings, ...retry };
     const settings = { ...defaultBreakerSettings, ...breaker };
-    this.#breaker = new CircuitBreaker((path: string, parent: Span, name: string) => this.#withRetries(path, parent, name), {
+    this.#breaker = new CircuitBreaker(
+      (path: string, parent: Span, name: string, options: RequestOptions) => this.#withRetries(path, parent, name, options),
+      {
       timeout: this.#retry.deadlineMs,
       errorThresholdPercentage: settings.errorThresholdPercentage,
       volumeThreshold: settings.volumeThreshold,
       resetTimeout: settings.resetTimeoutMs,
       rollingCountTimeout: settings.windowMs,
       errorFilter: (error: unknown) => error instanceof ClientError,
-    });
+      },
+    );
     const report = () => log.warn('circuit breaker changed state', { service, state: this.state });
     this.#breaker.on('open', report);
     this.#breaker.on('halfOpen', report);
@@ -94,11 +103,14 @@ export class ServiceClient<T> {
     return this.#breaker.halfOpen ? 'half-open' : 'closed';
   }
 
-  /** GETs `path` and parses JSON, under the span `name` (a child of `parent`); never rejects. */
-  async getJson(path: string, parent: Span, name: string): Promise<T> {
+  /**
+   * Requests `path` (relative to the base URL, or absolute) and parses the JSON answer,
+   * under the span `name` below `parent`. Never rejects: failures give the fallback.
+   */
+  async fetchJson(path: string, parent: Span, name: string, options: RequestOptions = {}): Promise<T> {
     const before = this.state;
     try {
-      return await this.#breaker.fire(path, parent, name);
+      return await this.#breaker.fire(path, parent, name, options);
     } catch (error) {
       const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
       parent.annotate(`${this.service} fallback: ${reason}`);
@@ -115,9 +127,9 @@ export class ServiceClient<T> {
     this.#breaker.shutdown();
   }
 
-  #withRetries(path: string, parent: Span, name: string): Promise<T> {
+  #withRetries(path: string, parent: Span, name: string, options: RequestOptions): Promise<T> {
     const { attempts, delayMs, deadlineMs } = this.#retry;
-    return pRetry((attempt) => this.#attempt(path, parent, name, attempt), {
+    return pRetry((attempt) => this.#attempt(path, parent, name, options, attempt), {
       retries: attempts - 1,
       minTimeout: delayMs,
       maxTimeout: delayMs,
@@ -127,16 +139,22 @@ export class ServiceClient<T> {
     });
   }
 
-  async #attempt(path: string, parent: Span, name: string, attempt: number): Promise<T> {
+  async #attempt(path: string, parent: Span, name: string, { method = 'GET', json }: RequestOptions, attempt: number): Promise<T> {
     const span = parent.child(name, { kind: 'CLIENT', remoteService: this.service });
-    const url = this.#baseUrl + path;
-    span.tag('http.method', 'GET');
-    span.tag('http.path', path.split('?')[0] ?? path);
+    const url = new URL(path, this.#baseUrl);
+    span.tag('http.method', method);
+    span.tag('http.path', url.pathname);
     if (attempt > 1) span.tag('retry.attempt', attempt);
     const headers = new Headers({ accept: 'application/json' });
+    if (json !== undefined) headers.set('content-type', 'application/json');
     span.inject((key, value) => headers.set(key, value));
     try {
-      const response = await fetch(url, { headers, signal: AbortSignal.timeout(this.#retry.attemptTimeoutMs) });
+      const response = await fetch(url, {
+        method,
+        headers,
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal: AbortSignal.timeout(this.#retry.attemptTimeoutMs),
+      });
       span.tag('http.status_code', response.status);
       if (!response.ok) {
         await response.body?.cancel();

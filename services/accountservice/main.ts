@@ -70,8 +70,8 @@ await runService({
           // notification is safe on disk.
           const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log) : undefined;
           const [quote, imageData] = await Promise.all([
-            quotes.getJson(`/api/quote?strength=${QUOTE_STRENGTH}`, span, 'getquote'),
-            images.getJson(`/accounts/${id}`, span, 'getimageurl'),
+            quotes.fetchJson(`/api/quote?strength=${QUOTE_STRENGTH}`, span, 'getquote'),
+            images.fetchJson(`/accounts/${id}`, span, 'getimageurl'),
             notified,
           ]);
           const account: Account = { ...stored, servedBy, quote, imageData };
