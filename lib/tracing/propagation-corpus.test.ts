@@ -219,7 +219,9 @@ describe('malformed tracestate is dropped', () => {
   const rng = prng(SEED + 2);
   const key = () => (rng.bool() ? `k${rng.hex(rng.int(8))}` : `${rng.hex(1 + rng.int(6))}@s${rng.hex(rng.int(4))}`);
   const value = () => `v${rng.hex(rng.int(12))}`;
-  const list = (n: number) => Array.from({ length: n }, (_, i) => `${key()}${i}=${value()}`);
+  /** Distinct keys: the index follows the only `_` of each key. */
+  const list = (n: number) => Array.from({ length: n }, (_, i) => `${key()}_${i}=${value()}`);
+  const keyOf = (member: string) => member.slice(0, member.indexOf('='));
   const cases: Array<[string, string]> = [];
   for (let i = 0; i < 300; i++) {
     const members = list(1 + rng.int(5));
@@ -228,13 +230,21 @@ describe('malformed tracestate is dropped', () => {
       copy.splice(rng.int(copy.length + 1), 0, member);
       return copy.join(rng.pick([',', ', ', ' ,\t']));
     };
-    cases.push(['key char', bad(`${rng.pick(['K', 'k.', 'k k', 'k\u00e9', 'k#', '~k', '_k', '1k'])}=${value()}`)]);
-    cases.push(['tenant/system', bad(`${rng.pick(['@s', 'k@', 'k@@s', 'k@s@t', 'k@1s', 'k@S', `k@${'s'.repeat(15)}`, `${'t'.repeat(242)}@s`])}=${value()}`)]);
+    // Level 2 keys: [0-9a-z][_0-9a-z\-*/@]{0,255}.
+    cases.push(['key char', bad(`${rng.pick(['K', 'k.', 'k k', 'k\u00e9', 'k#', '~k', '_k', '-k', '*k', '/k', 'kK', 'k:', 'k\u0000'])}=${value()}`)]);
+    cases.push(['at sign', bad(`${rng.pick(['@', '@s', '@@s', '@1', 'k@S', 'K@s', 'k@s.t', 'k@s\u00e9', 'k@ s'])}=${value()}`)]);
     cases.push(['key length', bad(`${'k'.repeat(257 + rng.int(20))}=${value()}`)]);
+    const tenant = 1 + rng.int(255);
+    cases.push(['multi-tenant key length', bad(`${'t'.repeat(tenant)}@${'s'.repeat(256 - tenant + rng.int(20))}=${value()}`)]);
     cases.push(['value', bad(`kk=${rng.pick(['', 'a=b', 'a\tb', 'a\u0000', '\u00e9', 'a\u007f', 'x'.repeat(257), 'a\nb'])}`)]);
     cases.push(['no equals', bad(rng.pick(['kk', 'kk:v', 'kk v']))]);
-    cases.push(['duplicate key', [...members, `${members[rng.int(members.length)]?.split('=')[0]}=${value()}`].join(',')]);
+    // A repeated key is dropped, not an error, but its member is still checked.
+    const repeated = `${keyOf(rng.pick(members))}=${rng.pick(['', 'a=b', 'a\tb', '\u00e9'])}`;
+    cases.push(['invalid repeated member', [...members, repeated].join(rng.pick([',', ', ', ' ,\t']))]);
     cases.push(['too many members', list(33 + rng.int(10)).join(rng.pick([',', ', , ']))]);
+    const many = list(33 + rng.int(10));
+    for (let n = 1 + rng.int(5); n > 0; n--) many.splice(rng.int(many.length + 1), 0, `${keyOf(rng.pick(many))}=${value()}`);
+    cases.push(['too many distinct members, some repeated', many.join(',')]);
     cases.push(['unicode', bad(`kk=${value()}${rng.pick(UNICODE)}`)]);
     cases.push(['huge', `${members.join(',')},${' '.repeat(8200)}`]);
   }
@@ -245,6 +255,48 @@ describe('malformed tracestate is dropped', () => {
       const message = `${category}: ${JSON.stringify(tracestate.slice(0, 120))}`;
       assert.equal(parseTracestate(tracestate), undefined, message);
       assert.deepEqual(extract(headers({ traceparent, tracestate })), { kind: 'context', format: 'w3c', context: parseTraceparent(traceparent) }, message);
+    }
+    count(t, cases.length);
+  });
+});
+
+describe('a repeated tracestate key keeps its first member', () => {
+  const rng = prng(SEED + 5);
+  const key = () =>
+    rng.pick([
+      () => `k${rng.hex(rng.int(4))}`,
+      () => `${rng.hex(1 + rng.int(4))}@s${rng.hex(rng.int(3))}`,
+      () => `${rng.hex(1)}${rng.pick(['', '@', '@@', '/', '*'])}${rng.pick(['a', 'b', '0', '@x'])}`,
+    ])();
+  const value = () => `v${rng.hex(rng.int(12))}`;
+  const cases: Array<[string, string, string]> = [];
+  for (let i = 0; i < 500; i++) {
+    // Up to 16 members, at most 32 with their repeats; short enough that the 512 bound never applies.
+    const first = new Map<string, string>();
+    for (let n = 1 + rng.int(16); n > 0; n--) {
+      const k = key();
+      if (!first.has(k)) first.set(k, `${k}=${value()}`);
+    }
+    const members = [...first.values()];
+    const all = [...members];
+    for (let n = 1 + rng.int(members.length); n > 0; n--) {
+      const original = rng.pick(members);
+      const at = all.indexOf(original) + 1 + rng.int(all.length - all.indexOf(original));
+      all.splice(at, 0, `${original.slice(0, original.indexOf('='))}=${rng.pick([value(), original.slice(original.indexOf('=') + 1)])}`);
+    }
+    // Joined as one line or as several header lines.
+    const tracestate = all.map((m) => rng.pick(OWS) + m + rng.pick(OWS)).join(rng.pick([',', ', ', ',,', ' , ']));
+    cases.push(['repeated', tracestate, members.join(',')]);
+  }
+
+  test('the later members are dropped, the rest stays in order', (t) => {
+    for (const [category, tracestate, expected] of cases) {
+      const message = `${category}: ${JSON.stringify(tracestate.slice(0, 120))}`;
+      assert.equal(parseTracestate(tracestate), expected, message);
+      const traceparent = traceparentOf(rng);
+      const context = parseTraceparent(traceparent);
+      assert.ok(context);
+      assert.deepEqual(extract(headers({ traceparent, tracestate })), { kind: 'context', format: 'w3c', context: { ...context, tracestate: expected } }, message);
     }
     count(t, cases.length);
   });
@@ -293,15 +345,18 @@ describe('random mutations agree with regex oracles', () => {
     return { kind: 'context', format: 'b3-single', context };
   };
 
-  const KEY = /^(?:[a-z][a-z0-9_\-*/]{0,255}|[a-z0-9][a-z0-9_\-*/]{0,240}@[a-z][a-z0-9_\-*/]{0,13})$/;
+  /** The key regex of the W3C test suite (Level 2). */
+  const KEY = /^[0-9a-z][_0-9a-z\-*/@]{0,255}$/;
   const VALUE = /^[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]$/;
-  /** Inputs stay short, so the 512-character bound never applies here. */
+  /** Inputs stay short, so neither the 32-member nor the 512-character bound applies here. */
   const oracleTracestate = (v: string): string | undefined => {
     const members = v.split(',').map(trim).filter((m) => m !== '');
     const keys = members.map((m) => m.slice(0, m.indexOf('=')));
     const ok = members.every((m, i) => m.includes('=') && KEY.test(keys[i] ?? '') && VALUE.test(m.slice(m.indexOf('=') + 1)));
-    if (!ok || members.length === 0 || members.length > 32 || new Set(keys).size !== keys.length) return undefined;
-    return members.join(',');
+    // Of a repeated key, only the first member stays.
+    const kept = members.filter((_, i) => keys.indexOf(keys[i] ?? '') === i);
+    if (!ok || kept.length === 0 || kept.length > 32) return undefined;
+    return kept.join(',');
   };
 
   test('traceparent', (t) => {
@@ -332,7 +387,11 @@ describe('random mutations agree with regex oracles', () => {
   test('tracestate', (t) => {
     let valid = 0;
     for (let i = 0; i < 4000; i++) {
-      const members = Array.from({ length: 1 + rng.int(4) }, (_, n) => `${rng.pick(['k', 'a1', 't@s', '9t@v'])}${n}=${rng.pick(['v', ' v', 'a b', '!~'])}`);
+      // Some keys without an index, so repeats occur before any mutation.
+      const members = Array.from(
+        { length: 1 + rng.int(4) },
+        (_, n) => `${rng.pick(['k', 'a1', 't@s', '9t@v', '0', 'a@b@c', 'x/y@'])}${rng.pick([n, n, ''])}=${rng.pick(['v', ' v', 'a b', '!~'])}`,
+      );
       const v = mutate(members.join(rng.pick([',', ', ', ' , ', ',,'])));
       const expected = oracleTracestate(v);
       assert.equal(parseTracestate(v), expected, JSON.stringify(v));
@@ -352,7 +411,7 @@ describe('random contexts', () => {
     if (decision !== 0) ctx.sampled = decision !== 2;
     if (rng.int(3) === 0) {
       const n = 1 + rng.int(5);
-      ctx.tracestate = Array.from({ length: n }, (_, i) => `${rng.pick(['k', 'ten@sys', '0t@s'])}${i}=${rng.pick(['v', ' x', 'a b!', rng.hex(20)])}`).join(',');
+      ctx.tracestate = Array.from({ length: n }, (_, i) => `${rng.pick(['k', 'ten@sys', '0t@s', '1a@b@c', 'x@'])}${i}=${rng.pick(['v', ' x', 'a b!', rng.hex(20)])}`).join(',');
     }
     return ctx;
   };

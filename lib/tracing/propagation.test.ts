@@ -117,7 +117,8 @@ describe('parseTraceparent', () => {
 
 describe('parseTracestate', () => {
   const lcalpha = 'abcdefghijklmnopqrstuvwxyz';
-  const keyChars = `${lcalpha}0123456789_-*/`;
+  /** Level 2 keychar; the first character of a key is only a lowercase letter or a digit. */
+  const keyChars = `${lcalpha}0123456789_-*/@`;
   let allValueChars = '';
   for (let c = 0x20; c <= 0x7e; c++) if (c !== 0x2c && c !== 0x3d) allValueChars += String.fromCharCode(c);
   const bars = (from: number, to: number) =>
@@ -138,11 +139,31 @@ describe('parseTracestate', () => {
     ['leading spaces of a value kept', 'foo=  bar', 'foo=  bar'],
     ['inner spaces of a value kept', 'foo=a b', 'foo=a b'],
     ['all key and value characters', `${keyChars}=${allValueChars}`, `${keyChars}=${allValueChars}`],
+    ['all key characters after a digit', `0${keyChars}=1`, `0${keyChars}=1`],
     ['multi-tenant key', `${keyChars}@a-z0-9_-*/=${allValueChars}`, `${keyChars}@a-z0-9_-*/=${allValueChars}`],
     ['tenant id starting with a digit', '1tenant@system=v', '1tenant@system=v'],
+    // Level 2 keys: a lowercase letter or digit, then any keychar including `@`, 256 at most.
+    ['simple key starting with a digit', '1foo=bar', '1foo=bar'],
+    ['one-digit key', '7=x', '7=x'],
+    ['empty system id', 'foo@=1,bar=2', 'foo@=1,bar=2'],
+    ['two at signs', 'foo@@bar=1,bar=2', 'foo@@bar=1,bar=2'],
+    ['two at signs apart', 'foo@bar@baz=1,bar=2', 'foo@bar@baz=1,bar=2'],
+    ['system id starting with a digit', 'foo@1bar=1', 'foo@1bar=1'],
+    ['system id starting with a keychar', 'foo@_bar=1,baz@-*/=2', 'foo@_bar=1,baz@-*/=2'],
     ['256-char value', `foo=${'v'.repeat(256)}`, `foo=${'v'.repeat(256)}`],
     ['256-char key', `${'z'.repeat(256)}=1,foo=1`, `${'z'.repeat(256)}=1,foo=1`],
     ['241-char tenant, 14-char system', `foo=1,${'t'.repeat(241)}@${'v'.repeat(14)}=1`, `foo=1,${'t'.repeat(241)}@${'v'.repeat(14)}=1`],
+    ['242-char tenant', `foo=1,${'t'.repeat(242)}@v=1`, `foo=1,${'t'.repeat(242)}@v=1`],
+    ['15-char system', `foo=1,t@${'v'.repeat(15)}=1`, `foo=1,t@${'v'.repeat(15)}=1`],
+    ['256-char multi-tenant key, 254-char system', `t@${'v'.repeat(254)}=1`, `t@${'v'.repeat(254)}=1`],
+    // A repeated key keeps its first member; the later ones are dropped, the rest stays in order.
+    ['duplicate key, same value', 'foo=1,foo=1', 'foo=1'],
+    ['duplicate key, other value', 'foo=1,foo=2', 'foo=1'],
+    ['duplicate key across lines', 'foo=1, foo=2', 'foo=1'],
+    ['duplicate key, first member kept in place', 'foo=1,bar=2,foo=3,baz=4,bar=5', 'foo=1,bar=2,baz=4'],
+    ['duplicate multi-tenant key', 't@s=1, u@s=2,\tt@s=3', 't@s=1,u@s=2'],
+    ['keys compared exactly', 'foo=1,foo@=2,foo@bar=3,foo-=4', 'foo=1,foo@=2,foo@bar=3,foo-=4'],
+    ['repeated members among distinct ones', `${bars(1, 10)},bar03=x,${bars(11, 20)},bar01=y`, bars(1, 20)],
     ['32 members', bars(1, 32), bars(1, 32)],
     ['32 members and empty ones', `,${bars(1, 16)},,${bars(17, 32)},`, bars(1, 32)],
   ];
@@ -159,26 +180,28 @@ describe('parseTracestate', () => {
     ['empty key', '=1'],
     ['space before equals', 'foo =1'],
     ['upper-case key', 'FOO=1'],
+    ['upper-case first char', 'Foo=1'],
     ['dot in key', 'foo.bar=1'],
-    ['simple key starting with a digit', '1foo=bar'],
-    ['empty system id', 'foo@=1,bar=2'],
+    ['key starting with an underscore', '_foo=1'],
+    ['key starting with a dash', '-foo=1'],
+    ['key starting with a star', '*foo=1'],
+    ['key starting with a slash', '/foo=1'],
     ['empty tenant id', '@foo=1,bar=2'],
-    ['two at signs', 'foo@@bar=1,bar=2'],
-    ['two at signs apart', 'foo@bar@baz=1,bar=2'],
-    ['system id starting with a digit', 'foo@1bar=1'],
+    ['only an at sign', '@=1'],
+    ['upper-case system id', 'foo@Bar=1'],
+    ['dot in system id', 'foo@bar.baz=1'],
     ['257-char key', `foo=1,${'z'.repeat(257)}=1`],
-    ['242-char tenant', `foo=1,${'t'.repeat(242)}@v=1`],
-    ['15-char system', `foo=1,t@${'v'.repeat(15)}=1`],
+    ['257-char multi-tenant key', `foo=1,${'t'.repeat(241)}@${'v'.repeat(15)}=1`],
     ['257-char value', `foo=${'v'.repeat(257)}`],
     ['tab inside value', 'foo=a\tb'],
     ['control char in value', 'foo=a\u0001b'],
     ['DEL in value', 'foo=a\u007fb'],
     ['non-ASCII value', 'foo=caf\u00e9'],
     ['non-ASCII key', 'f\u00f6o=1'],
-    ['duplicate key, same value', 'foo=1,foo=1'],
-    ['duplicate key, other value', 'foo=1,foo=2'],
-    ['duplicate key across lines', 'foo=1, foo=2'],
+    ['repeated key with an invalid value', 'foo=1,foo=a=b'],
+    ['repeated key with an empty value', 'foo=1,bar=2,foo='],
     ['33 members', bars(1, 33)],
+    ['33 distinct members, repeated ones among them', `${bars(1, 16)},bar01=x,${bars(17, 33)},bar02=y`],
     ['one invalid member among valid ones', 'foo=1,BAR=2,baz=3'],
     ['newline between members', 'foo=1,\nbar=2'],
     ['oversized raw value', `foo=1,${' '.repeat(8200)}`],
@@ -363,7 +386,9 @@ describe('extract', () => {
     ['header names in any case (caller lowercases)', { TraceParent: traceparent }, { kind: 'context', format: 'w3c', context: w3cContext }],
     // tracestate
     ['tracestate with traceparent', { traceparent, tracestate: 'foo=1, bar=2' }, { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: 'foo=1,bar=2' } }],
-    ['invalid tracestate dropped', { traceparent, tracestate: 'foo=1,foo=2' }, { kind: 'context', format: 'w3c', context: w3cContext }],
+    ['invalid tracestate dropped', { traceparent, tracestate: 'foo=1,Foo=2' }, { kind: 'context', format: 'w3c', context: w3cContext }],
+    ['repeated tracestate key keeps the first', { traceparent, tracestate: 'foo=1,bar=2,foo=3' }, { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: 'foo=1,bar=2' } }],
+    ['Level 2 tracestate keys', { traceparent, tracestate: '1abc=x,foo@bar@baz=1' }, { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: '1abc=x,foo@bar@baz=1' } }],
     ['tracestate alone', { tracestate: 'foo=1' }, { kind: 'none' }],
     ['tracestate with B3 and no traceparent', { b3, tracestate: 'foo=1' }, { kind: 'context', format: 'b3-single', context: { ...singleContext, tracestate: 'foo=1' } }],
     ['tracestate with B3 multi and no traceparent', { ...multi, tracestate: 'foo=1' }, { kind: 'context', format: 'b3-multi', context: { ...multiContext, tracestate: 'foo=1' } }],
@@ -422,8 +447,13 @@ describe('extract', () => {
         { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: 'foo=1,bar=2,baz=3' } },
       ],
       [
-        'duplicate keys across tracestate lines',
-        headers({ traceparent, tracestate: ['foo=1', 'foo=1'] }),
+        'duplicate keys across tracestate lines keep the first',
+        headers({ traceparent, tracestate: ['foo=1', 'bar=2,foo=1', 'foo=3'] }),
+        { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: 'foo=1,bar=2' } },
+      ],
+      [
+        'an invalid member on any tracestate line drops them all',
+        headers({ traceparent, tracestate: ['foo=1', 'bar=2,@baz=3'] }),
         { kind: 'context', format: 'w3c', context: w3cContext },
       ],
     ];
@@ -498,6 +528,10 @@ describe('inject', () => {
     );
   });
 
+  test('a tracestate with a repeated key is written with its first member only', () => {
+    assert.deepEqual(injected(ctxOf({ tracestate: 'foo=1, bar=2,foo=3' })).at(-1), ['tracestate', 'foo=1,bar=2']);
+  });
+
   describe('round trip through extract', () => {
     const contexts: Array<[string, TraceContext]> = [
       ['128-bit deferred', ctxOf({})],
@@ -507,7 +541,7 @@ describe('inject', () => {
       ['debug', ctxOf({ sampled: true, debug: true })],
       ['deferred with parent', ctxOf({ parentId: PARENT })],
       ['sampled with parent, 64-bit', ctxOf({ traceId: T64, parentId: PARENT, sampled: true })],
-      ['debug with parent and tracestate', ctxOf({ parentId: PARENT, sampled: true, debug: true, tracestate: 'foo=1,t@s=2' })],
+      ['debug with parent and tracestate', ctxOf({ parentId: PARENT, sampled: true, debug: true, tracestate: 'foo=1,t@s=2,1a@b@c=3' })],
       ['128-bit id with zero high bits', ctxOf({ traceId: `0000000000000000${T64}`, sampled: false })],
     ];
     for (const [name, ctx] of contexts) {

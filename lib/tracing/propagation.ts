@@ -29,9 +29,9 @@
  * when it has at least 55 characters and its 56th character, if any, is `-`.
  * Anything after that is ignored. inject always writes version `00`.
  *
- * tracestate: up to 32 non-empty `key=value` members, using the Level 1 key
- * grammar (simple key or `tenant@system`). An invalid member, a duplicate key
- * or a 33rd member discards the whole header. It is read only with a valid
+ * tracestate: up to 32 non-empty `key=value` members, keys by the Level 2
+ * grammar. An invalid member or a 33rd member discards the whole header; of a
+ * repeated key only the first member is kept (the W3C test suite accepts either). It is read only with a valid
  * `traceparent`, or when no `traceparent` was sent and B3 wins. It is passed on
  * normalised (members joined by commas, without whitespace or empty members)
  * and at most 512 characters long. To fit, members over 128 characters are
@@ -171,9 +171,12 @@ export function parseTracestate(value: string | null | undefined): string | unde
     const member = trimOws(part);
     if (member === '') continue;
     const eq = member.indexOf('=');
-    if (eq < 0 || members.length === TRACESTATE_MAX_MEMBERS) return undefined;
+    if (eq < 0) return undefined;
     const key = member.slice(0, eq);
-    if (!isTracestateKey(key) || !isTracestateValue(member, eq + 1) || keys.has(key)) return undefined;
+    if (!isTracestateKey(key) || !isTracestateValue(member, eq + 1)) return undefined;
+    // A repeated key is a vendor's mistake, not a reason to lose every other vendor's entry: the first stays.
+    if (keys.has(key)) continue;
+    if (members.length === TRACESTATE_MAX_MEMBERS) return undefined;
     keys.add(key);
     members.push(member);
   }
@@ -303,21 +306,17 @@ function isHex(s: string, start: number, end: number, anyCase: boolean): boolean
   return true;
 }
 
-/** Level 1 grammar: a simple key, or `tenant@system` where only the tenant id may start with a digit. */
+/**
+ * The key grammar of Trace Context Level 2: a lowercase letter or digit, then up to 255
+ * of lowercase letters, digits, `_ - * / @` (multi-tenant keys are `tenant@system`).
+ */
 function isTracestateKey(key: string): boolean {
-  const at = key.indexOf('@');
-  if (at < 0) return isKeyPart(key, 0, key.length, 256, false);
-  return isKeyPart(key, 0, at, 241, true) && isKeyPart(key, at + 1, key.length, 14, false);
-}
-
-function isKeyPart(s: string, start: number, end: number, maxLength: number, digitFirst: boolean): boolean {
-  if (end <= start || end - start > maxLength) return false;
-  const first = s.charCodeAt(start);
-  if (!isLcAlpha(first) && !(digitFirst && isDigit(first))) return false;
-  for (let i = start + 1; i < end; i++) {
-    const c = s.charCodeAt(i);
-    // keychar: lcalpha / DIGIT / "_" / "-" / "*" / "/"
-    if (!isLcAlpha(c) && !isDigit(c) && c !== 0x5f && c !== 0x2d && c !== 0x2a && c !== 0x2f) return false;
+  if (key.length === 0 || key.length > 256) return false;
+  const first = key.charCodeAt(0);
+  if (!isLcAlpha(first) && !isDigit(first)) return false;
+  for (let i = 1; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (!isLcAlpha(c) && !isDigit(c) && c !== 0x5f && c !== 0x2d && c !== 0x2a && c !== 0x2f && c !== 0x40) return false;
   }
   return true;
 }
