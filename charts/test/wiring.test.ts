@@ -1,0 +1,265 @@
+/**
+ * The rendered release wired as a trace needs it: every URL in every environment lands on a
+ * rendered Service and a port its pods listen on; the edge reaches accountservice; probes ask
+ * the services' /health on their port; and the NetworkPolicies let every hop of the trace
+ * through while refusing hops nothing needs.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parse } from 'yaml';
+import { PolicySet, type Endpoint, type NetworkPolicy } from './netpol.ts';
+import { find, NAMESPACE, OUR_SERVICES, render, SCENARIOS, type Manifest } from './render.ts';
+import {
+  backends,
+  environment,
+  pod,
+  pods,
+  portOf,
+  probePort,
+  resolveUrl,
+  services,
+  targetPort,
+  type Pod,
+} from './topology.ts';
+
+const URL_SCHEMES = ['http:', 'https:', 'amqp:', 'amqps:'];
+
+/** Endpoints outside the release. */
+const edgePods: Endpoint[] = [
+  { name: 'traefik', namespace: 'traefik', labels: { 'app.kubernetes.io/name': 'traefik' } },
+  { name: 'traefik (k3s)', namespace: 'kube-system', labels: { 'app.kubernetes.io/name': 'traefik' } },
+  { name: 'envoy', namespace: 'envoy-gateway-system', labels: { 'app.kubernetes.io/name': 'envoy' } },
+];
+const dns: Endpoint = { name: 'coredns', namespace: 'kube-system', labels: { 'k8s-app': 'kube-dns' } };
+const stranger: Endpoint = { name: 'stranger', namespace: 'default', labels: { app: 'stranger' } };
+const internet: Endpoint = { name: 'the internet', namespace: '', labels: {}, external: true };
+
+interface Hop {
+  from: Endpoint;
+  to: Endpoint;
+  port: number;
+  why: string;
+}
+
+/** A URL in an environment that parses and has a scheme we call. */
+function urlsIn(env: Record<string, string | undefined>): [string, string][] {
+  return Object.entries(env).flatMap(([name, value]) => {
+    if (!value) return [];
+    return value.split(',').flatMap((part): [string, string][] => {
+      try {
+        return URL_SCHEMES.includes(new URL(part).protocol) ? [[name, part]] : [];
+      } catch {
+        return [];
+      }
+    });
+  });
+}
+
+/** Every connection the release makes or takes, from its environments, config and edge. */
+function hops(manifests: Manifest[]): Hop[] {
+  const result: Hop[] = [];
+  const toUrl = (from: Pod, url: string, why: string) => {
+    const destination = resolveUrl(manifests, url);
+    if (!destination) {
+      result.push({ from, to: internet, port: portOf(new URL(url)), why });
+    } else {
+      for (const to of destination.pods) result.push({ from, to, port: destination.containerPort, why });
+    }
+  };
+  for (const p of pods(manifests)) {
+    for (const c of p.spec.containers) {
+      for (const [name, url] of urlsIn(environment(manifests, c))) toUrl(p, url, `${p.name} ${name}=${url}`);
+    }
+    result.push({ from: p, to: dns, port: 53, why: `${p.name} resolves names` });
+  }
+  const collector = manifests.find((m) => m.kind === 'ConfigMap' && m.metadata.name.endsWith('otel-collector'));
+  if (collector) {
+    const config = parse((collector as Manifest & { data: Record<string, string> }).data['config.yaml']!) as {
+      exporters: { zipkin: { endpoint: string } };
+    };
+    toUrl(pod(manifests, collector.metadata.name), config.exporters.zipkin.endpoint, 'the collector exports to Zipkin');
+    for (const edge of edgePods) {
+      for (const port of [4317, 4318]) result.push({ from: edge, to: pod(manifests, collector.metadata.name), port, why: 'the edge reports spans' });
+    }
+  }
+  for (const { service, port } of edgeBackends(manifests)) {
+    for (const to of backends(manifests, service)) {
+      for (const edge of edgePods) result.push({ from: edge, to, port: targetPort(port, to)!, why: `the edge routes to ${service.metadata.name}` });
+    }
+  }
+  return result;
+}
+
+/** The Services (and their ports) behind the Ingress and HTTPRoute. */
+function edgeBackends(manifests: Manifest[]) {
+  const refs: { name: string; port: { name?: string; number?: number } }[] = [];
+  for (const m of manifests) {
+    if (m.kind === 'Ingress') {
+      const spec = m.spec as { rules: { http: { paths: { path: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[] };
+      for (const path of spec.rules.flatMap((r) => r.http.paths)) refs.push(path.backend.service);
+    }
+    if (m.kind === 'HTTPRoute') {
+      const spec = m.spec as { rules: { backendRefs: { name: string; port: number }[] }[] };
+      for (const ref of spec.rules.flatMap((r) => r.backendRefs)) refs.push({ name: ref.name, port: { number: ref.port } });
+    }
+  }
+  return refs.map((ref) => {
+    const service = services(manifests).find((s) => s.metadata.name === ref.name);
+    assert.ok(service, `the edge's backend ${ref.name} is a rendered Service`);
+    const port = service.spec.ports.find((p) => (ref.port.name ? p.name === ref.port.name : p.port === ref.port.number));
+    assert.ok(port, `Service ${ref.name} has the edge's port ${JSON.stringify(ref.port)}`);
+    return { service, port };
+  });
+}
+
+function policies(manifests: Manifest[]): PolicySet {
+  const list = manifests.filter((m) => m.kind === 'NetworkPolicy') as unknown as NetworkPolicy[];
+  return new PolicySet(list, NAMESPACE);
+}
+
+for (const [scenario, values] of Object.entries(SCENARIOS)) {
+  describe(`wiring: ${scenario}`, () => {
+    const manifests = render(values);
+    const externalUrls = [
+      (values.amqp as { externalUrl?: string } | undefined)?.externalUrl,
+      (values.externalZipkin as { url?: string } | undefined)?.url,
+      'http://elasticsearch:9200',
+    ].filter(Boolean);
+
+    test('every URL in every environment lands on a rendered Service and port, or is a configured external one', () => {
+      for (const p of pods(manifests)) {
+        for (const c of p.spec.containers) {
+          for (const [name, url] of urlsIn(environment(manifests, c))) {
+            const known = externalUrls.some((external) => url.startsWith(external!.replace(/\/$/, '')));
+            assert.ok(resolveUrl(manifests, url) || known, `${p.owner} ${name}=${url} reaches nothing rendered`);
+          }
+        }
+      }
+    });
+
+    test('our services get the URLs of what they call, and secrets that exist', () => {
+      const env = (name: string) => environment(manifests, pods(manifests).find((p) => p.labels['app.kubernetes.io/name'] === name)!.spec.containers[0]!);
+      for (const name of OUR_SERVICES) assert.ok(env(name).ZIPKIN_URL, `${name} has ZIPKIN_URL`);
+      for (const name of ['accountservice', 'vipservice']) assert.ok(env(name).AMQP_URL, `${name} has AMQP_URL from an existing Secret`);
+      const account = env('accountservice');
+      assert.equal(resolveUrl(manifests, account.QUOTES_SERVICE_URL!)?.pods[0]?.labels['app.kubernetes.io/name'], 'quotes-service');
+      assert.equal(resolveUrl(manifests, account.IMAGE_SERVICE_URL!)?.pods[0]?.labels['app.kubernetes.io/name'], 'imageservice');
+      assert.equal(account.DATA_DIR, '/data');
+      for (const name of OUR_SERVICES) assert.equal(env(name).TESTABILITY_ENABLED, 'false', `${name}: testability stays off`);
+    });
+
+    test('every Service selects pods that listen on its target ports', () => {
+      for (const service of services(manifests)) {
+        const picked = backends(manifests, service);
+        assert.ok(picked.length > 0, `Service ${service.metadata.name} selects a pod`);
+        for (const port of service.spec.ports) {
+          for (const p of picked) assert.ok(targetPort(port, p), `Service ${service.metadata.name} port ${port.port} targets a port of ${p.owner}`);
+        }
+      }
+    });
+
+    test('the edge routes /api/accounts to accountservice', () => {
+      const edges = edgeBackends(manifests);
+      assert.ok(edges.length > 0, 'an Ingress or HTTPRoute is rendered');
+      for (const { service } of edges) {
+        assert.deepEqual(backends(manifests, service).map((p) => p.labels['app.kubernetes.io/name']), ['accountservice']);
+      }
+      for (const m of manifests.filter((m) => m.kind === 'Ingress')) {
+        const spec = m.spec as { tls: { secretName: string }[]; rules: { http: { paths: { path: string; pathType: string }[] } }[] };
+        assert.deepEqual(spec.rules[0]!.http.paths.map((p) => [p.path, p.pathType]), [['/api/accounts', 'Prefix']]);
+        assert.ok(spec.tls[0]?.secretName, 'the Ingress terminates TLS');
+        assert.deepEqual(m.metadata.annotations ?? {}, {}, 'no controller-specific annotations');
+      }
+    });
+
+    test("probes ask our services' /health on their container port", () => {
+      for (const name of OUR_SERVICES) {
+        const p = pods(manifests).find((candidate) => candidate.labels['app.kubernetes.io/name'] === name)!;
+        const container = p.spec.containers[0]!;
+        const port = Number(environment(manifests, container).PORT);
+        for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
+          const probe = container[kind];
+          assert.equal(probe?.httpGet?.path, '/health', `${name} ${kind} path`);
+          assert.equal(probePort(probe!, container), port, `${name} ${kind} port is the one PORT makes it listen on`);
+        }
+      }
+    });
+
+    if (values.networkPolicy === undefined) {
+      test('the NetworkPolicies let every hop of the trace through', () => {
+        const set = policies(manifests);
+        const blocked = hops(manifests)
+          .filter((hop) => !set.allows(hop.from, hop.to, hop.port, hop.to === dns ? 'UDP' : 'TCP'))
+          .map((hop) => hop.why);
+        assert.deepEqual(blocked, []);
+      });
+
+      test('the NetworkPolicies refuse hops nothing needs', () => {
+        const set = policies(manifests);
+        const named = (name: string) => pods(manifests).find((p) => p.labels['app.kubernetes.io/name'] === name);
+        const refused: [Endpoint | undefined, Endpoint | undefined, number][] = [
+          [named('vipservice'), named('quotes-service'), 8080],
+          [named('vipservice'), named('accountservice'), 6767],
+          [named('quotes-service'), named('rabbitmq'), 5672],
+          [named('imageservice'), named('accountservice'), 6767],
+          [named('accountservice'), named('vipservice'), 6868],
+          [named('accountservice'), internet, 22],
+          [stranger, named('accountservice'), 6767],
+          [stranger, named('rabbitmq'), 5672],
+          [stranger, named('zipkin'), 9411],
+          [edgePods[0], named('quotes-service'), 8080],
+          [edgePods[0], named('rabbitmq'), 5672],
+        ];
+        for (const [from, to, port] of refused) {
+          if (!from || !to) continue; // not rendered in this scenario
+          assert.equal(set.allows(from, to, port), false, `${from.name} -> ${to.name}:${port} is refused`);
+        }
+      });
+    } else {
+      test('no NetworkPolicy is rendered', () => {
+        assert.equal(manifests.filter((m) => m.kind === 'NetworkPolicy').length, 0);
+      });
+    }
+  });
+}
+
+test('the evaluator follows the API: no policy allows all, a selecting policy allows only its rules', () => {
+  const a: Endpoint = { name: 'a', namespace: 'ns', labels: { app: 'a' } };
+  const b: Endpoint = { name: 'b', namespace: 'ns', labels: { app: 'b' }, ports: [{ name: 'http', containerPort: 80 }] };
+  const other: Endpoint = { name: 'c', namespace: 'other', labels: { app: 'a' } };
+  assert.equal(new PolicySet([], 'ns').allows(a, b, 80), true);
+  const onlyFromA: NetworkPolicy = {
+    metadata: { name: 'b' },
+    spec: { podSelector: { matchLabels: { app: 'b' } }, ingress: [{ from: [{ podSelector: { matchLabels: { app: 'a' } } }], ports: [{ port: 'http' }] }] },
+  };
+  const set = new PolicySet([onlyFromA], 'ns');
+  assert.equal(set.allows(a, b, 80), true);
+  assert.equal(set.allows(a, b, 81), false, 'another port');
+  assert.equal(set.allows(other, b, 80), false, 'the same labels in another namespace');
+  assert.equal(set.allows(b, a, 80), true, 'b itself is not isolated for egress');
+  const denyEgress: NetworkPolicy = { metadata: { name: 'deny' }, spec: { podSelector: {}, policyTypes: ['Egress'] } };
+  assert.equal(new PolicySet([onlyFromA, denyEgress], 'ns').allows(a, b, 80), false, 'egress denied at the source');
+  const anyNamespace: NetworkPolicy = {
+    metadata: { name: 'b' },
+    spec: { podSelector: {}, ingress: [{ from: [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['other'] }] } }] }] },
+  };
+  assert.equal(new PolicySet([anyNamespace], 'ns').allows(other, b, 80), true);
+  assert.equal(new PolicySet([anyNamespace], 'ns').allows(a, b, 80), false);
+});
+
+test('the default render holds the trace hops this test derives', () => {
+  const manifests = render({});
+  const whys = hops(manifests).map((hop) => hop.why);
+  for (const expected of [
+    'accountservice QUOTES_SERVICE_URL=http://quotes-service:8080',
+    'accountservice IMAGE_SERVICE_URL=http://imageservice:7777',
+    'vipservice ZIPKIN_URL=http://zipkin:9411',
+    'the edge routes to accountservice',
+    'the collector exports to Zipkin',
+  ]) {
+    assert.ok(whys.includes(expected), `derived: ${expected}`);
+  }
+  assert.ok(whys.some((why) => why.startsWith('accountservice AMQP_URL=amqp://landscape:')));
+  assert.ok(whys.some((why) => why.startsWith('landscape-test ACCOUNT_URL=http://accountservice:6767/accounts/')));
+  assert.ok(find(manifests, 'Pod', 'landscape-test'));
+});
