@@ -3,7 +3,10 @@
  * stopped), the local Zipkin-API collector, LMDB in a temporary directory, and the
  * four services as real processes.
  */
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
+import amqp from 'amqplib';
+import { deadLetterQueue } from '../lib/messaging.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
@@ -23,6 +26,8 @@ export interface LogLine {
 
 export interface TestLandscape extends Landscape {
   collector: RunningCollector;
+  /** This landscape's own VIP queue, so landscapes sharing the broker never consume each other's messages. */
+  vipQueue: string;
   logs: LogLine[];
   dataDir: string;
   /** Stops the services and the collector, and removes the data directory. */
@@ -36,6 +41,7 @@ export async function startTestLandscape(
   await ensureRabbitMQ(AMQP_URL, { log: () => {} });
   const collector = await startCollector({ port: 0 });
   const dataDir = mkdtempSync(join(tmpdir(), 'landscape-e2e-'));
+  const vipQueue = `vip_queue.test-${randomUUID().slice(0, 8)}`;
   const logs: LogLine[] = [];
   const onLog = (service: ServiceName, line: string) => {
     let json: Record<string, unknown> | undefined;
@@ -54,16 +60,18 @@ export async function startTestLandscape(
       dataDir,
       onLog,
       ...options,
-      env: { ZIPKIN_EXPORT_INTERVAL_MS: '200', ...options.env },
+      env: { ZIPKIN_EXPORT_INTERVAL_MS: '200', VIP_QUEUE: vipQueue, ...options.env },
     });
     return {
       ...landscape,
       collector,
+      vipQueue,
       logs,
       dataDir,
       async close() {
         await landscape.stop();
         await collector.close();
+        await deleteQueues([vipQueue, deadLetterQueue(vipQueue)]);
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
@@ -73,6 +81,13 @@ export async function startTestLandscape(
     for (const { line } of logs.slice(-20)) console.error(line);
     throw error;
   }
+}
+
+async function deleteQueues(queues: string[]): Promise<void> {
+  const connection = await amqp.connect(AMQP_URL);
+  const channel = await connection.createChannel();
+  for (const queue of queues) await channel.deleteQueue(queue);
+  await connection.close();
 }
 
 /** Reads a trace through the Zipkin API until `done` holds for it, or fails after `timeoutMs`. */

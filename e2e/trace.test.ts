@@ -87,7 +87,7 @@ for (const runtime of ['node', 'deno'] as const) {
       assert.equal(producer.parentId, server.id);
       assert.equal(service(producer), 'accountservice');
       assert.equal(producer.remoteEndpoint?.serviceName, 'rabbitmq');
-      assert.equal(producer.tags?.['messaging.destination'], 'vip_queue');
+      assert.equal(producer.tags?.['messaging.destination'], landscape.vipQueue);
       const consumer = only(spans, (s) => s.kind === 'CONSUMER', 'CONSUMER span');
       assert.equal(consumer.parentId, producer.id, 'the consumer continues the producer across AMQP');
       assert.equal(service(consumer), 'vipservice');

@@ -11,6 +11,7 @@
  */
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
+import type { EnvReader } from './config.ts';
 import type { Logger } from './log.ts';
 import type { Span } from './tracing/span.ts';
 
@@ -43,6 +44,26 @@ export const defaultBreakerSettings: BreakerSettings = {
   resetTimeoutMs: 5000,
   windowMs: 10_000,
 };
+
+/** Retry and breaker settings from the environment (RETRY_*, BREAKER_*), defaults where unset. */
+export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; breaker: BreakerSettings } {
+  const r = defaultRetrySettings;
+  const b = defaultBreakerSettings;
+  return {
+    retry: {
+      attempts: env.integer('RETRY_ATTEMPTS', r.attempts, { min: 1, max: 10 }),
+      delayMs: env.integer('RETRY_DELAY_MS', r.delayMs, { min: 0, max: 10_000 }),
+      attemptTimeoutMs: env.integer('RETRY_ATTEMPT_TIMEOUT_MS', r.attemptTimeoutMs, { min: 1, max: 60_000 }),
+      deadlineMs: env.integer('RETRY_DEADLINE_MS', r.deadlineMs, { min: 1, max: 120_000 }),
+    },
+    breaker: {
+      errorThresholdPercentage: env.number('BREAKER_ERROR_PERCENTAGE', b.errorThresholdPercentage, { min: 1, max: 100 }),
+      volumeThreshold: env.integer('BREAKER_VOLUME_THRESHOLD', b.volumeThreshold, { min: 0 }),
+      resetTimeoutMs: env.integer('BREAKER_RESET_TIMEOUT_MS', b.resetTimeoutMs, { min: 1 }),
+      windowMs: env.integer('BREAKER_WINDOW_MS', b.windowMs, { min: 100 }),
+    },
+  };
+}
 
 export interface ServiceClientOptions<T> {
   /** The remote service's name, as it appears in spans. */

@@ -31,20 +31,28 @@ export async function listen(fetch: FetchHandler, port: number): Promise<Running
     const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, fetch);
     return { port: server.addr.port, close: () => server.shutdown() };
   }
-  const { serve } = await import('@hono/node-server');
+  const { getRequestListener, RequestError } = await import('@hono/node-server');
+  const { createServer } = await import('node:http');
+  const listener = getRequestListener(fetch, {
+    // What the adapter refuses before the app sees it (a bad Host, a backslash in the path) answers like the app.
+    errorHandler: (error) =>
+      error instanceof RequestError
+        ? Response.json({ error: error.message }, { status: 400 })
+        : Response.json({ error: 'internal error' }, { status: 500 }),
+  });
+  const server = createServer(listener);
   const { promise, resolve } = withResolvers<number>();
-  const server = serve({ fetch, port }, (info) => resolve(info.port));
+  server.listen(port, () => resolve((server.address() as import('node:net').AddressInfo).port));
   const bound = await promise;
   return {
     port: bound,
     close: () =>
       new Promise<void>((done) => {
-        const http = server as import('node:http').Server;
-        http.close(() => done());
+        server.close(() => done());
         // Keep-alive connections left idle after their last response would hold close() open.
-        const sweep = setInterval(() => http.closeIdleConnections(), 50);
-        http.once('close', () => clearInterval(sweep));
-        http.closeIdleConnections();
+        const sweep = setInterval(() => server.closeIdleConnections(), 50);
+        server.once('close', () => clearInterval(sweep));
+        server.closeIdleConnections();
       }),
   };
 }

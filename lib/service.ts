@@ -4,7 +4,7 @@
  * stop on SIGTERM. A service supplies only its own routes, checks and resources.
  */
 import process from 'node:process';
-import { Hono } from 'hono';
+import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
 import { hostIPv4 } from './instance.ts';
@@ -47,15 +47,22 @@ export interface AppOptions {
   tracing: Tracing;
   log: Logger;
   parts: ServiceParts;
-  /** Enables `/testability/healthy/:state`, a switch for tests of health handling. */
+  /**
+   * Enables the switches tests use to inject faults: `/testability/healthy/:state`
+   * (health reports DOWN) and `/testability/failing/:state` (every other route answers 503).
+   */
   testability?: boolean;
 }
 
 /** A fetch-ready app with the shared middleware, `/health` and JSON errors. */
 export function createServiceApp({ tracing, log, parts, testability = false }: AppOptions) {
   const app: ServiceApp = new Hono<ServiceEnv>();
-  const state = { stopping: false, forcedDown: false };
+  const state = { stopping: false, forcedDown: false, failing: false, lastRequestAt: 0 };
 
+  app.use(async (c, next) => {
+    if (c.req.path !== '/health') state.lastRequestAt = Date.now();
+    await next();
+  });
   app.use(tracingMiddleware({ tracing, log }));
 
   app.get('/health', (c) => {
@@ -72,11 +79,19 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   });
 
   if (testability) {
-    app.get('/testability/healthy/:state', (c) => {
+    const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {
       const value = c.req.param('state');
       if (value !== 'true' && value !== 'false') return c.json({ error: 'state must be true or false' }, 400);
-      state.forcedDown = value === 'false';
-      return c.json({ healthy: !state.forcedDown });
+      state[key] = (value === 'true') !== inverted;
+      return c.json({ [key]: state[key] });
+    };
+    app.get('/testability/healthy/:state', toggle('forcedDown', true));
+    app.get('/testability/failing/:state', toggle('failing', false));
+    app.use(async (c, next) => {
+      if (state.failing && !c.req.path.startsWith('/testability/') && c.req.path !== '/health') {
+        return c.json({ error: 'failing on purpose (testability switch)' }, 503);
+      }
+      await next();
     });
   }
 
@@ -92,6 +107,19 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   });
 
   return { app, state };
+}
+
+/**
+ * Keeps serving after the stop signal until requests have stopped arriving for a quiet
+ * spell (or `maxMs` passed): requests already sent on open connections but not yet read
+ * by a busy event loop are answered rather than reset, and a load balancer has time to
+ * see `/health` turn DOWN.
+ */
+async function drain(state: { lastRequestAt: number }, maxMs: number, quietMs = 200): Promise<void> {
+  const until = Date.now() + maxMs;
+  while (Date.now() - state.lastRequestAt < quietMs && Date.now() < until) {
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Starts a service from its definition; exits with a message if configuration is bad. */
@@ -124,6 +152,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
         process.exit(1);
       }, shutdownTimeoutMs);
       try {
+        await drain(state, Math.min(2000, shutdownTimeoutMs / 2));
         await server.close();
         await parts.close?.();
         await tracing.flush();

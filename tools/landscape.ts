@@ -137,7 +137,8 @@ export async function startLandscape(options: LandscapeOptions): Promise<Landsca
       imageservice: images,
       vipservice: vip,
     };
-    return { services, stop: () => stopAll(started) };
+    // Stops whatever runs under each name then, restarted services included.
+    return { services, stop: () => stopAll(Object.values(services)) };
   } catch (error) {
     await stopAll(started);
     throw error;

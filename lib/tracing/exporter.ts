@@ -2,9 +2,10 @@
  * Ships finished spans to Zipkin as JSON v2, in batches, off the request path.
  *
  * zipkin-transport-http's HttpLogger does the batching; around it this adds what a
- * service needs when the collector is down or slow: a cap on buffered spans (drops are
- * counted and logged at most once per interval), a timeout on every POST, and a flush
- * that waits for the POSTs in flight, for shutdown.
+ * service needs when the collector is down or slow: a timeout on every POST, failed
+ * batches kept for the next attempt, a cap on buffered spans (drops are counted and
+ * logged at most once per interval), and a flush that waits for the POSTs in flight,
+ * for shutdown.
  */
 import zipkin from 'zipkin';
 import { HttpLogger } from 'zipkin-transport-http';
@@ -28,6 +29,8 @@ export interface ExporterStats {
   sent: number;
   dropped: number;
   failedBatches: number;
+  /** Waiting for the next batch. */
+  queued: number;
 }
 
 export interface SpanExporter extends zipkin.Logger {
@@ -51,24 +54,38 @@ export function createZipkinExporter({
   timeoutMs = 5000,
   reportEveryMs = 10_000,
 }: ZipkinExporterOptions): SpanExporter {
-  const stats: ExporterStats = { sent: 0, dropped: 0, failedBatches: 0 };
+  const stats = { sent: 0, dropped: 0, failedBatches: 0 };
   const inFlight = new Set<Promise<unknown>>();
   const lastReported = { dropped: 0, failed: 0 };
 
   const timedFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    // HttpLogger calls this synchronously with its whole queue as the body.
-    const spans = http.queue.length;
+    // HttpLogger calls this synchronously with its whole queue as the body, and empties the
+    // queue right after: keep the batch, to put it back if the POST fails.
+    const batch = http.queue.slice();
     const request = fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    const tracked = request.then(async (response) => {
-      // Drain the body so the connection returns to the pool.
-      await response.arrayBuffer();
-      if (response.ok) stats.sent += spans;
-      return response;
-    });
+    const tracked = request
+      .then(async (response) => {
+        // Drain the body so the connection returns to the pool.
+        await response.arrayBuffer();
+        if (!response.ok) throw new Error(`collector answered ${response.status}`);
+        stats.sent += batch.length;
+        return response;
+      })
+      .catch((error: unknown) => {
+        requeue(batch);
+        throw error;
+      });
     inFlight.add(tracked);
     const forget = () => inFlight.delete(tracked);
     tracked.then(forget, forget);
     return tracked;
+  };
+
+  /** A failed batch goes back in front of the queue, as far as the cap allows; the rest is dropped. */
+  const requeue = (batch: string[]) => {
+    const room = Math.max(0, maxQueuedSpans - http.queue.length);
+    http.queue.unshift(...batch.slice(0, room));
+    stats.dropped += Math.max(0, batch.length - room);
   };
 
   const http = new HttpLogger({
@@ -110,6 +127,6 @@ export function createZipkinExporter({
       http.processQueue(timedFetch);
       await Promise.allSettled([...inFlight]);
     },
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, queued: http.queue.length }),
   };
 }

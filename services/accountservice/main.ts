@@ -2,7 +2,7 @@
  * accountservice: an account from LMDB, with a quote from quotes-service and an image
  * from imageservice; reading the VIP account notifies vipservice through RabbitMQ.
  */
-import { ServiceClient } from '../../lib/http-client.ts';
+import { resilienceFromEnv, ServiceClient } from '../../lib/http-client.ts';
 import { instanceName } from '../../lib/instance.ts';
 import type { Logger } from '../../lib/log.ts';
 import { Broker } from '../../lib/messaging.ts';
@@ -21,7 +21,6 @@ import {
   type Quote,
 } from './accounts.ts';
 
-const VIP_QUEUE = 'vip_queue';
 /** The CPU work each quote asks of quotes-service. */
 const QUOTE_STRENGTH = 4;
 
@@ -33,21 +32,35 @@ await runService({
     const imagesUrl = env.url('IMAGE_SERVICE_URL', 'http://127.0.0.1:7777');
     const amqpUrl = env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']);
     const dataDir = env.string('DATA_DIR', '.data/accountservice');
+    const vipQueue = env.string('VIP_QUEUE', 'vip_queue');
 
     const store = openStore(dataDir);
     const accounts = new AccountStore(store);
     const added = await accounts.seed();
     log.info('accounts ready', { dataDir, added });
 
-    const broker = new Broker({ url: amqpUrl, log, tracing, publishesTo: [VIP_QUEUE] });
-    const quotes = new ServiceClient<Quote>({ service: 'quotes-service', baseUrl: quotesUrl, fallback: () => QUOTE_FALLBACK, log });
-    const images = new ServiceClient<ImageData>({ service: 'imageservice', baseUrl: imagesUrl, fallback: () => IMAGE_FALLBACK, log });
+    const broker = new Broker({ url: amqpUrl, log, tracing, publishesTo: [vipQueue] });
+    const resilience = resilienceFromEnv(env);
+    const quotes = new ServiceClient<Quote>({
+      service: 'quotes-service',
+      baseUrl: quotesUrl,
+      fallback: () => QUOTE_FALLBACK,
+      log,
+      ...resilience,
+    });
+    const images = new ServiceClient<ImageData>({
+      service: 'imageservice',
+      baseUrl: imagesUrl,
+      fallback: () => IMAGE_FALLBACK,
+      log,
+      ...resilience,
+    });
     const outbox = new Outbox({ store, broker, log });
     const servedBy = instanceName();
 
     const notifyVip = async (accountId: string, span: Span, requestLog: Logger) => {
       try {
-        await outbox.enqueue(VIP_QUEUE, { accountId, readAt: new Date().toISOString() }, span);
+        await outbox.enqueue(vipQueue, { accountId, readAt: new Date().toISOString() }, span);
         span.annotate('Sent VIP message');
       } catch (error) {
         requestLog.error('VIP notification not recorded', { error });

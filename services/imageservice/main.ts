@@ -3,6 +3,7 @@
  * sepia toning of posted JPEGs.
  */
 import { readdirSync, readFileSync } from 'node:fs';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
@@ -52,11 +53,20 @@ await runService({
           return c.body(toneSepia(c.var.span, sample), 200, { 'content-type': 'image/jpeg' });
         });
 
+        const tooLarge = (c: Context) => c.json({ error: `image larger than ${MAX_UPLOAD_BYTES} bytes` }, 413);
         app.post(
           '/image',
+          // A declared length is refused before the body stream is opened: the Node server can then
+          // still drain the unread body, and the connection stays usable for the client's next request.
+          async (c, next) => (Number(c.req.header('content-length')) > MAX_UPLOAD_BYTES ? tooLarge(c) : next()),
           bodyLimit({
             maxSize: MAX_UPLOAD_BYTES,
-            onError: (c) => c.json({ error: `image larger than ${MAX_UPLOAD_BYTES} bytes` }, 413),
+            onError: (c) => {
+              // A streamed body is abandoned mid-read and the connection cannot be reused: saying so keeps
+              // a keep-alive client from sending its next request into a socket about to close.
+              c.header('connection', 'close');
+              return tooLarge(c);
+            },
           }),
           async (c) => {
             const bytes = await uploadedImage(c.req.raw);

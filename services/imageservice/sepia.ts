@@ -27,7 +27,9 @@ export function sepiaJpeg(input: Uint8Array, quality = 85): Uint8Array<ArrayBuff
       maxMemoryUsageInMB: MAX_DECODE_MEMORY_MB,
     });
   } catch (error) {
-    throw new NotAnImageError(`JPEG could not be decoded: ${error instanceof Error ? error.message : String(error)}`);
+    // The decoder's own messages describe its internals, not the upload; its limits are worth naming.
+    const limit = error instanceof Error && /maxResolutionInMP|maxMemoryUsageInMB/.test(error.message);
+    throw new NotAnImageError(limit ? `image larger than ${MAX_MEGAPIXELS} megapixels` : 'JPEG could not be decoded');
   }
   toneSepia(image.data);
   return jpeg.encode(image, quality).data as Uint8Array<ArrayBuffer>;

@@ -1,7 +1,7 @@
 /** vipservice: consumes VIP notifications from RabbitMQ, each in a CONSUMER span continuing the reader's trace. */
 import { Broker } from '../../lib/messaging.ts';
 import { runService } from '../../lib/service.ts';
-import { handleVipNotification, VIP_QUEUE } from './notifications.ts';
+import { handleVipNotification } from './notifications.ts';
 
 await runService({
   name: 'vipservice',
@@ -11,7 +11,7 @@ await runService({
       url: env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']),
       log,
       tracing,
-      consumers: [{ queue: VIP_QUEUE, handle: handleVipNotification() }],
+      consumers: [{ queue: env.string('VIP_QUEUE', 'vip_queue'), handle: handleVipNotification() }],
     });
     return {
       routes() {},

@@ -1,8 +1,6 @@
 /** Handling of VIP notifications: `{"accountId","readAt"}` published when the VIP account is read. */
 import type { DeliveredMessage } from '../../lib/messaging.ts';
 
-export const VIP_QUEUE = 'vip_queue';
-
 export interface VipNotification {
   accountId: string;
   readAt: string;

@@ -1,0 +1,192 @@
+/**
+ * Graceful stop on SIGTERM, for real processes on Node and Deno: accountservice publishes
+ * its VIP outbox and exports its spans before it exits; quotes-service answers the
+ * requests already sent to it, reports DOWN while stopping, exits with 0 and then refuses
+ * connections.
+ */
+import assert from 'node:assert/strict';
+import { Agent, request } from 'node:http';
+import { after, before, describe, it } from 'node:test';
+import type { RunningService } from '../tools/landscape.ts';
+import { service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
+
+const STOP_BOUND_MS = 10_000;
+/** Requests sent before the signal: one long first, then the rest while it runs. */
+const SLOW_REQUESTS = 6;
+const FIRST_STRENGTH = 1000;
+const SLOW_STRENGTH = 400;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Resolves with the exit code, and how long after `since` the process exited. */
+function exitOf(running: RunningService, since: () => number): Promise<{ code: number | null; ms: number }> {
+  const { process: child } = running;
+  if (child.exitCode !== null) return Promise.resolve({ code: child.exitCode, ms: 0 });
+  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, ms: performance.now() - since() })));
+}
+
+async function untilUp(running: RunningService): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    const response = await fetch(`${running.url}/health`);
+    await response.body?.cancel();
+    if (response.status === 200) return;
+    if (Date.now() > deadline) throw new Error(`${running.name} not UP within 15 s`);
+    await sleep(100);
+  }
+}
+
+type Outcome = { status: number; body: string } | { error: string };
+
+function get(port: number, path: string, agent: Agent | false): Promise<Outcome> {
+  return new Promise((resolve) => {
+    const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+    });
+    req.on('error', (error: NodeJS.ErrnoException) => resolve({ error: error.code ?? error.message }));
+    req.setTimeout(STOP_BOUND_MS, () => req.destroy(new Error('no answer')));
+    req.end();
+  });
+}
+
+const label = (outcome: Outcome) => ('error' in outcome ? outcome.error : String(outcome.status));
+
+/** Runs of equal labels, e.g. `200×2 → 503×1 → ECONNREFUSED×4`. */
+function runs(labels: string[]): string {
+  const out: Array<[string, number]> = [];
+  for (const l of labels) {
+    const last = out.at(-1);
+    if (last && last[0] === l) last[1]++;
+    else out.push([l, 1]);
+  }
+  return out.map(([l, n]) => `${l}×${n}`).join(' → ') || 'none';
+}
+
+for (const runtime of ['node', 'deno'] as const) {
+  describe(`graceful stop on ${runtime}`, () => {
+    let landscape: TestLandscape;
+
+    before(async () => {
+      landscape = await startTestLandscape(runtime);
+      // Listening comes before the broker connection: wait for UP, so the outbox can publish at all.
+      for (const name of ['accountservice', 'vipservice'] as const) await untilUp(landscape.services[name]);
+    });
+    after(() => landscape?.close());
+
+    it('accountservice publishes its VIP outbox and exports its spans before it exits', async (t) => {
+      const accounts = landscape.services.accountservice;
+      const reads = await Promise.all(
+        Array.from({ length: 5 }, async () => {
+          const response = await fetch(`${accounts.url}/accounts/10000`);
+          assert.equal(response.status, 200);
+          await response.body?.cancel();
+          return traceIdOf(response);
+        }),
+      );
+      // Straight after the answers: notifications may still be in the outbox, spans in the export buffer.
+      let signalled = 0;
+      const exited = exitOf(accounts, () => signalled);
+      signalled = performance.now();
+      accounts.process.kill('SIGTERM');
+      const { code, ms } = await exited;
+      t.diagnostic(`accountservice exited with ${code} ${ms.toFixed(0)} ms after SIGTERM`);
+      assert.equal(code, 0);
+      assert.ok(ms < STOP_BOUND_MS, `stopped within ${STOP_BOUND_MS} ms`);
+
+      const notified = (traceId: string) =>
+        landscape.logs.some(
+          (l) => l.service === 'vipservice' && l.json?.msg === 'VIP notification received' && l.json.traceId === traceId,
+        );
+      const deadline = Date.now() + 10_000;
+      while (!reads.every(notified) && Date.now() < deadline) await sleep(100);
+      assert.deepEqual(reads.filter((id) => !notified(id)), [], 'vipservice logged a notification for every read');
+
+      for (const traceId of reads) {
+        // Only the process that exited could have sent these: nothing else records accountservice spans.
+        const spans = await waitForTrace(
+          landscape.collector.url,
+          traceId,
+          (s) => s.some((x) => service(x) === 'accountservice' && x.kind === 'SERVER') && s.some((x) => x.kind === 'PRODUCER'),
+          10_000,
+        );
+        const producer = spans.find((s) => s.kind === 'PRODUCER');
+        const left = producer?.annotations?.some((a) => a.value === 'still in the outbox at shutdown') ?? false;
+        assert.equal(left, false, 'published, not left in the outbox');
+      }
+    });
+
+    describe('quotes-service with requests in flight', () => {
+      let results: Outcome[];
+      let health: Outcome[];
+      let afterExit: Outcome;
+      let exit: { code: number | null; ms: number };
+
+      before(async () => {
+        const quotes = landscape.services['quotes-service'];
+        // Connections opened and warmed first, so every slow request goes on a connection the server has accepted.
+        const agent = new Agent({ keepAlive: true, maxSockets: SLOW_REQUESTS });
+        const warm = await Promise.all(Array.from({ length: SLOW_REQUESTS }, () => get(quotes.port, '/api/quote', agent)));
+        assert.deepEqual(warm.map(label), Array(SLOW_REQUESTS).fill('200'));
+
+        // The quotes burn CPU one at a time. The signal comes while the first burns, with the rest sent
+        // and waiting behind it, unread: the moment a stop must not lose them.
+        const slow = [get(quotes.port, `/api/quote?strength=${FIRST_STRENGTH}`, agent)];
+        await sleep(30);
+        for (let i = 1; i < SLOW_REQUESTS; i++) slow.push(get(quotes.port, `/api/quote?strength=${SLOW_STRENGTH}`, agent));
+        await sleep(30);
+        let signalled = 0;
+        const exited = exitOf(quotes, () => signalled);
+        signalled = performance.now();
+        quotes.process.kill('SIGTERM');
+
+        // /health on fresh connections until the process is gone: UP (not yet seen the signal), DOWN, refused.
+        health = [];
+        let gone = false;
+        void exited.then(() => (gone = true));
+        while (!gone) {
+          health.push(await get(quotes.port, '/health', false));
+          await sleep(20);
+        }
+        results = await Promise.all(slow);
+        exit = await exited;
+        afterExit = await get(quotes.port, '/health', false);
+        agent.destroy();
+      });
+
+      it(`exits with code 0 within ${STOP_BOUND_MS / 1000} s`, (t) => {
+        t.diagnostic(`quotes-service exited with ${exit.code} ${exit.ms.toFixed(0)} ms after SIGTERM`);
+        assert.equal(exit.code, 0);
+        assert.ok(exit.ms < STOP_BOUND_MS);
+      });
+
+      it(
+        'answers every request sent before the signal',
+        (t) => {
+          const lost = results.filter((r) => !('status' in r) || r.status !== 200);
+          t.diagnostic(`${SLOW_REQUESTS} requests sent before SIGTERM: ${runs(results.map(label))}; lost ${lost.length}`);
+          assert.equal(lost.length, 0, 'requests lost');
+        },
+      );
+
+      it('reports DOWN while stopping, never UP again, then refuses connections', (t) => {
+        const labels = health.map(label);
+        t.diagnostic(`/health from SIGTERM to exit: ${runs(labels)}; after exit: ${label(afterExit)}`);
+        const firstNotUp = labels.findIndex((l) => l !== '200');
+        if (firstNotUp >= 0) assert.ok(!labels.slice(firstNotUp).includes('200'), 'no UP once stopping');
+        for (const outcome of health) {
+          if ('status' in outcome) {
+            assert.ok([200, 503].includes(outcome.status), `status ${outcome.status}`);
+            if (outcome.status === 503) assert.match(outcome.body, /"status":"DOWN".*shutting down/);
+          } else {
+            assert.ok(['ECONNREFUSED', 'ECONNRESET', 'socket hang up'].includes(outcome.error), outcome.error);
+          }
+        }
+        assert.deepEqual(afterExit, { error: 'ECONNREFUSED' });
+      });
+    });
+  });
+}

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { createServer as createHttpServer } from 'node:http';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { startCollector } from '../../tools/collector/index.ts';
+import { createLogger } from '../log.ts';
+import { createZipkinExporter } from './exporter.ts';
+import { Tracing } from './tracer.ts';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A port nothing listens on (until a test starts something there). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface Line {
+  at: number;
+  level: string;
+  msg: string;
+  droppedSpans?: number;
+  failedBatches?: number;
+}
+
+function capturingLog() {
+  const lines: Line[] = [];
+  const write = (line: string) => lines.push({ at: Date.now(), ...(JSON.parse(line) as Omit<Line, 'at'>) });
+  const log = createLogger({ service: 'test' }, { write });
+  const degraded = () => lines.filter((l) => l.msg === 'span export degraded');
+  return { lines, log, degraded };
+}
+
+async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+describe('createZipkinExporter', () => {
+  const cleanup: Array<() => Promise<unknown>> = [];
+  after(() => Promise.all(cleanup.map((close) => close())));
+
+  it('caps the buffer while the collector is down, reports at most once per interval, and sends once it is back', async () => {
+    const port = await freePort();
+    const { log, degraded } = capturingLog();
+    const reportEveryMs = 50;
+    const exporter = createZipkinExporter({
+      url: `http://127.0.0.1:${port}`,
+      log,
+      intervalMs: 20,
+      maxQueuedSpans: 100,
+      timeoutMs: 100,
+      reportEveryMs,
+    });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+
+    // Synchronously, so no batch goes out in between: 100 are buffered, the rest dropped.
+    for (let i = 0; i < 1000; i++) tracing.rootSpan('s').finish();
+    assert.equal(exporter.stats().dropped, 900);
+
+    // The buffered batch fails against the dead port; the reports catch up with every drop and failure, once each.
+    const reported = (field: 'droppedSpans' | 'failedBatches') => degraded().reduce((sum, l) => sum + (l[field] ?? 0), 0);
+    const caughtUp = () => {
+      const stats = exporter.stats();
+      const failed = stats.failedBatches >= 1 && reported('failedBatches') === stats.failedBatches;
+      return failed && reported('droppedSpans') === stats.dropped;
+    };
+    await until(caughtUp, 5000, 'the drops and the failed batch reported');
+    const reports = degraded();
+    assert.ok(reports.every((l) => l.level === 'warn'));
+    for (let i = 1; i < reports.length; i++) {
+      // Timers fire late under load, never early: a lower bound on the gap is safe.
+      const gap = reports[i]!.at - reports[i - 1]!.at;
+      assert.ok(gap >= reportEveryMs * 0.8, `reports ${gap} ms apart`);
+    }
+
+    // The failed batch waits in the buffer for the next attempt instead of being lost.
+    assert.equal(exporter.stats().queued, 100);
+
+    const collector = await startCollector({ port });
+    cleanup.push(() => collector.close());
+    await until(() => exporter.stats().sent === 100, 5000, 'the buffered spans sent once the collector is back');
+    const sent = Array.from({ length: 10 }, () => {
+      const span = tracing.rootSpan('after');
+      span.finish();
+      return span.traceId;
+    });
+    const droppedBefore = exporter.stats().dropped;
+    await until(() => exporter.stats().sent === 110, 5000, 'the buffered and the new spans sent');
+    await exporter.flush();
+    assert.equal(exporter.stats().dropped, droppedBefore, 'nothing dropped once the collector is there');
+    for (const traceId of sent) {
+      assert.equal(collector.store.getTrace(traceId).length, 1, `trace ${traceId} reached the collector`);
+    }
+
+    // Nothing new, nothing logged.
+    await sleep(reportEveryMs * 2);
+    const quietFrom = degraded().length;
+    await sleep(reportEveryMs * 4);
+    assert.equal(degraded().length, quietFrom, 'no report without new drops or failures');
+  });
+
+  it('gives up on a collector that never answers, within the POST timeout, without blocking flush', async () => {
+    const sockets = new Set<Socket>();
+    const hanging = createServer((socket) => {
+      sockets.add(socket);
+      socket.resume(); // read the POST, never answer
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    cleanup.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hanging.close(resolve));
+    });
+    const { port } = hanging.address() as AddressInfo;
+    const { log } = capturingLog();
+    const url = `http://127.0.0.1:${port}`;
+    const exporter = createZipkinExporter({ url, log, intervalMs: 1000, timeoutMs: 100, reportEveryMs: 50 });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+    for (let i = 0; i < 50; i++) tracing.rootSpan('s').finish();
+
+    const started = Date.now();
+    await exporter.flush();
+    const ms = Date.now() - started;
+    assert.ok(ms < 3000, `flush took ${ms} ms against a hanging collector`);
+    assert.ok(sockets.size >= 1, 'the POST reached the collector');
+    assert.equal(exporter.stats().sent, 0);
+    assert.equal(exporter.stats().failedBatches, 1);
+  });
+
+  it('keeps a failed batch and delivers it once the collector is back', async () => {
+    const port = await freePort();
+    const { log } = capturingLog();
+    const exporter = createZipkinExporter({ url: `http://127.0.0.1:${port}`, log, intervalMs: 1000, timeoutMs: 100 });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+    for (let i = 0; i < 10; i++) tracing.rootSpan('s').finish();
+    await exporter.flush();
+    assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, failedBatches: 1, queued: 10 });
+
+    const collector = await startCollector({ port });
+    cleanup.push(() => collector.close());
+    await exporter.flush();
+    assert.deepEqual(exporter.stats(), { sent: 10, dropped: 0, failedBatches: 1, queued: 0 });
+    assert.equal(collector.store.spanCount, 10);
+  });
+
+  it('drops what a failed batch cannot put back under the cap, and counts it', async () => {
+    const port = await freePort();
+    const { log } = capturingLog();
+    const exporter = createZipkinExporter({ url: `http://127.0.0.1:${port}`, log, intervalMs: 1000, timeoutMs: 100, maxQueuedSpans: 10 });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+    for (let i = 0; i < 10; i++) tracing.rootSpan('s').finish();
+    const failing = exporter.flush();
+    for (let i = 0; i < 6; i++) tracing.rootSpan('s').finish();
+    await failing;
+    const { sent, dropped, queued } = exporter.stats();
+    assert.equal(sent, 0);
+    assert.equal(queued, 10, 'the queue is back at its cap');
+    assert.equal(dropped, 6, 'what did not fit is counted');
+  });
+
+  it('sends to a collector that answers slowly, within the timeout', async () => {
+    const slow = createHttpServer((request, response) => {
+      request.resume();
+      request.on('end', () => setTimeout(() => response.writeHead(202).end(), 50));
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    cleanup.push(async () => {
+      slow.closeAllConnections();
+      await new Promise((resolve) => slow.close(resolve));
+    });
+    const { port } = slow.address() as AddressInfo;
+    const { log } = capturingLog();
+    const exporter = createZipkinExporter({ url: `http://127.0.0.1:${port}`, log, intervalMs: 1000, timeoutMs: 2000 });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+    for (let i = 0; i < 20; i++) tracing.rootSpan('s').finish();
+    await exporter.flush();
+    assert.deepEqual(exporter.stats(), { sent: 20, dropped: 0, failedBatches: 0, queued: 0 });
+  });
+});
