@@ -327,7 +327,8 @@ describe('random mutations agree with regex oracles', () => {
     if (v.length > 512 || !m || m[1] === 'ff' || (m[1] === '00' && m[5] !== undefined)) return undefined;
     const [, , traceId = '', spanId = '', flags = ''] = m;
     if (zero(traceId) || zero(spanId)) return undefined;
-    return { traceId, spanId, sampled: (Number.parseInt(flags, 16) & 1) === 1, debug: false };
+    const bits = Number.parseInt(flags, 16);
+    return { traceId, spanId, sampled: (bits & 1) === 1, debug: false, ...((bits & 2) === 2 && { random: true }) };
   };
 
   const oracleB3Single = (v: string): Extracted => {

@@ -46,8 +46,9 @@ describe('parseTraceparent', () => {
   const valid: Array<[string, string, Partial<TraceContext>]> = [
     ['sampled', `00-${W3C_T}-${W3C_S}-01`, { sampled: true }],
     ['not sampled', `00-${W3C_T}-${W3C_S}-00`, { sampled: false }],
-    ['other flags masked, sampled', `00-${W3C_T}-${W3C_S}-03`, { sampled: true }],
-    ['other flags masked, not sampled', `00-${W3C_T}-${W3C_S}-fe`, { sampled: false }],
+    ['random flag, sampled', `00-${W3C_T}-${W3C_S}-03`, { sampled: true, random: true }],
+    ['random flag, not sampled', `00-${W3C_T}-${W3C_S}-fe`, { sampled: false, random: true }],
+    ['unknown flags masked', `00-${W3C_T}-${W3C_S}-f9`, { sampled: true }],
     ['leading space', ` 00-${W3C_T}-${W3C_S}-01`, { sampled: true }],
     ['leading tab', `\t00-${W3C_T}-${W3C_S}-01`, { sampled: true }],
     ['trailing OWS', `00-${W3C_T}-${W3C_S}-01 \t`, { sampled: true }],
@@ -581,4 +582,27 @@ describe('formatTraceresponse', () => {
       assert.equal(parseTraceparent(expected)?.spanId, SPAN);
     });
   }
+});
+
+describe('the W3C Level 2 random flag', () => {
+  const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+  const spanId = '00f067aa0ba902b7';
+  const written = (ctx: TraceContext, b3?: 'multi' | 'single') => {
+    const headers: Record<string, string> = {};
+    inject(ctx, (name, value) => (headers[name.toLowerCase()] = value), { b3 });
+    return headers;
+  };
+
+  test('is written next to the sampled flag and read back, alone or with B3', () => {
+    const ctx: TraceContext = { traceId, spanId, sampled: true, debug: false, random: true };
+    const headers = written(ctx);
+    assert.equal(headers.traceparent, `00-${traceId}-${spanId}-03`);
+    assert.deepEqual(extract((name) => headers[name]), { kind: 'context', format: 'b3-multi', context: ctx });
+    const w3cOnly = { traceparent: headers.traceparent };
+    assert.deepEqual(extract((name) => w3cOnly[name as 'traceparent']), { kind: 'context', format: 'w3c', context: ctx });
+  });
+
+  test('is carried in traceresponse', () => {
+    assert.equal(formatTraceresponse({ traceId, spanId, sampled: false, random: true }), `00-${traceId}-${spanId}-02`);
+  });
 });

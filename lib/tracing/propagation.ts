@@ -56,7 +56,12 @@ export interface TraceContext {
   debug: boolean;
   /** W3C tracestate, validated, passed on unchanged. */
   tracestate?: string;
+  /** W3C Level 2 random flag: the caller's trace id is random; passed on as it came. */
+  random?: boolean;
 }
+
+/** What traceparent and traceresponse carry. */
+type TraceFlags = Pick<TraceContext, 'traceId' | 'spanId' | 'sampled' | 'random'> & { debug?: boolean };
 
 export type PropagationFormat = 'b3-multi' | 'b3-single' | 'w3c';
 
@@ -91,7 +96,10 @@ export function extract(get: HeaderGetter): Extracted {
   const b3 = extractB3(get);
   if (w3c !== undefined) {
     // The same caller speaking both: B3 carries more, and its conventions (a shared span) apply.
-    if (b3.kind === 'context' && sameSpan(b3.context, w3c)) return { ...b3, context: withTracestate(b3.context, get) };
+    if (b3.kind === 'context' && sameSpan(b3.context, w3c)) {
+      if (w3c.random) b3.context.random = true;
+      return { ...b3, context: withTracestate(b3.context, get) };
+    }
     return { kind: 'context', format: 'w3c', context: withTracestate(w3c, get) };
   }
   // A tracestate belongs to its traceparent: the spec forbids reading it when that is invalid.
@@ -122,14 +130,15 @@ export function inject(ctx: TraceContext, set: HeaderSetter, options?: { b3?: 'm
 }
 
 /** W3C Trace Context Level 2 `traceresponse` value: 00-<32 hex trace id>-<16 hex span id>-<flags 2 hex>. */
-export function formatTraceresponse(ctx: { traceId: string; spanId: string; sampled?: boolean; debug?: boolean }): string {
+export function formatTraceresponse(ctx: TraceFlags): string {
   return formatTraceparent(ctx);
 }
 
 /** Version-00 `traceparent` value; a 64-bit trace id is left-padded with zeros. */
-export function formatTraceparent(ctx: { traceId: string; spanId: string; sampled?: boolean; debug?: boolean }): string {
+export function formatTraceparent(ctx: TraceFlags): string {
   const traceId = ctx.traceId.length === 16 ? ZERO_HIGH_BITS + ctx.traceId : ctx.traceId;
-  return `00-${traceId}-${ctx.spanId}-${ctx.sampled || ctx.debug ? '01' : '00'}`;
+  const flags = (ctx.sampled || ctx.debug ? 1 : 0) | (ctx.random ? 2 : 0);
+  return `00-${traceId}-${ctx.spanId}-0${flags}`;
 }
 
 /**
@@ -154,7 +163,9 @@ export function parseTraceparent(value: string | null | undefined): TraceContext
   if (isV0 ? v.length !== TRACEPARENT_LENGTH : v.length > TRACEPARENT_LENGTH && v[55] !== '-') return undefined;
   if (!isHexId(v, 3, 35, false) || !isHexId(v, 36, 52, false) || !isHex(v, 53, 55, false)) return undefined;
   const flags = Number.parseInt(v.slice(53, 55), 16);
-  return { traceId: v.slice(3, 35), spanId: v.slice(36, 52), sampled: (flags & 1) === 1, debug: false };
+  const context: TraceContext = { traceId: v.slice(3, 35), spanId: v.slice(36, 52), sampled: (flags & 1) === 1, debug: false };
+  if ((flags & 2) === 2) context.random = true;
+  return context;
 }
 
 /**

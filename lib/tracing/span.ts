@@ -12,6 +12,8 @@ const { Annotation } = zipkin;
 
 export type SpanKind = 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
 
+export type W3cExtras = Pick<TraceContext, 'tracestate' | 'random'>;
+
 export interface SpanOptions {
   /** Omit for a local span (work inside this process). */
   kind?: SpanKind;
@@ -51,8 +53,8 @@ export class Span {
     readonly id: zipkin.TraceId,
     name: string,
     options: SpanOptions = {},
-    /** W3C tracestate, passed on to every hop below this span. */
-    readonly tracestate?: string,
+    /** What W3C callers add (tracestate, the random flag), passed on to every hop below this span. */
+    readonly w3c: W3cExtras = {},
   ) {
     this.#sink = sink;
     this.#kind = options.kind;
@@ -104,13 +106,14 @@ export class Span {
     const parentId = valueOf(this.id.parentSpanId);
     if (parentId !== undefined) context.parentId = parentId;
     if (sampled !== undefined) context.sampled = sampled;
-    if (this.tracestate !== undefined) context.tracestate = this.tracestate;
+    if (this.w3c.tracestate !== undefined) context.tracestate = this.w3c.tracestate;
+    if (this.w3c.random) context.random = true;
     return context;
   }
 
   /** The W3C `traceresponse` value naming this span, for the caller. */
   get traceresponse(): string {
-    return formatTraceresponse({ traceId: this.traceId, spanId: this.spanId, sampled: this.recording });
+    return formatTraceresponse({ traceId: this.traceId, spanId: this.spanId, sampled: this.recording, random: this.w3c.random });
   }
 
   /** Writes this span's context into outgoing headers (HTTP or AMQP). */
@@ -120,7 +123,7 @@ export class Span {
 
   /** Opens a span below this one. */
   child(name: string, options?: SpanOptions): Span {
-    return new Span(this.#sink, this.#sink.childId(this.id), name, options, this.tracestate);
+    return new Span(this.#sink, this.#sink.childId(this.id), name, options, this.w3c);
   }
 
   /**

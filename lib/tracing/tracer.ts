@@ -5,7 +5,7 @@
  */
 import zipkin from 'zipkin';
 import type { Extracted } from './propagation.ts';
-import { Span, type SpanKind, type SpanSink } from './span.ts';
+import { Span, type SpanKind, type SpanSink, type W3cExtras } from './span.ts';
 
 const { Tracer, BatchRecorder, ExplicitContext, TraceId, InetAddress, Annotation, option, sampler } = zipkin;
 
@@ -59,7 +59,7 @@ export class Tracing implements SpanSink {
     options: { kind: SpanKind; remoteService?: string; continuation: Continuation },
   ): Span {
     let id: zipkin.TraceId;
-    let tracestate: string | undefined;
+    let w3c: W3cExtras = {};
     if (extracted.kind === 'context') {
       const { context } = extracted;
       const caller = new TraceId({
@@ -70,7 +70,7 @@ export class Tracing implements SpanSink {
         debug: context.debug,
       });
       id = options.continuation === 'join' && extracted.format !== 'w3c' ? this.#join(caller) : this.childId(caller);
-      tracestate = context.tracestate;
+      w3c = { tracestate: context.tracestate, random: context.random };
     } else if (extracted.kind === 'sampling') {
       id = this.#tracer.createRootId(
         extracted.sampled === undefined ? option.None : new option.Some(extracted.sampled),
@@ -79,7 +79,7 @@ export class Tracing implements SpanSink {
     } else {
       id = this.#tracer.createRootId();
     }
-    return new Span(this, id, name, options, tracestate);
+    return new Span(this, id, name, options, w3c);
   }
 
   /** Opens the first span of a new trace. */
