@@ -3,6 +3,7 @@
  * stopped), the local Zipkin-API collector, LMDB in a temporary directory, and the
  * four services as real processes.
  */
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import amqp from 'amqplib';
@@ -126,4 +127,69 @@ export function only(spans: Span[], predicate: (span: Span) => boolean, what: st
     throw new Error(`expected one ${what}, found ${found.length} in: ${spans.map((s) => `${service(s)}:${s.name}`).join(', ')}`);
   }
   return found[0]!;
+}
+
+/**
+ * Whether a GET /accounts/:id trace has arrived whole: the server span, the LMDB read,
+ * both calls answered by their services, and for the VIP the message consumed.
+ */
+export function isCompleteAccountTrace(spans: Span[], vip: boolean): boolean {
+  const has = (predicate: (span: Span) => boolean) => spans.some(predicate);
+  return (
+    has((s) => service(s) === 'accountservice' && s.kind === 'SERVER') &&
+    has((s) => s.name === 'queryaccount') &&
+    has((s) => service(s) === 'quotes-service' && s.kind === 'SERVER') &&
+    has((s) => s.name === 'burn-cpu') &&
+    has((s) => service(s) === 'imageservice' && s.kind === 'SERVER') &&
+    (!vip || has((s) => s.kind === 'CONSUMER'))
+  );
+}
+
+/**
+ * Asserts that a GET /accounts/:id trace holds exactly this request's spans: nothing of
+ * another request (every span names this account where it can, and hangs off this
+ * trace's server span), nothing missing, and extra spans only as numbered retry attempts.
+ * Returns the server span.
+ */
+export function assertOwnAccountTrace(spans: Span[], accountId: string): Span {
+  const vip = accountId === '10000';
+  const what = `trace of account ${accountId}`;
+  const server = only(spans, (s) => service(s) === 'accountservice' && s.kind === 'SERVER', `server span in ${what}`);
+  assert.equal(server.tags?.['http.path'], `/accounts/${accountId}`, what);
+  const query = only(spans, (s) => s.name === 'queryaccount', `queryaccount in ${what}`);
+  assert.equal(query.tags?.['account.id'], accountId, what);
+  assert.equal(query.parentId, server.id);
+
+  let expected = 2;
+  for (const [name, remote] of [['getquote', 'quotes-service'], ['getimageurl', 'imageservice']] as const) {
+    const attempts = spans.filter((s) => s.name === name);
+    assert.ok(attempts.length >= 1 && attempts.length <= 3, `${what}: 1 to 3 ${name} attempts, not ${attempts.length}`);
+    assert.deepEqual(
+      attempts.map((s) => s.tags?.['retry.attempt'] ?? '1').sort(),
+      attempts.map((_, i) => String(i + 1)),
+      `${what}: ${name} attempts are numbered, so any extra is a retry`,
+    );
+    for (const attempt of attempts) assert.equal(attempt.parentId, server.id);
+    const answered = spans.filter((s) => service(s) === remote && s.kind === 'SERVER');
+    for (const remoteServer of answered) {
+      assert.ok(attempts.some((a) => a.id === remoteServer.id), `${what}: every ${remote} span answers one of its calls`);
+      if (remote === 'imageservice') assert.equal(remoteServer.tags?.['http.path'], `/accounts/${accountId}`, what);
+    }
+    expected += attempts.length + answered.length;
+  }
+  const quotesIds = new Set(spans.filter((s) => service(s) === 'quotes-service' && s.kind === 'SERVER').map((s) => s.id));
+  const work = spans.filter((s) => s.name === 'burn-cpu');
+  for (const span of work) assert.ok(quotesIds.has(span.parentId ?? ''), `${what}: burn-cpu under a quotes-service span`);
+  expected += work.length;
+
+  if (vip) {
+    const producer = only(spans, (s) => s.kind === 'PRODUCER', `producer in ${what}`);
+    assert.equal(producer.parentId, server.id);
+    assert.equal(only(spans, (s) => s.kind === 'CONSUMER', `consumer in ${what}`).parentId, producer.id);
+    expected += 2;
+  }
+  assert.equal(spans.length, expected, `${what} holds exactly its own spans`);
+  const ids = new Set(spans.map((s) => s.id));
+  for (const span of spans) if (span.parentId && span !== server) assert.ok(ids.has(span.parentId), `${what}: ${span.name}'s parent is in the trace`);
+  return server;
 }
