@@ -91,6 +91,19 @@ describe('a service app', () => {
     assert.equal((await app.request('/health')).status, 503);
   });
 
+  it('is ready with its essential checks only, and live while it serves', async () => {
+    let broker: string | undefined = 'not connected';
+    const { app, state } = setup({ checks: { db: () => undefined, broker: () => broker }, readiness: ['db'] });
+    assert.equal((await app.request('/health')).status, 503);
+    assert.deepEqual(await (await app.request('/health/ready')).json(), { status: 'UP' });
+    assert.equal((await app.request('/health/live')).status, 200);
+    broker = undefined;
+    assert.equal((await app.request('/health')).status, 200);
+    state.stopping = true;
+    assert.equal((await app.request('/health/ready')).status, 503, 'not ready while stopping');
+    assert.equal((await app.request('/health/live')).status, 200, 'still live while stopping');
+  });
+
   it('has the testability switch only when enabled', async () => {
     assert.equal((await setup().app.request('/testability/healthy/false')).status, 404);
     const { app } = setup({}, true);

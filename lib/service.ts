@@ -25,6 +25,12 @@ export interface ServiceParts {
   routes(app: ServiceApp): void;
   /** Dependencies that must be usable for the service to report UP. */
   checks?: Record<string, HealthCheck>;
+  /**
+   * The checks without which the service cannot answer requests at all (all of them
+   * unless named here): only these gate `/health/ready`, so a dependency whose outage the
+   * service rides out (a broker behind an outbox) does not take it out of a load balancer.
+   */
+  readiness?: string[];
   /** Extra state shown in `/health` (breakers, queues). */
   details?: () => Record<string, unknown>;
   /** Releases the service's resources, after the last request has finished. */
@@ -60,23 +66,33 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   const state = { stopping: false, forcedDown: false, failing: false, lastRequestAt: 0 };
 
   app.use(async (c, next) => {
-    if (c.req.path !== '/health') state.lastRequestAt = Date.now();
+    if (!c.req.path.startsWith('/health')) state.lastRequestAt = Date.now();
     await next();
   });
   app.use(tracingMiddleware({ tracing, log }));
 
-  app.get('/health', (c) => {
-    const problems: string[] = [];
-    if (state.stopping) problems.push('shutting down');
-    if (state.forcedDown) problems.push('set unhealthy through the testability switch');
+  const problems = (names?: string[]) => {
+    const found: string[] = [];
+    if (state.stopping) found.push('shutting down');
+    if (state.forcedDown) found.push('set unhealthy through the testability switch');
     for (const [name, check] of Object.entries(parts.checks ?? {})) {
+      if (names && !names.includes(name)) continue;
       const problem = check();
-      if (problem) problems.push(`${name}: ${problem}`);
+      if (problem) found.push(`${name}: ${problem}`);
     }
-    const details = parts.details?.();
-    if (problems.length > 0) return c.json({ status: 'DOWN', reason: problems.join('; '), ...(details && { details }) }, 503);
-    return c.json({ status: 'UP', ...(details && { details }) });
-  });
+    return found;
+  };
+  const report = (c: Context<ServiceEnv>, found: string[], details?: Record<string, unknown>) =>
+    found.length > 0
+      ? c.json({ status: 'DOWN', reason: found.join('; '), ...(details && { details }) }, 503)
+      : c.json({ status: 'UP', ...(details && { details }) });
+
+  // Everything this service depends on, for people and monitoring.
+  app.get('/health', (c) => report(c, problems(), parts.details?.()));
+  // For a load balancer: can requests be answered now?
+  app.get('/health/ready', (c) => report(c, problems(parts.readiness)));
+  // For a supervisor: is the process serving at all? Dependencies are not its concern: restarting cannot mend them.
+  app.get('/health/live', (c) => c.json({ status: 'UP' }));
 
   if (testability) {
     const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {
@@ -88,7 +104,7 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     app.get('/testability/healthy/:state', toggle('forcedDown', true));
     app.get('/testability/failing/:state', toggle('failing', false));
     app.use(async (c, next) => {
-      if (state.failing && !c.req.path.startsWith('/testability/') && c.req.path !== '/health') {
+      if (state.failing && !c.req.path.startsWith('/testability/') && !c.req.path.startsWith('/health')) {
         return c.json({ error: 'failing on purpose (testability switch)' }, 503);
       }
       await next();

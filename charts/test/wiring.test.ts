@@ -1,7 +1,7 @@
 /**
  * The rendered release wired as a trace needs it: every URL in every environment lands on a
  * rendered Service and a port its pods listen on; the edge reaches accountservice; probes ask
- * the services' /health on their port; and the NetworkPolicies let every hop of the trace
+ * the services' health routes on their port; and the NetworkPolicies let every hop of the trace
  * through while refusing hops nothing needs.
  */
 import assert from 'node:assert/strict';
@@ -172,14 +172,15 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       }
     });
 
-    test("probes ask our services' /health on their container port", () => {
+    test("probes ask our services' health routes on their container port", () => {
+      const paths = { startupProbe: '/health/live', readinessProbe: '/health/ready', livenessProbe: '/health/live' };
       for (const name of OUR_SERVICES) {
         const p = pods(manifests).find((candidate) => candidate.labels['app.kubernetes.io/name'] === name)!;
         const container = p.spec.containers[0]!;
         const port = Number(environment(manifests, container).PORT);
         for (const kind of ['startupProbe', 'readinessProbe', 'livenessProbe'] as const) {
           const probe = container[kind];
-          assert.equal(probe?.httpGet?.path, '/health', `${name} ${kind} path`);
+          assert.equal(probe?.httpGet?.path, paths[kind], `${name} ${kind} path`);
           assert.equal(probePort(probe!, container), port, `${name} ${kind} port is the one PORT makes it listen on`);
         }
       }

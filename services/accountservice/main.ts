@@ -99,6 +99,8 @@ await runService({
         lmdb: () => storeProblem(store),
         broker: () => (broker.connected ? undefined : 'not connected to RabbitMQ'),
       },
+      // Accounts are answered while the broker is away: notifications wait in the outbox.
+      readiness: ['lmdb'],
       details: () => ({
         breakers: { 'quotes-service': quotes.state, imageservice: images.state },
         outbox: { pending: outbox.size },
