@@ -165,6 +165,10 @@ describe('resilience under injected faults', () => {
     await until(() => sent.every((traceId) => received().has(traceId)), 30_000, 'every notification to reach vipservice');
     t.diagnostic(`notifications sent during the outage: ${sent.length}, delivered: ${sent.filter((id) => received().has(id)).length}`);
     assert.equal((await health()).details.outbox.pending, 0);
+    const order = landscape.logs
+      .filter((l) => l.service === 'vipservice' && l.json?.msg === 'VIP notification received' && sent.includes(l.json.traceId as string))
+      .map((l) => l.json!.traceId);
+    assert.deepEqual(order, sent, 'delivered in the order they were sent');
 
     const spans = await waitForTrace(landscape.collector.url, sent[0]!, (s) => s.some((x) => x.kind === 'CONSUMER'));
     const producer = only(spans, (s) => s.kind === 'PRODUCER', 'producer');

@@ -1,0 +1,44 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import zipkin from 'zipkin';
+import { openStore } from '../../lib/storage.ts';
+import { Tracing } from '../../lib/tracing/tracer.ts';
+import { AccountStore, isAccountId } from './accounts.ts';
+
+describe('AccountStore', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'accounts-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('seeds 100 accounts once, and reads them in a queryaccount span', async () => {
+    const store = openStore(dir);
+    const accounts = new AccountStore(store);
+    assert.equal(await accounts.seed(), 100);
+    assert.equal(await accounts.seed(), 0, 'seeding again adds nothing');
+
+    const spans: any[] = [];
+    const tracing = new Tracing({ serviceName: 'accountservice', exporter: { logSpan: (s) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(s))) } });
+    const root = tracing.rootSpan('get', { kind: 'SERVER' });
+    assert.deepEqual(accounts.get('10000', root), { id: '10000', name: 'Person_0' });
+    assert.deepEqual(accounts.get('10099', root), { id: '10099', name: 'Person_99' });
+    assert.equal(accounts.get('10100', root), undefined);
+    root.finish();
+    const reads = spans.filter((s) => s.name === 'queryaccount');
+    assert.equal(reads.length, 3);
+    assert.deepEqual(reads.map((s) => s.tags['account.id']), ['10000', '10099', '10100']);
+    for (const read of reads) assert.equal(read.parentId, root.spanId);
+    await store.close();
+
+    // The seed survives a restart.
+    const reopened = openStore(dir);
+    assert.equal(await new AccountStore(reopened).seed(), 0);
+    await reopened.close();
+  });
+
+  it('accepts 1 to 10 digits as an account id', () => {
+    for (const id of ['1', '10000', '9999999999']) assert.ok(isAccountId(id), id);
+    for (const id of ['', 'abc', '-1', '12345678901', '1e4', '10 000', '١٢']) assert.ok(!isAccountId(id), id);
+  });
+});
