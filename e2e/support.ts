@@ -113,7 +113,7 @@ export async function waitForTrace(
 /** The trace id in a `traceresponse` header (W3C Trace Context Level 2). */
 export function traceIdOf(response: Response): string {
   const header = response.headers.get('traceresponse') ?? '';
-  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/.exec(header);
+  const match = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[0-3]$/.exec(header);
   if (!match) throw new Error(`no valid traceresponse header: ${JSON.stringify(header)}`);
   return match[1]!;
 }
@@ -141,7 +141,7 @@ export function isCompleteAccountTrace(spans: Span[], vip: boolean): boolean {
     has((s) => service(s) === 'quotes-service' && s.kind === 'SERVER') &&
     has((s) => s.name === 'burn-cpu') &&
     has((s) => service(s) === 'imageservice' && s.kind === 'SERVER') &&
-    (!vip || has((s) => s.kind === 'CONSUMER'))
+    (!vip || (has((s) => s.kind === 'PRODUCER') && has((s) => s.kind === 'CONSUMER')))
   );
 }
 

@@ -16,7 +16,6 @@ import {
   type TestLandscape,
 } from './support.ts';
 
-const hasConsumer = (spans: Span[]) => spans.some((s) => s.kind === 'CONSUMER');
 
 for (const runtime of ['node', 'deno'] as const) {
   describe(`the traced landscape on ${runtime}`, () => {
@@ -54,7 +53,7 @@ for (const runtime of ['node', 'deno'] as const) {
       assert.equal(response.status, 200);
       await response.body?.cancel();
       const traceId = traceIdOf(response);
-      const spans = await waitForTrace(landscape.collector.url, traceId, (s) => s.length >= 9 && hasConsumer(s));
+      const spans = await waitForTrace(landscape.collector.url, traceId, (s) => isCompleteAccountTrace(s, true));
 
       assert.equal(spans.length, 9, `nine spans: ${spans.map((s) => `${service(s)}:${s.name}`).join(', ')}`);
       for (const span of spans) assert.equal(span.traceId, traceId);

@@ -114,12 +114,12 @@ export class Outbox {
         this.#retryTimer = setTimeout(() => void this.#drain(), this.#retryDelayMs);
         return;
       }
-      await this.#entries.remove(next.key);
       const span = this.#spans.get(entry.messageId);
       if (span) {
         this.#spans.delete(entry.messageId);
         span.finish();
       }
+      await this.#entries.remove(next.key);
     }
   }
 }
