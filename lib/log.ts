@@ -24,22 +24,46 @@ export interface LoggerOptions {
 }
 
 export function createLogger(fields: LogFields, options: LoggerOptions = {}): Logger {
-  const min = rank[options.level ?? 'info'];
-  const write = options.write ?? ((line: string) => console.log(line));
-  const make = (base: LogFields): Logger => {
-    const emit = (level: LogLevel) => (msg: string, extra?: LogFields) => {
-      if (rank[level] < min) return;
-      write(JSON.stringify({ time: new Date().toISOString(), level, ...base, msg, ...extra }, errorReplacer));
-    };
-    return {
-      debug: emit('debug'),
-      info: emit('info'),
-      warn: emit('warn'),
-      error: emit('error'),
-      child: (more) => make({ ...base, ...more }),
-    };
-  };
-  return make(fields);
+  return new JsonLogger(undefined, fields, rank[options.level ?? 'info'], options.write ?? ((line: string) => console.log(line)));
+}
+
+/**
+ * A child keeps a link to its parent and merges fields only when it writes a line:
+ * every request gets a logger, few of them log.
+ */
+class JsonLogger implements Logger {
+  constructor(
+    readonly parent: JsonLogger | undefined,
+    readonly fields: LogFields,
+    readonly min: number,
+    readonly write: (line: string) => void,
+  ) {}
+
+  debug(msg: string, extra?: LogFields): void {
+    this.#emit('debug', msg, extra);
+  }
+  info(msg: string, extra?: LogFields): void {
+    this.#emit('info', msg, extra);
+  }
+  warn(msg: string, extra?: LogFields): void {
+    this.#emit('warn', msg, extra);
+  }
+  error(msg: string, extra?: LogFields): void {
+    this.#emit('error', msg, extra);
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this, fields, this.min, this.write);
+  }
+
+  #allFields(): LogFields {
+    return this.parent ? { ...this.parent.#allFields(), ...this.fields } : this.fields;
+  }
+
+  #emit(level: LogLevel, msg: string, extra?: LogFields): void {
+    if (rank[level] < this.min) return;
+    const line = { time: new Date().toISOString(), level, ...this.#allFields(), msg, ...extra };
+    this.write(JSON.stringify(line, errorReplacer));
+  }
 }
 
 /** Errors serialise to their name and message: stacks stay out of logs shipped off the box. */

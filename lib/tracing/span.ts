@@ -1,14 +1,12 @@
 /**
- * A span that is carried explicitly: every record names this span's own TraceId
- * object, never zipkin-js's per-process "current id" slot, so concurrent requests
- * interleaving across awaits cannot write into each other's traces. (zipkin's
- * BatchRecorder groups a span's records by the identity of that object: one object
- * per span, held here, is exactly what it needs.)
+ * A span that is carried explicitly: it holds its own Zipkin model span and ids, never
+ * zipkin-js's per-process "current id" slot, so concurrent requests interleaving across
+ * awaits cannot write into each other's traces. The model span is filled in place and
+ * handed to the exporter when the span finishes: no per-annotation records to collect
+ * and regroup on the request path.
  */
 import zipkin from 'zipkin';
 import { formatTraceresponse, inject, type HeaderSetter, type TraceContext } from './propagation.ts';
-
-const { Annotation } = zipkin;
 
 export type SpanKind = 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
 
@@ -23,10 +21,11 @@ export interface SpanOptions {
 
 /** What a span needs from the tracer that made it. */
 export interface SpanSink {
-  readonly serviceName: string;
-  readonly localAddress: zipkin.Annotation.LocalAddr | undefined;
+  readonly localEndpoint: zipkin.model.Endpoint;
+  remoteEndpoint(serviceName: string): zipkin.model.Endpoint;
   childId(parent: zipkin.TraceId): zipkin.TraceId;
-  record(id: zipkin.TraceId, annotation: zipkin.IAnnotation, timestamp: number): void;
+  /** Takes a finished span. */
+  report(span: zipkin.model.Span): void;
 }
 
 /** Microseconds since the epoch, at sub-millisecond resolution. */
@@ -44,7 +43,8 @@ const MAX_TAG_LENGTH = 512;
 
 export class Span {
   readonly #sink: SpanSink;
-  readonly #kind: SpanKind | undefined;
+  /** The span as Zipkin will receive it; absent when the trace is not sampled. */
+  readonly #model: zipkin.model.Span | undefined;
   readonly #start: number;
   #finished = false;
 
@@ -57,34 +57,15 @@ export class Span {
     readonly w3c: W3cExtras = {},
   ) {
     this.#sink = sink;
-    this.#kind = options.kind;
     this.#start = nowMicros();
-    if (!this.recording) return;
-    const at = this.#start;
-    this.#record(new Annotation.ServiceName(sink.serviceName), at);
-    if (sink.localAddress) this.#record(sink.localAddress, at);
-    const remote = options.remoteService;
-    switch (options.kind) {
-      case 'SERVER':
-        this.#record(new Annotation.ServerRecv(), at);
-        break;
-      case 'CLIENT':
-        this.#record(new Annotation.ClientSend(), at);
-        if (remote) this.#record(new Annotation.ServerAddr({ serviceName: remote }), at);
-        break;
-      case 'PRODUCER':
-        this.#record(new Annotation.ProducerStart(), at);
-        if (remote) this.#record(new Annotation.MessageAddr({ serviceName: remote }), at);
-        break;
-      case 'CONSUMER':
-        this.#record(new Annotation.ConsumerStart(), at);
-        if (remote) this.#record(new Annotation.MessageAddr({ serviceName: remote }), at);
-        break;
-      default:
-        this.#record(new Annotation.LocalOperationStart(name), at);
-        return;
-    }
-    this.#record(new Annotation.Rpc(name), at);
+    if (!id.sampled.getOrElse(false)) return;
+    const model = new zipkin.model.Span(id);
+    model.setName(name);
+    if (options.kind) model.setKind(options.kind);
+    model.setTimestamp(this.#start);
+    model.setLocalEndpoint(sink.localEndpoint);
+    if (options.remoteService) model.setRemoteEndpoint(sink.remoteEndpoint(options.remoteService));
+    this.#model = model;
   }
 
   get traceId(): string {
@@ -97,7 +78,7 @@ export class Span {
 
   /** False when the trace is not sampled: nothing is recorded, the context still travels. */
   get recording(): boolean {
-    return this.id.sampled.getOrElse(false);
+    return this.#model !== undefined;
   }
 
   get context(): TraceContext {
@@ -158,18 +139,16 @@ export class Span {
   }
 
   setName(name: string): void {
-    if (this.recording) this.#record(this.#kind ? new Annotation.Rpc(name) : new Annotation.LocalOperationStart(name));
+    this.#model?.setName(name);
   }
 
   /** A timestamped event, shown on the span in Zipkin. */
   annotate(message: string): void {
-    if (this.recording) this.#record(new Annotation.Message(message));
+    if (!this.#finished) this.#model?.addAnnotation(nowMicros(), message);
   }
 
   tag(key: string, value: string | number | boolean): void {
-    if (this.recording) {
-      this.#record(new Annotation.BinaryAnnotation(key, String(value).slice(0, MAX_TAG_LENGTH)));
-    }
+    this.#model?.putTag(key, String(value).slice(0, MAX_TAG_LENGTH));
   }
 
   /** Marks the span failed; Zipkin shows spans tagged `error` in red. */
@@ -181,24 +160,9 @@ export class Span {
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (!this.recording) return;
+    if (!this.#model) return;
     // Zipkin drops a zero duration; one microsecond is the honest minimum.
-    const end = Math.max(nowMicros(), this.#start + 1);
-    switch (this.#kind) {
-      case 'SERVER':
-        return this.#record(new Annotation.ServerSend(), end);
-      case 'CLIENT':
-        return this.#record(new Annotation.ClientRecv(), end);
-      case 'PRODUCER':
-        return this.#record(new Annotation.ProducerStop(), end);
-      case 'CONSUMER':
-        return this.#record(new Annotation.ConsumerStop(), end);
-      default:
-        return this.#record(new Annotation.LocalOperationStop(), end);
-    }
-  }
-
-  #record(annotation: zipkin.IAnnotation, timestamp = nowMicros()): void {
-    this.#sink.record(this.id, annotation, timestamp);
+    this.#model.setDuration(Math.max(nowMicros() - this.#start, 1));
+    this.#sink.report(this.#model);
   }
 }

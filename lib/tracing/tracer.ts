@@ -1,13 +1,13 @@
 /**
- * One tracer per service: zipkin-js ids and sampling, a BatchRecorder assembling
- * spans, an exporter shipping them. Spans are created from an incoming context (or
+ * One tracer per service: zipkin-js ids and sampling, Zipkin model spans built in
+ * place, an exporter shipping them. Spans are created from an incoming context (or
  * none) and from then on carried explicitly; see span.ts for why.
  */
 import zipkin from 'zipkin';
 import type { Extracted } from './propagation.ts';
 import { Span, type SpanKind, type SpanSink, type W3cExtras } from './span.ts';
 
-const { Tracer, BatchRecorder, ExplicitContext, TraceId, InetAddress, Annotation, option, sampler } = zipkin;
+const { Tracer, ExplicitContext, TraceId, model, option, sampler } = zipkin;
 
 export interface TracerOptions {
   serviceName: string;
@@ -28,20 +28,19 @@ export type Continuation =
 
 export class Tracing implements SpanSink {
   readonly serviceName: string;
-  readonly localAddress: zipkin.Annotation.LocalAddr | undefined;
+  readonly localEndpoint: zipkin.model.Endpoint;
+  readonly #remoteEndpoints = new Map<string, zipkin.model.Endpoint>();
   readonly #tracer: zipkin.Tracer;
-  readonly #recorder: zipkin.BatchRecorder;
   readonly #exporter: zipkin.Logger & { flush?: () => Promise<void> };
 
   constructor({ serviceName, exporter, sampleRate = 1, ipv4 }: TracerOptions) {
     this.serviceName = serviceName;
-    this.localAddress = ipv4 ? new Annotation.LocalAddr({ host: new InetAddress(ipv4) }) : undefined;
+    this.localEndpoint = new model.Endpoint({ serviceName, ipv4 });
     this.#exporter = exporter;
-    this.#recorder = new BatchRecorder({ logger: exporter });
     this.#tracer = new Tracer({
-      // Required by zipkin-js, never consulted: no span here depends on the shared slot.
+      // Required by zipkin-js, never consulted: spans are carried, and report themselves.
       ctxImpl: new ExplicitContext(),
-      recorder: this.#recorder,
+      recorder: { record: () => {} },
       sampler: new sampler.Sampler(traceIdRatio(sampleRate)),
       traceId128Bit: true,
       localServiceName: serviceName,
@@ -96,13 +95,19 @@ export class Tracing implements SpanSink {
     return this.#tracer.createChildId(parent);
   }
 
-  record(traceId: zipkin.TraceId, annotation: zipkin.IAnnotation, timestamp: number): void {
-    this.#recorder.record({ traceId, annotation, timestamp });
+  /** Endpoints are immutable once made: one per remote service, shared by its spans. */
+  remoteEndpoint(serviceName: string): zipkin.model.Endpoint {
+    let endpoint = this.#remoteEndpoints.get(serviceName);
+    if (!endpoint) this.#remoteEndpoints.set(serviceName, (endpoint = new model.Endpoint({ serviceName })));
+    return endpoint;
   }
 
-  /** Reports unfinished spans as they are and sends everything buffered. */
+  report(span: zipkin.model.Span): void {
+    this.#exporter.logSpan(span);
+  }
+
+  /** Sends every finished span still buffered. */
   async flush(): Promise<void> {
-    this.#recorder.flush();
     await this.#exporter.flush?.();
   }
 }
