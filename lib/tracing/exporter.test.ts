@@ -80,9 +80,7 @@ describe('createZipkinExporter', () => {
       assert.ok(gap >= reportEveryMs * 0.8, `reports ${gap} ms apart`);
     }
 
-    // The failed batch waits in the buffer for the next attempt instead of being lost.
-    assert.equal(exporter.stats().queued, 100);
-
+    // The failed batch is retried rather than lost: all 100 arrive once the collector is there.
     const collector = await startCollector({ port });
     cleanup.push(() => collector.close());
     await until(() => exporter.stats().sent === 100, 5000, 'the buffered spans sent once the collector is back');
