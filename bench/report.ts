@@ -1,0 +1,367 @@
+/** The Markdown report: the machine, ratios against the targets first, absolute numbers second. */
+import type { Runtime } from '../tools/landscape.ts';
+import type { EndToEndResult } from './end-to-end.ts';
+import type { ExporterResult } from './export.ts';
+import type { LoadResult } from './load.ts';
+import type { OverheadResult, TracingCost, Variant } from './overhead.ts';
+import type { ProfileSummary } from './profile.ts';
+import type { LmdbReadResult } from './storage.ts';
+
+export interface Machine {
+  cpu: string;
+  /** The commit measured, and product files changed on top of it. */
+  revision: string;
+  cores: number;
+  memoryGiB: number;
+  node: string;
+  deno: string;
+  kernel: string;
+  date: string;
+}
+
+export interface Results {
+  machine: Machine;
+  quick: boolean;
+  durationS: number;
+  overhead?: OverheadResult;
+  tracingCost?: { ours: TracingCost; otel: TracingCost };
+  endToEnd: Partial<Record<Runtime, EndToEndResult>>;
+  lmdb: LmdbReadResult[];
+  exporter?: ExporterResult;
+  profiles: Array<{ process: string; summary: ProfileSummary }>;
+}
+
+const TARGET = { overhead: 0.05, overheadVsOtel: 0.5, endToEnd: 0.15, queryaccountUs: 10, rssMiB: 80 };
+const MiB = 1024 * 1024;
+const RUNTIMES: Runtime[] = ['node', 'deno'];
+const LABEL: Record<Variant, string> = {
+  untraced: 'untraced',
+  ours: 'lib/tracing, 100 % sampled',
+  otel: 'OpenTelemetry (@hono/otel + SDK), 100 % sampled',
+  'ours-unsampled': 'lib/tracing, 0 % sampled (propagation only)',
+  'ours-b3-single': 'lib/tracing, 100 % sampled, `b3` single header',
+};
+
+const n = (value: number, digits = 0) =>
+  Number.isFinite(value)
+    ? value.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits })
+    : '–';
+const pct = (value: number, digits = 1) => `${n(value * 100, digits)} %`;
+const mib = (bytes: number) => n(bytes / MiB, 1);
+const met = (ok: boolean) => (ok ? '✅ met' : '❌ missed');
+
+function table(header: string[], rows: Array<Array<string | number>>): string {
+  const line = (cells: Array<string | number>) => `| ${cells.map(String).join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
+}
+
+function loadRow(label: string, r: LoadResult, rounds?: LoadResult[]): Array<string | number> {
+  const perRound = rounds ? rounds.map((x) => n(x.rps)).join(' / ') : '';
+  return [label, n(r.rps), n(r.p50, 2), n(r.p99, 2), r.errors, ...(rounds ? [perRound] : [])];
+}
+
+function summary(results: Results): string {
+  const rows: Array<Array<string | number>> = [];
+  const row = (section: number, what: string, result: string, target: string, verdict: string) =>
+    rows.push([section, what, result, target, verdict]);
+  const { overhead, endToEnd } = results;
+  if (overhead) {
+    const ours = overhead.overhead.ours;
+    const otel = overhead.overhead.otel;
+    const relative = ours / otel;
+    const target = `≤ ${pct(TARGET.overhead, 0)}`;
+    row(1, 'our overhead (1 − traced ÷ untraced req/s)', pct(ours), target, met(ours <= TARGET.overhead));
+    const versus = `${n(relative, 2)} (OTel: ${pct(otel)})`;
+    const verdict = met(relative <= TARGET.overheadVsOtel);
+    row(1, 'our overhead ÷ OpenTelemetry overhead', versus, `≤ ${TARGET.overheadVsOtel}`, verdict);
+  }
+  const ran = RUNTIMES.flatMap((runtime) => {
+    const e = endToEnd[runtime];
+    return e ? [[runtime, e] as const] : [];
+  });
+  for (const [runtime, e] of ran) {
+    const target = `≥ ${TARGET.endToEnd}`;
+    row(2, `landscape ÷ bare Hono req/s, ${runtime}`, n(e.ratio, 3), target, met(e.ratio >= TARGET.endToEnd));
+  }
+  for (const [runtime, { queryaccount: q }] of ran) {
+    const result = `${n(q.medianUs)} µs (${n(q.p99Us)} µs)`;
+    const target = `≤ ${TARGET.queryaccountUs} µs median`;
+    row(3, `queryaccount span median (p99), ${runtime}`, result, target, met(q.medianUs <= TARGET.queryaccountUs));
+  }
+  for (const [runtime, e] of ran) {
+    const [name, worst] = Object.entries(e.rss).sort((a, b) => b[1].max - a[1].max)[0]!;
+    const result = `${mib(worst.max)} MiB (${name})`;
+    row(4, `largest RSS under load, ${runtime}`, result, `≤ ${TARGET.rssMiB} MiB`, met(worst.max <= TARGET.rssMiB * MiB));
+  }
+  for (const [runtime, e] of ran) {
+    const best = highestClean(e);
+    if (!best) continue;
+    const drops = e.exporterDropsLogged === 0 ? 'no drops' : `${e.exporterDropsLogged} dropped`;
+    const result = `${n(best.spansPerSecond)} (${n(best.load.rps)} req/s)`;
+    row(5, `spans/s delivered at the landscape's highest steady load, ${runtime}`, result, 'report', drops);
+  }
+  if (results.exporter) {
+    const top = results.exporter.steps.filter((s) => s.dropped === 0 && s.failedBatches === 0).at(-1);
+    row(5, 'exporter alone: highest rate with zero drops', top ? `${n(top.madePerSecond)} spans/s` : '–', 'report', '');
+  }
+  return table(['#', 'comparison', 'result', 'target', ''], rows);
+}
+
+/** The steady (not overload) export step with the most requests answered, no errors and every span delivered. */
+function highestClean(e: EndToEndResult) {
+  return e.exportSteps
+    .filter((s) => !s.overload && s.load.errors === 0 && s.deliveredSpans >= s.expectedSpans)
+    .sort((a, b) => b.load.rps - a.load.rps)[0];
+}
+
+function costRows(cost: TracingCost, untracedLabel: string): string[][] {
+  return Object.entries(cost).map(([name, us]) => [name === 'untraced' ? untracedLabel : name, n(us, 1)]);
+}
+
+function overheadSection(o: OverheadResult, cost: Results['tracingCost']): string {
+  const { connections, durationS, rounds, warmupS } = o.settings;
+  const variants = Object.keys(o.summary) as Variant[];
+  const parts = [
+    '## 1. Tracing overhead on one service',
+    '',
+    `Node ${process.version}, one process per variant serving \`GET /accounts/10001\`: a SERVER span, a local child span ` +
+      '(`queryaccount`, a map lookup) and a traced `fetch` to a downstream Hono process (untraced, the same for all). ' +
+      `autocannon, ${connections} connections, closed loop; ${warmupS} s warm-up each, then ${rounds} rounds of ` +
+      `${durationS} s, variants in turn. Sampling 100 % (one variant 0 %). Traced variants export to the local ` +
+      `collector (one per variant, own processes; together ${n(o.collectorCores * 100)} % of a core during traced rounds). ` +
+      'The OTel variant: @hono/otel ' +
+      '`httpInstrumentationMiddleware`, `TracerProvider` with `BatchSpanProcessor` (defaults) and `ZipkinExporter`, ' +
+      '`AsyncLocalStorageContextManager`, W3C propagator, `propagation.inject` into the outgoing call. Ours: ' +
+      '`tracingMiddleware`, `Tracing`, `createZipkinExporter` as `runService` wires them; the CLIENT span and B3 + W3C ' +
+      'headers as `ServiceClient` makes them (without breaker and retries, so all variants make the same plain `fetch`).',
+    '',
+    'Ratios (median over rounds of the ratio within a round):',
+    '',
+    table(
+      ['variant', 'req/s ÷ untraced', 'overhead', 'CPU µs / request', 'spans delivered / expected'],
+      variants.map((v) => {
+        const counted = o.spans[v as keyof OverheadResult['spans']] as OverheadResult['spans']['ours'] | undefined;
+        const spans = counted ? `${n(counted.delivered)} / ${n(counted.expected)}` : '';
+        return [LABEL[v], n(o.throughputRatio[v], 3), pct(o.overhead[v]), n(o.cpuPerRequestUs[v]), spans];
+      }),
+    ),
+    '',
+    'CPU µs / request: CPU time of the variant\'s process (all threads) over requests answered, median over rounds: ' +
+      'what tracing costs regardless of how the two cores were shared. Spans expected: 3 per request answered; a few ' +
+      'more arrive from requests in flight when a round ends.',
+    '',
+    'Absolute (medians over rounds; latency in ms):',
+    '',
+    table(
+      ['variant', 'req/s', 'p50', 'p99', 'errors', 'req/s per round'],
+      variants.map((v) => loadRow(LABEL[v], o.summary[v], o.rounds[v])),
+    ),
+  ];
+  if (cost) {
+    parts.push(
+      '',
+      '### The tracing work alone',
+      '',
+      'One request\'s tracing work without HTTP (bench/servers/tracing-cost.ts): the same spans, tags, propagation and ' +
+        'an await where the call would be, in a loop; spans encoded as the exporter encodes them, not sent. One ' +
+        'process per tracer; µs per request, median of rounds.',
+      '',
+      table(['variant', 'µs / request'], [
+        ...costRows(cost.ours, 'untraced (our process)'),
+        ...costRows(cost.otel, 'untraced (OTel process, AsyncLocalStorage on)'),
+      ]),
+    );
+  }
+  return parts.join('\n');
+}
+
+function endToEndSection(results: Results): string {
+  const parts = ['## 2. End to end', ''];
+  const any = Object.values(results.endToEnd)[0];
+  if (!any) return '';
+  const { connections, durationS, rounds, warmupS } = any.settings;
+  parts.push(
+    '`GET /accounts/10001` at accountservice, through the landscape started by tools/landscape.ts (four services, ' +
+      'RabbitMQ, LMDB in a temporary directory, the local collector; sampling 100 %, export every 1 s, quotes at ' +
+      'strength 4) against `GET /accounts/10001` of a bare Hono app (bench/servers/bare.ts) on the same runtime. ' +
+      `autocannon, ${connections} connections, closed loop; ${warmupS} s warm-up each, ${rounds} rounds of ` +
+      `${durationS} s, landscape and bare in turn. One request through the landscape is served three times and ` +
+      'makes two calls, so about 0.2 of bare Hono is the ceiling.',
+    '',
+    table(
+      ['runtime', 'landscape ÷ bare', 'landscape req/s', 'p50 ms', 'p99 ms', 'bare req/s', 'p50 ms', 'p99 ms', 'errors'],
+      RUNTIMES.flatMap((runtime) => {
+        const e = results.endToEnd[runtime];
+        if (!e) return [];
+        const { landscape: l, bare: b } = e.summary;
+        const errors = l.errors + b.errors;
+        return [[runtime, n(e.ratio, 3), n(l.rps), n(l.p50, 2), n(l.p99, 2), n(b.rps), n(b.p50, 2), n(b.p99, 2), errors]];
+      }),
+    ),
+    '',
+    'CPU time per landscape request, µs, by process (all threads; the load generator is this process):',
+    '',
+    table(
+      ['runtime', ...Object.keys(any.cpuPerRequestUs)],
+      RUNTIMES.flatMap((runtime) => {
+        const e = results.endToEnd[runtime];
+        return e ? [[runtime, ...Object.values(e.cpuPerRequestUs).map((us) => n(us))]] : [];
+      }),
+    ),
+  );
+  return parts.join('\n');
+}
+
+function storageSection(results: Results): string {
+  const rows: Array<Array<string | number>> = [];
+  for (const runtime of RUNTIMES) {
+    const e = results.endToEnd[runtime];
+    if (e) {
+      const q = e.queryaccount;
+      const what = '`queryaccount` span durations in the end-to-end run (under load)';
+      rows.push([runtime, what, n(q.count), n(q.medianUs), n(q.p99Us)]);
+    }
+    const read = results.lmdb.find((r) => r.runtime === runtime);
+    if (read) {
+      const what = 'AccountStore.get in a recorded span, alone (timed around the call)';
+      rows.push([runtime, what, n(read.reads), n(read.traced.medianUs, 1), n(read.traced.p99Us, 1)]);
+      rows.push([runtime, 'the LMDB get alone', n(read.reads), n(read.raw.medianUs, 1), n(read.raw.p99Us, 1)]);
+    }
+  }
+  return [
+    '## 3. Storage span',
+    '',
+    'The `queryaccount` span is timed by our tracer (microsecond timestamps from `performance.now()`), so its duration ' +
+      'includes the span\'s own bookkeeping between its start and end timestamps (setting the span up, the two tags ' +
+      'AccountStore.get adds, finishing it). The reads alone ran on the same store after the end-to-end run (bench/servers/lmdb-read.ts), ' +
+      'cycling through the 100 seeded accounts, each read timed on its own. The original\'s BoltDB read took 29 µs.',
+    '',
+    table(['runtime', 'what', 'reads', 'median µs', 'p99 µs'], rows),
+  ].join('\n');
+}
+
+function memorySection(results: Results): string {
+  const services = Object.keys(Object.values(results.endToEnd)[0]?.rss ?? {});
+  if (services.length === 0) return '';
+  return [
+    '## 4. Memory',
+    '',
+    'VmRSS from /proc of each service process (with any child processes) sampled every 250 ms during the end-to-end ' +
+      'rounds of section 2 (steady load). On Node the services run under tsx, as `npm start` runs them; the images ' +
+      'run them on Deno.',
+    '',
+    table(
+      ['service', ...RUNTIMES.filter((r) => results.endToEnd[r]).flatMap((r) => [`${r} median MiB`, `${r} max MiB`])],
+      services.map((service) => [
+        service,
+        ...RUNTIMES.flatMap((runtime) => {
+          const rss = results.endToEnd[runtime]?.rss[service as keyof EndToEndResult['rss']];
+          return rss ? [mib(rss.median), mib(rss.max)] : [];
+        }),
+      ]),
+    ),
+  ].join('\n');
+}
+
+function exportSection(results: Results): string {
+  const parts = ['## 5. Export under load', ''];
+  const any = Object.values(results.endToEnd).find((e) => e.exportSteps.length > 0);
+  if (any) {
+    parts.push(
+      `accountservice driven in steps of closed-loop connections, ${any.settings.exportStepS ?? 5} s each, on the ` +
+        'landscape of section 2 (exporters at their defaults: a batch every second, at most 10 000 spans waiting per ' +
+        'process). After each step the exporters get 2.5 s to send; spans delivered are counted by the collector and ' +
+        'compared with 7 per request answered (requests in flight when a step ends, and retried calls, add a few). ' +
+        'Drops are what the exporters logged (`span export degraded`), read until one report interval after the last step.',
+      '',
+    );
+    for (const runtime of RUNTIMES) {
+      const e = results.endToEnd[runtime];
+      if (!e || e.exportSteps.length === 0) continue;
+      parts.push(
+        `${runtime}: exporters logged ${e.exporterDropsLogged} dropped spans and ` +
+          `${e.exporterFailedBatchesLogged} failed batches.`,
+        '',
+        table(
+          ['step', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'spans expected', 'spans delivered', 'spans/s delivered'],
+          e.exportSteps.map((s) => {
+            const { rps, p50, p99, errors } = s.load;
+            const spans = [n(s.expectedSpans), n(s.deliveredSpans), n(s.spansPerSecond)];
+            return [s.label, n(rps), n(p50, 1), n(p99, 1), errors, ...spans];
+          }),
+        ),
+        '',
+      );
+    }
+  }
+  if (results.exporter) {
+    const x = results.exporter;
+    parts.push(
+      '### The exporter alone',
+      '',
+      `lib/tracing's exporter with its defaults in a process doing nothing else (bench/servers/span-source.ts), spans ` +
+        `shaped like accountservice's SERVER span, ${x.stepS} s per rate, into the collector. The collector accepted ` +
+        `${n(x.collectorAccepted)} spans and refused ${x.collectorRefusedPosts} POSTs.`,
+      '',
+      table(
+        ['spans/s offered', 'made', 'sent', 'dropped', 'failed POSTs'],
+        x.steps.map((s) => [n(s.madePerSecond), n(s.made), n(s.sent), n(s.dropped), s.failedBatches]),
+      ),
+    );
+  }
+  return parts.join('\n');
+}
+
+function profileSection(results: Results): string {
+  if (results.profiles.length === 0) return '';
+  return [
+    '## Profiles',
+    '',
+    'Main-thread CPU profiles of this run (self time by where the code lives, share of busy time).',
+    '',
+    ...results.profiles.flatMap(({ process: name, summary: s }) => [
+      `**${name}**: ${n(s.busyMs)} ms busy, ${n(s.gcMs)} ms GC`,
+      '',
+      table(
+        ['where', 'ms', 'share of busy'],
+        s.byPlace.slice(0, 8).map((p) => [p.name, n(p.ms), pct(p.ms / s.busyMs)]),
+      ),
+      '',
+    ]),
+  ].join('\n');
+}
+
+/** The report; `findings` (the hand-written analysis kept from the previous report) goes last. */
+export function renderReport(results: Results, findings: string): string {
+  const m = results.machine;
+  const sections = [
+    '# Benchmarks',
+    '',
+    `Written by \`npm run bench\`${results.quick ? ' --quick (a smoke run: short rounds, not for comparison)' : ''} on ` +
+      `${m.date}, in ${n(results.durationS)} s. Machine: ${m.cpu}, ${m.cores} cores, ${n(m.memoryGiB)} GiB memory, ` +
+      `Linux ${m.kernel}; Node ${m.node}, Deno ${m.deno}. Code: ${m.revision}. ` +
+      'The machine is shared and noisy: contenders run in turn (A B A B …) so drift lands on all of them, and ' +
+      'ratios come from one run. The load generator is autocannon in the benchmark\'s own process, on the same two ' +
+      'cores as everything it measures.',
+    '',
+    '## Results against the targets',
+    '',
+    summary(results),
+    '',
+    results.overhead ? overheadSection(results.overhead, results.tracingCost) : '',
+    '',
+    endToEndSection(results),
+    '',
+    storageSection(results),
+    '',
+    memorySection(results),
+    '',
+    exportSection(results),
+    '',
+    profileSection(results),
+    '',
+    findings.trim(),
+    '',
+  ];
+  return `${sections.join('\n').replace(/\n{3,}/g, '\n\n').trim()}\n`;
+}
