@@ -25,7 +25,7 @@ export function pickQuote(ipAddress: string): Quote {
 }
 
 /**
- * Burns CPU in proportion to `strength` (about a millisecond per unit on a typical
+ * Burns CPU in proportion to `strength` (about a tenth of a millisecond per unit on a typical
  * core), returning a value so the work cannot be optimised away.
  */
 export function burnCpu(strength: number): number {
