@@ -169,12 +169,15 @@ export class ServiceClient<T> {
     const headers = new Headers({ accept: 'application/json' });
     if (json !== undefined) headers.set('content-type', 'application/json');
     span.inject((key, value) => headers.set(key, value));
+    // A timer cleared when the attempt ends: AbortSignal.timeout's would outlive every call by its full timeout.
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(new DOMException('attempt timed out', 'TimeoutError')), this.#retry.attemptTimeoutMs);
     try {
       const response = await fetch(url, {
         method,
         headers,
         body: json === undefined ? undefined : JSON.stringify(json),
-        signal: AbortSignal.timeout(this.#retry.attemptTimeoutMs),
+        signal: abort.signal,
       });
       span.tag('http.status_code', response.status);
       if (!response.ok) {
@@ -189,6 +192,7 @@ export class ServiceClient<T> {
       // Network and timeout errors arrive as TypeError/DOMException; normalise so they are retried.
       throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(error));
     } finally {
+      clearTimeout(timer);
       span.finish();
     }
   }

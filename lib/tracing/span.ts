@@ -57,15 +57,17 @@ export class Span {
     readonly w3c: W3cExtras = {},
   ) {
     this.#sink = sink;
+    if (id.sampled.getOrElse(false)) {
+      const model = new zipkin.model.Span(id);
+      model.setName(name);
+      if (options.kind) model.setKind(options.kind);
+      model.setLocalEndpoint(sink.localEndpoint);
+      if (options.remoteService) model.setRemoteEndpoint(sink.remoteEndpoint(options.remoteService));
+      this.#model = model;
+    }
+    // Taken last, so the span times the work and not its own setup.
     this.#start = nowMicros();
-    if (!id.sampled.getOrElse(false)) return;
-    const model = new zipkin.model.Span(id);
-    model.setName(name);
-    if (options.kind) model.setKind(options.kind);
-    model.setTimestamp(this.#start);
-    model.setLocalEndpoint(sink.localEndpoint);
-    if (options.remoteService) model.setRemoteEndpoint(sink.remoteEndpoint(options.remoteService));
-    this.#model = model;
+    this.#model?.setTimestamp(this.#start);
   }
 
   get traceId(): string {

@@ -63,9 +63,11 @@ export class AccountStore {
   /** Reads one account inside a `queryaccount` span below `parent`. */
   get(id: string, parent: Span): StoredAccount | undefined {
     return parent.trace('queryaccount', (span) => {
+      const account = this.#accounts.get(id);
+      // Tagged after the read, so the span's duration is the read.
       span.tag('db.system', 'lmdb');
       span.tag('account.id', id);
-      return this.#accounts.get(id);
+      return account;
     });
   }
 }
