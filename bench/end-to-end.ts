@@ -14,6 +14,7 @@ import { SERVICES, startLandscape, type Landscape, type Runtime, type ServiceNam
 import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import { alternate, describe, load, median, percentile, summarise, type LoadResult } from './load.ts';
 import { cpuSeconds, sampleRss, startCollectorProcess, startScript, type CollectorProcess } from './processes.ts';
+import { sleep } from '../tools/wait.ts';
 
 export const AMQP_URL = process.env['AMQP_URL'] || 'amqp://guest:guest@127.0.0.1:5672';
 /** accountservice SERVER, queryaccount, getquote and getimageurl CLIENT; quotes SERVER and burn-cpu; image SERVER. */
@@ -71,7 +72,6 @@ export interface EndToEndResult {
   dataDir: string;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function runEndToEnd(settings: EndToEndSettings, progress: (line: string) => void): Promise<EndToEndResult> {
   const { runtime, connections, durationS, rounds, warmupS } = settings;

@@ -15,20 +15,13 @@ import { startCollector, type RunningCollector } from '../tools/collector/index.
 import { startLandscape, type Landscape, type ServiceName } from '../tools/landscape.ts';
 import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import { AMQP_URL, only, service, traceIdOf, waitForTrace, type LogLine } from './support.ts';
+import { freePort, sleep } from '../tools/wait.ts';
 
 const RSS_BOUND_MIB = 300;
 /** Well over any latency of a healthy local request, well under what waiting on the collector would add. */
 const REQUEST_BOUND_MS = 5000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Outage {
   landscape: Landscape;

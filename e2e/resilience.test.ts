@@ -10,18 +10,10 @@ import amqp from 'amqplib';
 import { deadLetterQueue } from '../lib/messaging.ts';
 import { startService, type RunningService, type ServiceName } from '../tools/landscape.ts';
 import { AMQP_URL, only, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
+import { sleep, until } from '../tools/wait.ts';
 
 const BREAKER_RESET_MS = 1000;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await condition()) return;
-    await sleep(100);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 describe('resilience under injected faults', () => {
   let landscape: TestLandscape;

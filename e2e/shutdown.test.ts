@@ -9,6 +9,7 @@ import { Agent, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import type { RunningService } from '../tools/landscape.ts';
 import { service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
+import { sleep } from '../tools/wait.ts';
 
 const STOP_BOUND_MS = 10_000;
 /** Requests sent before the signal: one long first, then the rest while it runs. */
@@ -16,7 +17,6 @@ const SLOW_REQUESTS = 6;
 const FIRST_STRENGTH = 1000;
 const SLOW_STRENGTH = 400;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Resolves with the exit code, and how long after `since` the process exited. */
 function exitOf(running: RunningService, since: () => number): Promise<{ code: number | null; ms: number }> {

@@ -6,17 +6,9 @@ import { startCollector } from '../../tools/collector/index.ts';
 import { createLogger } from '../log.ts';
 import { createZipkinExporter } from './exporter.ts';
 import { Tracing } from './tracer.ts';
+import { freePort, sleep, until } from '../../tools/wait.ts';
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** A port nothing listens on (until a test starts something there). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface Line {
   at: number;
@@ -34,13 +26,6 @@ function capturingLog() {
   return { lines, log, degraded };
 }
 
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 describe('createZipkinExporter', () => {
   const cleanup: Array<() => Promise<unknown>> = [];
