@@ -8,10 +8,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import amqp from 'amqplib';
-import { deadLetterQueue } from '../lib/messaging.ts';
 import { SERVICES, startLandscape, type Landscape, type Runtime, type ServiceName } from '../tools/landscape.ts';
-import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
+import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import { alternate, describe, load, median, percentile, summarise, type LoadResult } from './load.ts';
 import { cpuSeconds, sampleRss, startCollectorProcess, startScript, type CollectorProcess } from './processes.ts';
 import { sleep } from '../tools/wait.ts';
@@ -169,7 +167,7 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
     throw error;
   } finally {
     for (const stop of stops.reverse()) await stop();
-    await deleteQueues([vipQueue, deadLetterQueue(vipQueue)]).catch(() => {});
+    await deleteQueue(AMQP_URL, vipQueue).catch(() => {});
   }
 }
 
@@ -209,11 +207,4 @@ async function runExportSteps(
   // Exporters report drops at most every 10 s: wait for the report covering the last step.
   await sleep(8000);
   return steps;
-}
-
-async function deleteQueues(queues: string[]): Promise<void> {
-  const connection = await amqp.connect(AMQP_URL);
-  const channel = await connection.createChannel();
-  for (const queue of queues) await channel.deleteQueue(queue);
-  await connection.close();
 }

@@ -6,15 +6,11 @@
  * POST timeout.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
-import { startLandscape, type Landscape, type ServiceName } from '../tools/landscape.ts';
-import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
-import { AMQP_URL, only, service, traceIdOf, waitForTrace, type LogLine } from './support.ts';
+import { only, service, startLoggedLandscape, traceIdOf, waitForTrace, type LoggedLandscape, type LogLine } from './support.ts';
 import { freePort, sleep } from '../tools/wait.ts';
 
 const RSS_BOUND_MIB = 300;
@@ -22,49 +18,6 @@ const RSS_BOUND_MIB = 300;
 const REQUEST_BOUND_MS = 5000;
 
 
-
-interface Outage {
-  landscape: Landscape;
-  logs: LogLine[];
-  close(): Promise<void>;
-}
-
-/** The landscape on Node, exporting to `zipkinUrl`, whatever is (or is not) there. */
-async function startOutageLandscape(zipkinUrl: string): Promise<Outage> {
-  await ensureRabbitMQ(AMQP_URL, { log: () => {} });
-  const dataDir = mkdtempSync(join(tmpdir(), 'landscape-outage-'));
-  const logs: LogLine[] = [];
-  const onLog = (name: ServiceName, line: string) => {
-    let json: Record<string, unknown> | undefined;
-    try {
-      json = JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      json = undefined;
-    }
-    logs.push({ service: name, line, json });
-  };
-  try {
-    const landscape = await startLandscape({
-      runtime: 'node',
-      zipkinUrl,
-      amqpUrl: AMQP_URL,
-      dataDir,
-      onLog,
-      env: { ZIPKIN_EXPORT_INTERVAL_MS: '200' },
-    });
-    return {
-      landscape,
-      logs,
-      async close() {
-        await landscape.stop();
-        rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
-  } catch (error) {
-    rmSync(dataDir, { recursive: true, force: true });
-    throw error;
-  }
-}
 
 /** Reads accounts `count` times, `concurrency` at a time; every answer's status, latency and trace id. */
 async function load(url: string, count: number, concurrency: number) {
@@ -105,13 +58,13 @@ function rssMiB(pid: number | undefined): number {
 describe('collector outage', () => {
   describe('no collector listening', () => {
     let port: number;
-    let outage: Outage;
+    let outage: LoggedLandscape;
     let collector: RunningCollector | undefined;
     let outageTraces: string[] = [];
 
     before(async () => {
       port = await freePort();
-      outage = await startOutageLandscape(`http://127.0.0.1:${port}`);
+      outage = await startLoggedLandscape('node', `http://127.0.0.1:${port}`);
     });
     after(async () => {
       await outage?.close();
@@ -119,7 +72,7 @@ describe('collector outage', () => {
     });
 
     it('answers every request', async (t) => {
-      const url = outage.landscape.services.accountservice.url;
+      const url = outage.services.accountservice.url;
       // Warmed up first, so the latencies reported are not the first requests' compilation.
       const warmup = await load(url, 40, 20);
       assert.deepEqual(warmup.filter((a) => a.status !== 200), []);
@@ -154,7 +107,7 @@ describe('collector outage', () => {
 
     it('exports again once a collector is there', async (t) => {
       collector = await startCollector({ port });
-      const response = await fetch(`${outage.landscape.services.accountservice.url}/accounts/10001`);
+      const response = await fetch(`${outage.services.accountservice.url}/accounts/10001`);
       assert.equal(response.status, 200);
       await response.body?.cancel();
       const spans = await waitForTrace(collector.url, traceIdOf(response), (s) => s.length >= 7);
@@ -166,7 +119,7 @@ describe('collector outage', () => {
   });
 
   describe('a collector that accepts connections and never answers', () => {
-    let outage: Outage;
+    let outage: LoggedLandscape;
     const sockets = new Set<Socket>();
     let peakOpen = 0;
     let received = 0;
@@ -181,7 +134,7 @@ describe('collector outage', () => {
     before(async () => {
       await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
       const { port } = hanging.address() as AddressInfo;
-      outage = await startOutageLandscape(`http://127.0.0.1:${port}`);
+      outage = await startLoggedLandscape('node', `http://127.0.0.1:${port}`);
     });
     after(async () => {
       await outage?.close();
@@ -190,7 +143,7 @@ describe('collector outage', () => {
     });
 
     it('answers every request, with memory bounded', async (t) => {
-      const accounts = outage.landscape.services.accountservice;
+      const accounts = outage.services.accountservice;
       const warmup = await load(accounts.url, 40, 20);
       assert.deepEqual(warmup.filter((a) => a.status !== 200), []);
       const before = rssMiB(accounts.process.pid);
@@ -210,7 +163,7 @@ describe('collector outage', () => {
     });
 
     it('stops on SIGTERM within the shutdown timeout, giving up its last flush after the POST timeout', async (t) => {
-      const accounts = outage.landscape.services.accountservice;
+      const accounts = outage.services.accountservice;
       // Fresh spans, so the flush on stop has a POST to wait for.
       const answers = await load(accounts.url, 5, 5);
       assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200]);

@@ -6,13 +6,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import amqp from 'amqplib';
-import { deadLetterQueue } from '../lib/messaging.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
 import { startLandscape, type Landscape, type LandscapeOptions, type Runtime, type ServiceName } from '../tools/landscape.ts';
-import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
+import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import type { Span } from '../tools/collector/span.ts';
 
 export type { Span };
@@ -25,22 +23,24 @@ export interface LogLine {
   json: Record<string, unknown> | undefined;
 }
 
-export interface TestLandscape extends Landscape {
-  collector: RunningCollector;
+export interface LoggedLandscape extends Landscape {
   /** This landscape's own VIP queue, so landscapes sharing the broker never consume each other's messages. */
   vipQueue: string;
   logs: LogLine[];
   dataDir: string;
-  /** Stops the services and the collector, and removes the data directory. */
+  /** Stops the services, removes the queue and the data directory. */
   close(): Promise<void>;
 }
 
-export async function startTestLandscape(
-  runtime: Runtime,
-  options: Partial<Omit<LandscapeOptions, 'runtime' | 'zipkinUrl' | 'dataDir' | 'onLog'>> = {},
-): Promise<TestLandscape> {
+export interface TestLandscape extends LoggedLandscape {
+  collector: RunningCollector;
+}
+
+type TestOptions = Partial<Omit<LandscapeOptions, 'runtime' | 'zipkinUrl' | 'dataDir' | 'onLog'>>;
+
+/** The four services exporting to `zipkinUrl` (whatever is, or is not, there), their log lines kept. */
+export async function startLoggedLandscape(runtime: Runtime, zipkinUrl: string, options: TestOptions = {}): Promise<LoggedLandscape> {
   await ensureRabbitMQ(AMQP_URL, { log: () => {} });
-  const collector = await startCollector({ port: 0 });
   const dataDir = mkdtempSync(join(tmpdir(), 'landscape-e2e-'));
   const vipQueue = `vip_queue.test-${randomUUID().slice(0, 8)}`;
   const logs: LogLine[] = [];
@@ -56,7 +56,7 @@ export async function startTestLandscape(
   try {
     const landscape = await startLandscape({
       runtime,
-      zipkinUrl: collector.url,
+      zipkinUrl,
       amqpUrl: AMQP_URL,
       dataDir,
       onLog,
@@ -65,30 +65,39 @@ export async function startTestLandscape(
     });
     return {
       ...landscape,
-      collector,
       vipQueue,
       logs,
       dataDir,
       async close() {
         await landscape.stop();
-        await collector.close();
-        await deleteQueues([vipQueue, deadLetterQueue(vipQueue)]);
+        await deleteQueue(AMQP_URL, vipQueue);
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
   } catch (error) {
-    await collector.close();
     rmSync(dataDir, { recursive: true, force: true });
     for (const { line } of logs.slice(-20)) console.error(line);
     throw error;
   }
 }
 
-async function deleteQueues(queues: string[]): Promise<void> {
-  const connection = await amqp.connect(AMQP_URL);
-  const channel = await connection.createChannel();
-  for (const queue of queues) await channel.deleteQueue(queue);
-  await connection.close();
+/** The landscape exporting to a local collector of its own. */
+export async function startTestLandscape(runtime: Runtime, options: TestOptions = {}): Promise<TestLandscape> {
+  const collector = await startCollector({ port: 0 });
+  try {
+    const landscape = await startLoggedLandscape(runtime, collector.url, options);
+    return {
+      ...landscape,
+      collector,
+      async close() {
+        await landscape.close();
+        await collector.close();
+      },
+    };
+  } catch (error) {
+    await collector.close();
+    throw error;
+  }
 }
 
 /** Reads a trace through the Zipkin API until `done` holds for it, or fails after `timeoutMs`. */

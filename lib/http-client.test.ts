@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import zipkin from 'zipkin';
+import { createMemoryExporter } from './tracing/exporter.ts';
 import { ServiceClient } from './http-client.ts';
 import { createLogger } from './log.ts';
 import { Tracing } from './tracing/tracer.ts';
@@ -30,9 +30,8 @@ async function remote() {
 }
 
 function tracing() {
-  const spans: any[] = [];
-  const exporter = { logSpan: (span: zipkin.model.Span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
-  return { spans, tracing: new Tracing({ serviceName: 'caller', exporter }) };
+  const exporter = createMemoryExporter();
+  return { spans: exporter.spans, tracing: new Tracing({ serviceName: 'caller', exporter }) };
 }
 
 const log = createLogger({ service: 'test' }, { write: () => {} });

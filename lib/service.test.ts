@@ -1,14 +1,14 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import zipkin from 'zipkin';
+import { createMemoryExporter } from './tracing/exporter.ts';
 import { createLogger } from './log.ts';
 import { createServiceApp, type ServiceParts } from './service.ts';
 import { Tracing } from './tracing/tracer.ts';
 
 function setup(parts: Partial<ServiceParts> = {}, testability = false) {
-  const spans: any[] = [];
   const lines: any[] = [];
-  const exporter = { logSpan: (span: zipkin.model.Span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
+  const exporter = createMemoryExporter();
+  const spans = exporter.spans;
   const tracing = new Tracing({ serviceName: 'svc', exporter });
   const log = createLogger({ service: 'svc' }, { write: (line) => lines.push(JSON.parse(line)) });
   const { app, state } = createServiceApp({ tracing, log, parts: { routes: () => {}, ...parts }, testability });

@@ -1,6 +1,8 @@
 /** Making sure a RabbitMQ broker is reachable for a local run, starting a local one if it is installed. */
 import { spawnSync } from 'node:child_process';
 import { connect } from 'node:net';
+import amqp from 'amqplib';
+import { deadLetterQueue } from '../lib/messaging.ts';
 import process from 'node:process';
 
 export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
@@ -64,4 +66,15 @@ export async function ensureRabbitMQ(amqpUrl: string, { waitMs = 60_000, log = c
   throw new Error(
     `RabbitMQ did not accept connections on ${host}:${port} within ${waitMs / 1000} s; start it yourself (sudo rabbitmq-server -detached)`,
   );
+}
+
+/** Removes a queue and its dead-letter queue: what a test or benchmark declared for itself. */
+export async function deleteQueue(amqpUrl: string, queue: string): Promise<void> {
+  const connection = await amqp.connect(amqpUrl);
+  try {
+    const channel = await connection.createChannel();
+    for (const name of [queue, deadLetterQueue(queue)]) await channel.deleteQueue(name);
+  } finally {
+    await connection.close();
+  }
 }

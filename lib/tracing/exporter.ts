@@ -39,6 +39,12 @@ export interface SpanExporter extends zipkin.Logger {
   stats(): ExporterStats;
 }
 
+/** Keeps finished spans in memory, as the JSON v2 objects Zipkin would receive: for tests. */
+export function createMemoryExporter(): zipkin.Logger & { spans: any[] } {
+  const spans: any[] = [];
+  return { spans, logSpan: (span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
+}
+
 /** The parts of HttpLogger used here that its type declarations leave out. */
 interface HttpLoggerInternals {
   queue: string[];

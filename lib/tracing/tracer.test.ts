@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import zipkin from 'zipkin';
+import { createMemoryExporter } from './exporter.ts';
 import { Tracing } from './tracer.ts';
 
-/** Collects finished spans as the JSON v2 Zipkin would receive. */
 function capture() {
-  const spans: any[] = [];
-  const exporter = { logSpan: (span: zipkin.model.Span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
-  return { spans, exporter };
+  const exporter = createMemoryExporter();
+  return { spans: exporter.spans, exporter };
 }
 
 const none = { kind: 'none' } as const;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import zipkin from 'zipkin';
+import { createMemoryExporter } from '../../lib/tracing/exporter.ts';
 import { openStore } from '../../lib/storage.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import { AccountStore, isAccountId } from './accounts.ts';
@@ -18,8 +18,9 @@ describe('AccountStore', () => {
     assert.equal(await accounts.seed(), 100);
     assert.equal(await accounts.seed(), 0, 'seeding again adds nothing');
 
-    const spans: any[] = [];
-    const tracing = new Tracing({ serviceName: 'accountservice', exporter: { logSpan: (s) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(s))) } });
+    const exporter = createMemoryExporter();
+    const spans = exporter.spans;
+    const tracing = new Tracing({ serviceName: 'accountservice', exporter });
     const root = tracing.rootSpan('get', { kind: 'SERVER' });
     assert.deepEqual(accounts.get('10000', root), { id: '10000', name: 'Person_0' });
     assert.deepEqual(accounts.get('10099', root), { id: '10099', name: 'Person_99' });

@@ -41,20 +41,10 @@ await runService({
 
     const broker = new Broker({ url: amqpUrl, log, tracing, publishesTo: [vipQueue] });
     const resilience = resilienceFromEnv(env);
-    const quotes = new ServiceClient<Quote>({
-      service: 'quotes-service',
-      baseUrl: quotesUrl,
-      fallback: () => QUOTE_FALLBACK,
-      log,
-      ...resilience,
-    });
-    const images = new ServiceClient<ImageData>({
-      service: 'imageservice',
-      baseUrl: imagesUrl,
-      fallback: () => IMAGE_FALLBACK,
-      log,
-      ...resilience,
-    });
+    const client = <T>(service: string, baseUrl: string, fallback: T) =>
+      new ServiceClient<T>({ service, baseUrl, fallback: () => fallback, log, ...resilience });
+    const quotes = client<Quote>('quotes-service', quotesUrl, QUOTE_FALLBACK);
+    const images = client<ImageData>('imageservice', imagesUrl, IMAGE_FALLBACK);
     const outbox = new Outbox({ store, broker, log });
     const servedBy = instanceName();
 

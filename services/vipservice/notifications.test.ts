@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import zipkin from 'zipkin';
+import { createMemoryExporter } from '../../lib/tracing/exporter.ts';
 import { createLogger } from '../../lib/log.ts';
 import type { DeliveredMessage } from '../../lib/messaging.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import { handleVipNotification, isVipNotification } from './notifications.ts';
 
 function delivery(body: unknown, messageId: string | undefined, lines: any[]): DeliveredMessage {
-  const tracing = new Tracing({ serviceName: 'vipservice', exporter: { logSpan: (_: zipkin.model.Span) => {} } });
+  const tracing = new Tracing({ serviceName: 'vipservice', exporter: createMemoryExporter() });
   const log = createLogger({ service: 'vipservice' }, { write: (line) => lines.push(JSON.parse(line)) });
   return { body, messageId, redelivered: false, span: tracing.rootSpan('consume', { kind: 'CONSUMER' }), log };
 }
