@@ -11,17 +11,32 @@ import { join } from 'node:path';
 import { SERVICES, startLandscape, type Landscape, type Runtime, type ServiceName } from '../tools/landscape.ts';
 import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import { alternate, describe, load, median, percentile, summarise, type LoadResult } from './load.ts';
-import { cpuSeconds, sampleRss, startCollectorProcess, startScript, type CollectorProcess } from './processes.ts';
+import {
+  cpuSeconds,
+  sampleMemory,
+  startCollectorProcess,
+  startScript,
+  type CollectorProcess,
+  type MemorySample,
+} from './processes.ts';
 import { sleep } from '../tools/wait.ts';
 
 export const AMQP_URL = process.env['AMQP_URL'] || 'amqp://guest:guest@127.0.0.1:5672';
-/** accountservice SERVER, queryaccount, getquote and getimageurl CLIENT; quotes SERVER and burn-cpu; image SERVER. */
-export const SPANS_PER_REQUEST = 7;
-const CONTENDERS = ['landscape', 'bare'] as const;
+/** The original's quote strength (about 0.4 ms of CPU in quotes-service per request). */
+export const ORIGINAL_QUOTE_STRENGTH = 4;
+/**
+ * accountservice SERVER, queryaccount, getquote and getimageurl CLIENT; quotes SERVER (and burn-cpu when
+ * the strength is above 0); image SERVER.
+ */
+export const spansPerRequest = (quoteStrength: number) => (quoteStrength > 0 ? 7 : 6);
+/** `landscape` runs at the settings' quote strength; `landscape-original` at the original's, for comparison. */
+const CONTENDERS = ['landscape', 'bare', 'landscape-original'] as const;
 type Contender = (typeof CONTENDERS)[number];
 
 export interface EndToEndSettings {
   runtime: Runtime;
+  /** QUOTE_STRENGTH of the measured landscape (0: the plumbing alone, no CPU burnt for quotes). */
+  quoteStrength: number;
   connections: number;
   durationS: number;
   rounds: number;
@@ -56,10 +71,12 @@ export interface EndToEndResult {
   summary: Record<Contender, LoadResult>;
   /** Median over rounds of landscape req/s ÷ bare req/s in the same round. */
   ratio: number;
+  /** The same for the landscape at the original's quote strength. */
+  originalRatio: number;
   /** CPU time per landscape request by process, µs (the load generator included). */
   cpuPerRequestUs: Record<ServiceName | 'load generator', number>;
-  /** Resident memory during the landscape's measured rounds, bytes. */
-  rss: Record<ServiceName, { median: number; max: number }>;
+  /** Resident memory during the landscape's measured rounds, bytes; `anonMedian`: the anonymous part (RssAnon). */
+  rss: Record<ServiceName, { median: number; max: number; anonMedian: number }>;
   /** `queryaccount` span durations reported by accountservice, µs. */
   queryaccount: { count: number; medianUs: number; p99Us: number };
   exportSteps: ExportStep[];
@@ -83,36 +100,45 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
     degraded.dropped += fields.droppedSpans ?? 0;
     degraded.failed += fields.failedBatches ?? 0;
   };
-  let collector: CollectorProcess | undefined;
   let landscape: Landscape | undefined;
   const stops: Array<() => Promise<void>> = [];
-  try {
-    collector = await startCollectorProcess();
-    stops.push(collector.stop);
-    landscape = await startLandscape({
+  /** A landscape with a collector of its own, so each one's spans are counted apart. */
+  const startMeasured = async (quoteStrength: number, storeDir: string, nodeOptions?: string) => {
+    const spans = await startCollectorProcess();
+    stops.push(spans.stop);
+    const started = await startLandscape({
       runtime,
-      zipkinUrl: collector.url,
+      zipkinUrl: spans.url,
       amqpUrl: AMQP_URL,
-      dataDir,
+      dataDir: storeDir,
       onLog,
-      env: { VIP_QUEUE: vipQueue, ...(settings.nodeOptions ? { NODE_OPTIONS: settings.nodeOptions } : {}) },
+      env: { VIP_QUEUE: vipQueue, QUOTE_STRENGTH: String(quoteStrength), ...(nodeOptions ? { NODE_OPTIONS: nodeOptions } : {}) },
     });
+    stops.push(() => started.stop());
+    return { collector: spans, landscape: started };
+  };
+  const originalDir = mkdtempSync(join(tmpdir(), `bench-${runtime}-original-`));
+  try {
+    const measuredLandscape = await startMeasured(settings.quoteStrength, dataDir, settings.nodeOptions);
+    const { collector } = measuredLandscape;
+    landscape = measuredLandscape.landscape;
     const running = landscape;
-    stops.push(() => running.stop());
+    const original = (await startMeasured(ORIGINAL_QUOTE_STRENGTH, originalDir)).landscape;
     const bare = await startScript(`bare (${runtime})`, 'bare.ts', { runtime });
     stops.push(bare.stop);
     const url: Record<Contender, string> = {
       landscape: `${landscape.services.accountservice.url}/accounts/10001`,
       bare: `${bare.url}/accounts/10001`,
+      'landscape-original': `${original.services.accountservice.url}/accounts/10001`,
     };
     const pidOf = (name: ServiceName) => running.services[name].process.pid!;
     const pids = Object.fromEntries(SERVICES.map((name) => [name, pidOf(name)])) as Record<ServiceName, number>;
 
-    const rssSamples: Record<string, number[]> = Object.fromEntries(SERVICES.map((name) => [name, []]));
+    const rssSamples: Record<string, MemorySample[]> = Object.fromEntries(SERVICES.map((name) => [name, []]));
     const cpu = { seconds: Object.fromEntries([...SERVICES, 'load generator'].map((name) => [name, 0])), requests: 0 };
     const measured = async (contender: Contender, seconds: number, round: boolean) => {
-      if (contender === 'bare' || !round) return load({ url: url[contender], connections, durationS: seconds });
-      const rss = sampleRss(pids);
+      if (contender !== 'landscape' || !round) return load({ url: url[contender], connections, durationS: seconds });
+      const rss = sampleMemory(pids);
       const before = new Map(SERVICES.map((name) => [name, cpuSeconds(pids[name])]));
       const selfBefore = process.cpuUsage();
       const result = await load({ url: url[contender], connections, durationS: seconds });
@@ -131,8 +157,10 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
       (contender, round, r) => progress(`end-to-end ${runtime} ${contender} round ${round + 1}: ${describe(r)}`),
     );
     await bare.stop();
+    await original.stop();
 
-    const summary = { landscape: summarise(results.landscape), bare: summarise(results.bare) };
+    const summary = Object.fromEntries(CONTENDERS.map((c) => [c, summarise(results[c])])) as Record<Contender, LoadResult>;
+    const ratioToBare = (contender: Contender) => median(results[contender].map((r, i) => r.rps / results.bare[i]!.rps));
     const exportSteps = settings.exportSteps
       ? await runExportSteps(settings, url.landscape, collector, progress)
       : [];
@@ -143,7 +171,8 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
     const rss = Object.fromEntries(
       SERVICES.map((name) => {
         const samples = rssSamples[name]!;
-        return [name, { median: median(samples), max: Math.max(...samples) }];
+        const rss = samples.map((sample) => sample.rss);
+        return [name, { median: median(rss), max: Math.max(...rss), anonMedian: median(samples.map((sample) => sample.anon)) }];
       }),
     ) as EndToEndResult['rss'];
     const cpuPerRequestUs = Object.fromEntries(
@@ -153,7 +182,8 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
       settings,
       rounds: results,
       summary,
-      ratio: median(results.landscape.map((r, i) => r.rps / results.bare[i]!.rps)),
+      ratio: ratioToBare('landscape'),
+      originalRatio: ratioToBare('landscape-original'),
       cpuPerRequestUs,
       rss,
       queryaccount: { count: durations.length, medianUs: percentile(durations, 0.5), p99Us: percentile(durations, 0.99) },
@@ -167,13 +197,14 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
     throw error;
   } finally {
     for (const stop of stops.reverse()) await stop();
+    rmSync(originalDir, { recursive: true, force: true });
     await deleteQueue(AMQP_URL, vipQueue).catch(() => {});
   }
 }
 
 /**
  * (5) Load in steps up to and past the landscape's capacity; after each step the exporters
- * get time to send, then spans delivered are compared with 7 per request answered (requests
+ * get time to send, then spans delivered are compared with the spans per request answered (requests
  * still in flight when a step ends, and retried calls, add a few more).
  */
 async function runExportSteps(
@@ -195,7 +226,7 @@ async function runExportSteps(
       connections,
       overload,
       load: result,
-      expectedSpans: result.ok * SPANS_PER_REQUEST,
+      expectedSpans: result.ok * spansPerRequest(settings.quoteStrength),
       deliveredSpans: delivered,
       spansPerSecond: delivered / result.durationS,
     };

@@ -139,13 +139,21 @@ export async function startCollectorProcess(): Promise<CollectorProcess> {
   };
 }
 
-/** Resident memory of a process and its descendants, in bytes (Linux /proc). */
-export function rssBytes(pid: number): number {
-  let total = 0;
+export interface MemorySample {
+  /** VmRSS, bytes. */
+  rss: number;
+  /** RssAnon, bytes: the process's own memory; the rest of VmRSS is file-backed (the runtime's executable, mostly). */
+  anon: number;
+}
+
+/** Resident memory of a process and its descendants (Linux /proc). */
+export function memoryBytes(pid: number): MemorySample {
+  const total = { rss: 0, anon: 0 };
   for (const id of [pid, ...descendants(pid)]) {
     try {
-      const match = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${id}/status`, 'utf8'));
-      if (match) total += Number(match[1]) * 1024;
+      const status = readFileSync(`/proc/${id}/status`, 'utf8');
+      total.rss += Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
+      total.anon += Number(/^RssAnon:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024;
     } catch {
       // Gone in the meantime.
     }
@@ -181,11 +189,11 @@ export function cpuSeconds(pid: number): number {
 /** USER_HZ: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
 
-/** Samples `rssBytes` for each pid every `everyMs` until stopped. */
-export function sampleRss(pids: Record<string, number>, everyMs = 250) {
-  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(pids).map((name) => [name, []]));
+/** Samples `memoryBytes` for each pid every `everyMs` until stopped. */
+export function sampleMemory(pids: Record<string, number>, everyMs = 250) {
+  const samples: Record<string, MemorySample[]> = Object.fromEntries(Object.keys(pids).map((name) => [name, []]));
   const timer = setInterval(() => {
-    for (const [name, pid] of Object.entries(pids)) samples[name]!.push(rssBytes(pid));
+    for (const [name, pid] of Object.entries(pids)) samples[name]!.push(memoryBytes(pid));
   }, everyMs);
   return {
     samples,

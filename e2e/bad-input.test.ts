@@ -6,11 +6,13 @@
  * every service is healthy afterwards.
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ROOT, SERVICES, type ServiceName } from '../tools/landscape.ts';
+import { ROOT, SERVICES, startService, type ServiceName } from '../tools/landscape.ts';
 import { startTestLandscape, type TestLandscape } from './support.ts';
 
 /** The run is reproducible from its seed; FUZZ_SEED explores others. */
@@ -865,4 +867,26 @@ describe('bad input', () => {
     assert.notEqual(account.imageData.servedBy, 'fallback', 'the image came from imageservice');
     t.diagnostic(`GET /accounts/10001 fully served after ${attempts} attempt(s)`);
   });
+});
+
+describe('bad configuration', () => {
+  const cases: Array<[ServiceName, string, string]> = [
+    ['accountservice', 'QUOTE_STRENGTH', 'strong'],
+    ['accountservice', 'RETRY_ATTEMPTS', '0'],
+    ['quotes-service', 'PORT', '70000'],
+    ['vipservice', 'AMQP_URL', 'http://127.0.0.1:5672'],
+    ['imageservice', 'TRACING_SAMPLE_RATE', '2'],
+  ];
+  const dataDir = mkdtempSync(join(tmpdir(), 'bad-config-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  for (const [service, variable, value] of cases) {
+    it(`${service} stops at start when ${variable}=${value}, naming the variable`, async () => {
+      const lines: string[] = [];
+      const env = { [variable]: value, DATA_DIR: dataDir };
+      await assert.rejects(startService(service, env, { onLog: (_, line) => lines.push(line) }), /exited with code [1-9]/);
+      const complaint = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((l) => l['msg'] === 'bad configuration');
+      assert.equal(complaint?.['variable'], variable, lines.join('\n'));
+      assert.match(String(complaint?.['error']), new RegExp(JSON.stringify(value).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+    });
+  }
 });

@@ -129,7 +129,13 @@ function freePort(): Promise<number> {
   });
 }
 
-describe("the image's deno run permissions are enough for each service", () => {
+/** DENO_V8_FLAGS as the chart sets it for a service, if it does. */
+function v8Flags(service: string): { DENO_V8_FLAGS?: string } {
+  const flags = environment(manifests, pod(manifests, service).spec.containers[0]!).DENO_V8_FLAGS;
+  return flags ? { DENO_V8_FLAGS: flags } : {};
+}
+
+describe("the image's deno run permissions (and the chart's V8 flags) are enough for each service", () => {
   const deno = join(repoRoot, 'node_modules', '.bin', 'deno');
   // The pod's volumes: /data and an empty DENO_DIR.
   const volumes = mkdtempSync(join(tmpdir(), 'landscape-volumes-'));
@@ -147,7 +153,16 @@ describe("the image's deno run permissions are enough for each service", () => {
       const denoDir = mkdtempSync(join(volumes, 'deno-dir-'));
       const child = spawn(deno, args, {
         cwd: repoRoot,
-        env: { ...process.env, PORT: String(port), DATA_DIR: dataDir, DENO_DIR: denoDir, ZIPKIN_URL: 'http://127.0.0.1:9', NO_COLOR: '1' },
+        env: {
+          ...process.env,
+          PORT: String(port),
+          DATA_DIR: dataDir,
+          DENO_DIR: denoDir,
+          ZIPKIN_URL: 'http://127.0.0.1:9',
+          NO_COLOR: '1',
+          // The chart's V8 flags, so a flag Deno refuses fails here rather than in the pod.
+          ...v8Flags(service),
+        },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       let output = '';

@@ -34,6 +34,7 @@ export interface Container {
   readinessProbe?: Probe;
   livenessProbe?: Probe;
   securityContext?: Record<string, unknown>;
+  resources?: { requests?: Record<string, string>; limits?: Record<string, string> };
 }
 
 export interface PodSpec {

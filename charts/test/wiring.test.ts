@@ -148,6 +148,19 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       for (const name of OUR_SERVICES) assert.equal(env(name).TESTABILITY_ENABLED, 'false', `${name}: testability stays off`);
     });
 
+    test("each service's V8 heap limit leaves room under its container's memory limit", () => {
+      for (const name of OUR_SERVICES) {
+        const container = pods(manifests).find((p) => p.labels['app.kubernetes.io/name'] === name)!.spec.containers[0]!;
+        const flags = environment(manifests, container).DENO_V8_FLAGS;
+        const heap = /--max-old-space-size=(\d+)/.exec(flags ?? '');
+        assert.ok(heap, `${name}: DENO_V8_FLAGS=${flags} sets the old-space limit`);
+        const limit = /^(\d+)(Mi|Gi)$/.exec(String(container.resources?.limits?.memory));
+        assert.ok(limit, `${name}: a memory limit in Mi or Gi`);
+        const limitMiB = Number(limit[1]) * (limit[2] === 'Gi' ? 1024 : 1);
+        assert.ok(Number(heap[1]) <= limitMiB * 0.75, `${name}: heap ${heap[1]} MiB under three quarters of ${limitMiB} MiB`);
+      }
+    });
+
     test('every Service selects pods that listen on its target ports', () => {
       for (const service of services(manifests)) {
         const picked = backends(manifests, service);

@@ -144,6 +144,32 @@ describe('createZipkinExporter', () => {
     assert.equal(dropped, 6, 'what did not fit is counted');
   });
 
+  it('sends a full batch at once, without waiting for the interval, two POSTs in flight at most', async () => {
+    const collector = await startCollector({ port: 0 });
+    cleanup.push(() => collector.close());
+    const { log } = capturingLog();
+    const exporter = createZipkinExporter({ url: collector.url, log, intervalMs: 60_000, batchSpans: 50 });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+    // Synchronously: full batches at 50 and 100 go out; the one at 150 would be a third POST in flight.
+    for (let i = 0; i < 160; i++) tracing.rootSpan('s').finish();
+    await until(() => collector.store.spanCount === 100, 5000, 'two full batches delivered long before the interval');
+    assert.equal(exporter.stats().queued, 60);
+    await exporter.flush();
+    assert.equal(collector.store.spanCount, 160);
+  });
+
+  it('after a failed POST, leaves retrying to the interval rather than every full batch', async () => {
+    const port = await freePort();
+    const { log } = capturingLog();
+    const exporter = createZipkinExporter({ url: `http://127.0.0.1:${port}`, log, intervalMs: 60_000, timeoutMs: 100, batchSpans: 10 });
+    const tracing = new Tracing({ serviceName: 'x', exporter });
+    for (let i = 0; i < 10; i++) tracing.rootSpan('s').finish();
+    await until(() => exporter.stats().failedBatches === 1, 5000, 'the first full batch failed');
+    for (let i = 0; i < 30; i++) tracing.rootSpan('s').finish();
+    await sleep(300);
+    assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, failedBatches: 1, queued: 40 });
+  });
+
   it('sends to a collector that answers slowly, within the timeout', async () => {
     const slow = createHttpServer((request, response) => {
       request.resume();

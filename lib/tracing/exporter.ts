@@ -5,7 +5,8 @@
  * service needs when the collector is down or slow: a timeout on every POST, failed
  * batches kept for the next attempt, a cap on buffered spans (drops are counted and
  * logged at most once per interval), and a flush that waits for the POSTs in flight,
- * for shutdown.
+ * for shutdown. Under load a full batch goes out at once rather than at the next tick,
+ * so the cap bounds memory, not throughput.
  */
 import zipkin from 'zipkin';
 import { HttpLogger } from 'zipkin-transport-http';
@@ -19,6 +20,8 @@ export interface ZipkinExporterOptions {
   intervalMs?: number;
   /** Spans held while the collector is unreachable; newer spans are dropped beyond this. */
   maxQueuedSpans?: number;
+  /** Spans that make a full batch, sent without waiting for the interval while the collector keeps up. */
+  batchSpans?: number;
   /** Time allowed for one POST. */
   timeoutMs?: number;
   /** How often at most a problem (drops, failed POSTs) is logged. */
@@ -57,12 +60,15 @@ export function createZipkinExporter({
   log,
   intervalMs = 1000,
   maxQueuedSpans = 10_000,
+  batchSpans = 1000,
   timeoutMs = 5000,
   reportEveryMs = 10_000,
 }: ZipkinExporterOptions): SpanExporter {
   const stats = { sent: 0, dropped: 0, failedBatches: 0 };
   const inFlight = new Set<Promise<unknown>>();
   const lastReported = { dropped: 0, failed: 0 };
+  /** False after a failed POST, until one succeeds: only the interval then tries again. */
+  let collectorKeepsUp = true;
 
   const timedFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
     // HttpLogger calls this synchronously with its whole queue as the body, and empties the
@@ -75,9 +81,11 @@ export function createZipkinExporter({
         await response.arrayBuffer();
         if (!response.ok) throw new Error(`collector answered ${response.status}`);
         stats.sent += batch.length;
+        collectorKeepsUp = true;
         return response;
       })
       .catch((error: unknown) => {
+        collectorKeepsUp = false;
         requeue(batch);
         throw error;
       });
@@ -128,6 +136,8 @@ export function createZipkinExporter({
         return;
       }
       http.logSpan(span);
+      // Two POSTs in flight at most: a slow collector gets batches at its own pace, and the cap applies.
+      if (http.queue.length >= batchSpans && collectorKeepsUp && inFlight.size < 2) http.processQueue(timedFetch);
     },
     async flush() {
       http.processQueue(timedFetch);

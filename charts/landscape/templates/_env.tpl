@@ -9,6 +9,10 @@
   value: {{ $root.Values.tracing.sampleRate | quote }}
 - name: TESTABILITY_ENABLED
   value: {{ $root.Values.testability | quote }}
+{{- with (index $root.Values.services (index . 1)).heapLimitMiB }}
+- name: DENO_V8_FLAGS
+  value: {{ printf "--max-old-space-size=%d" (int .) | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "landscape.env.amqp" -}}
