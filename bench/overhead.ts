@@ -5,11 +5,19 @@
  * process calling the same downstream process; both tracers export to a collector.
  */
 import { execFile } from 'node:child_process';
+import os from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ROOT } from '../tools/landscape.ts';
 import { alternate, describe, load, median, summarise, type LoadResult } from './load.ts';
-import { cpuSeconds, startCollectorProcess, startScript, type BenchProcess, type CollectorProcess } from './processes.ts';
+import {
+  cpuSeconds,
+  pinToCpus,
+  startCollectorProcess,
+  startScript,
+  type BenchProcess,
+  type CollectorProcess,
+} from './processes.ts';
 
 export const VARIANTS = ['untraced', 'ours', 'otel', 'ours-unsampled', 'ours-b3-single'] as const;
 export type Variant = (typeof VARIANTS)[number];
@@ -52,11 +60,14 @@ export interface OverheadResult {
   cpuPerRequestUs: Record<Variant, number>;
   /** Share of one core the collector used during the traced rounds (it shares the machine). */
   collectorCores: number;
+  /** Handlers pinned to the first CPU, everything else (load generator, downstream, collectors) to the others. */
+  pinned: boolean;
 }
 
 export async function runOverhead(settings: OverheadSettings, progress: (line: string) => void): Promise<OverheadResult> {
   const { connections, durationS, rounds, warmupS, profileDir } = settings;
   const started: Array<BenchProcess | CollectorProcess> = [];
+  let unpin = () => {};
   try {
     // One collector per traced variant, so each one's delivered spans are counted apart (the unsampled one sends none).
     const collectors = {} as Record<Traced, CollectorProcess>;
@@ -73,6 +84,17 @@ export async function runOverhead(settings: OverheadSettings, progress: (line: s
       });
       started.push(servers[variant]);
     }
+
+    // The handler under test gets a core of its own: its throughput is then its own CPU cost, not how the
+    // scheduler shared two cores with the load generator, the downstream process and the collectors.
+    const cpus = os.availableParallelism();
+    const pinned =
+      cpus >= 2 &&
+      VARIANTS.every((variant) => pinToCpus(servers[variant].process.pid!, '0')) &&
+      [process.pid, downstream.process.pid!, ...TRACED.map((variant) => collectors[variant].pid)].every((pid) =>
+        pinToCpus(pid, `1-${cpus - 1}`),
+      );
+    if (pinned) unpin = () => void pinToCpus(process.pid, `0-${cpus - 1}`);
 
     const served = Object.fromEntries(VARIANTS.map((v) => [v, 0])) as Record<Variant, number>;
     const cpu = Object.fromEntries(VARIANTS.map((v) => [v, [] as number[]])) as Record<Variant, number[]>;
@@ -119,8 +141,9 @@ export async function runOverhead(settings: OverheadSettings, progress: (line: s
     const summary = Object.fromEntries(VARIANTS.map((v) => [v, summarise(results[v])])) as Record<Variant, LoadResult>;
     const cpuPerRequestUs = Object.fromEntries(VARIANTS.map((v) => [v, median(cpu[v])])) as Record<Variant, number>;
     const collectorCores = collectorCpu.seconds / collectorCpu.wall;
-    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, collectorCores };
+    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, collectorCores, pinned };
   } finally {
+    unpin();
     await Promise.all(started.map((p) => p.stop()));
   }
 }

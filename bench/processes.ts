@@ -3,7 +3,7 @@
  * those): a script on Node or Deno that logs a JSON `listening` line with its port, as
  * the services do; the collector in a process of its own; resident memory from /proc.
  */
-import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { ROOT, type Runtime } from '../tools/landscape.ts';
@@ -183,6 +183,19 @@ export function cpuSeconds(pid: number): number {
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
   } catch {
     return Number.NaN;
+  }
+}
+
+/**
+ * Pins a process, all its threads, to the given CPUs (`taskset`, util-linux), so processes
+ * measured against each other do not also compete for the same core. False when it cannot.
+ */
+export function pinToCpus(pid: number, cpus: string): boolean {
+  try {
+    execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
   }
 }
 

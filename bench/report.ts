@@ -132,6 +132,10 @@ function overheadSection(o: OverheadResult, cost: Results['tracingCost']): strin
       `autocannon, ${connections} connections, closed loop; ${warmupS} s warm-up each, then ${rounds} rounds of ` +
       `${durationS} s, variants in turn. Sampling 100 % (one variant 0 %). Traced variants export to the local ` +
       `collector (one per variant, own processes; together ${n(o.collectorCores * 100)} % of a core during traced rounds). ` +
+      (o.pinned
+        ? 'Each handler process is pinned to the first core, everything else (this process with autocannon, the ' +
+          'downstream process, the collectors) to the other: a handler\'s throughput is its own CPU cost. '
+        : 'Not pinned to cores (no taskset): handlers share both cores with the load generator and the other processes. ') +
       'The OTel variant: @hono/otel ' +
       '`httpInstrumentationMiddleware`, `TracerProvider` with `BatchSpanProcessor` (defaults) and `ZipkinExporter`, ' +
       '`AsyncLocalStorageContextManager`, W3C propagator, `propagation.inject` into the outgoing call. Ours: ' +

@@ -166,9 +166,10 @@ export class ServiceClient<T> {
     span.tag('http.method', method);
     span.tag('http.path', url.pathname);
     if (attempt > 1) span.tag('retry.attempt', attempt);
-    const headers = new Headers({ accept: 'application/json' });
-    if (json !== undefined) headers.set('content-type', 'application/json');
-    span.inject((key, value) => headers.set(key, value));
+    // A plain record: fetch validates it once, where a Headers object is validated on every set and again when copied.
+    const headers: Record<string, string> = { accept: 'application/json' };
+    if (json !== undefined) headers['content-type'] = 'application/json';
+    span.inject((key, value) => (headers[key] = value));
     // A timer cleared when the attempt ends: AbortSignal.timeout's would outlive every call by its full timeout.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new DOMException('attempt timed out', 'TimeoutError')), this.#retry.attemptTimeoutMs);

@@ -29,8 +29,8 @@ async function getQuote(parent: Span): Promise<unknown> {
   const span = parent.child('getquote', { kind: 'CLIENT', remoteService: 'downstream' });
   span.tag('http.method', 'GET');
   span.tag('http.path', target.pathname);
-  const headers = new Headers({ accept: 'application/json' });
-  span.inject((key, value) => headers.set(key, value), { b3 });
+  const headers: Record<string, string> = { accept: 'application/json' };
+  span.inject((key, value) => (headers[key] = value), { b3 });
   try {
     const response = await fetch(target, { headers });
     span.tag('http.status_code', response.status);

@@ -9,6 +9,7 @@
 import process from 'node:process';
 import zipkin from 'zipkin';
 import { createLogger, type Logger } from '../../lib/log.ts';
+import { encodeBatch } from '../../lib/tracing/exporter.ts';
 import { extract } from '../../lib/tracing/propagation.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import { findAccount } from './common.ts';
@@ -68,9 +69,16 @@ async function oursVariants(): Promise<Record<string, Request>> {
   const log = createLogger({ service: 'cost' }, { write: () => {} });
   const serviceName = 'bench-ours';
   const ipv4 = '10.0.0.1';
-  // What the exporter does on the request path (HttpLogger.logSpan encodes each span as it arrives); the POST
-  // itself, once a second, is left out, as OTel's is below.
-  const encoded = { logSpan: (span: zipkin.model.Span) => void zipkin.jsonEncoder.JSON_V2.encode(span) };
+  // What the exporter does: keep each finished span, encode a batch of 1000 at once (lib/tracing/exporter.ts);
+  // the POST itself is left out, as OTel's is below.
+  const batch: zipkin.model.Span[] = [];
+  const encoded = {
+    logSpan(span: zipkin.model.Span) {
+      if (batch.push(span) < 1000) return;
+      encodeBatch(batch);
+      batch.length = 0;
+    },
+  };
   const nowhere = { logSpan: () => {} };
   const tracing = (exporter: zipkin.Logger, sampleRate = 1) => new Tracing({ serviceName, exporter, ipv4, sampleRate });
   return {

@@ -4,7 +4,8 @@ import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { startCollector } from '../../tools/collector/index.ts';
 import { createLogger } from '../log.ts';
-import { createZipkinExporter } from './exporter.ts';
+import zipkin from 'zipkin';
+import { createZipkinExporter, encodeBatch } from './exporter.ts';
 import { Tracing } from './tracer.ts';
 import { freePort, sleep, until } from '../../tools/wait.ts';
 
@@ -26,6 +27,33 @@ function capturingLog() {
   return { lines, log, degraded };
 }
 
+
+describe('encodeBatch', () => {
+  it("writes what zipkin-js's JSON v2 encoder writes, as one array", () => {
+    const finished: zipkin.model.Span[] = [];
+    const tracing = new Tracing({ serviceName: 'accountservice', exporter: { logSpan: (span) => finished.push(span) }, ipv4: '10.0.0.1' });
+    const context = { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', parentId: '00f067aa0ba902b7', sampled: true, debug: true };
+    const server = tracing.continueSpan('get', { kind: 'context', format: 'b3-multi', context }, { kind: 'SERVER', continuation: 'join' });
+    server.tag('http.path', '/accounts/10000');
+    const client = server.child('getquote', { kind: 'CLIENT', remoteService: 'quotes-service' });
+    client.annotate('retrying');
+    client.fail(new Error('timed out'));
+    client.finish();
+    server.trace('queryaccount', () => undefined);
+    server.finish();
+    const root = tracing.rootSpan('plain');
+    root.finish();
+    assert.equal(finished.length, 4);
+    const expected = finished.map((span) => JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span)) as unknown);
+    assert.deepEqual(JSON.parse(encodeBatch(finished)), expected);
+    // The cases are all there: shared and debug, a parent, a remote endpoint, annotations, tags and none.
+    const text = encodeBatch(finished);
+    for (const field of ['"shared":true', '"debug":true', '"parentId"', '"remoteEndpoint"', '"annotations"', '"tags"']) {
+      assert.ok(text.includes(field), field);
+    }
+    assert.ok(!('tags' in (JSON.parse(encodeBatch([finished[3]!])) as object[])[0]!), 'no empty tags');
+  });
+});
 
 describe('createZipkinExporter', () => {
   const cleanup: Array<() => Promise<unknown>> = [];

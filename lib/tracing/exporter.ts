@@ -1,12 +1,13 @@
 /**
  * Ships finished spans to Zipkin as JSON v2, in batches, off the request path.
  *
- * zipkin-transport-http's HttpLogger does the batching; around it this adds what a
- * service needs when the collector is down or slow: a timeout on every POST, failed
- * batches kept for the next attempt, a cap on buffered spans (drops are counted and
- * logged at most once per interval), and a flush that waits for the POSTs in flight,
- * for shutdown. Under load a full batch goes out at once rather than at the next tick,
- * so the cap bounds memory, not throughput.
+ * Finished spans wait as they are; a batch is encoded once, when it leaves (one
+ * JSON.stringify for the batch, not one per span as it finishes), and zipkin-transport-http's
+ * HttpLogger posts it. Around that, what a service needs when the collector is down or
+ * slow: a timeout on every POST, failed batches kept for the next attempt, a cap on
+ * waiting spans (drops are counted and logged at most once per interval), and a flush
+ * that waits for the POSTs in flight, for shutdown. Under load a full batch goes out at
+ * once rather than at the next tick, so the cap bounds memory, not throughput.
  */
 import zipkin from 'zipkin';
 import { HttpLogger } from 'zipkin-transport-http';
@@ -45,15 +46,45 @@ export interface SpanExporter extends zipkin.Logger {
 /** Keeps finished spans in memory, as the JSON v2 objects Zipkin would receive: for tests. */
 export function createMemoryExporter(): zipkin.Logger & { spans: any[] } {
   const spans: any[] = [];
-  return { spans, logSpan: (span) => spans.push(JSON.parse(zipkin.jsonEncoder.JSON_V2.encode(span))) };
+  return { spans, logSpan: (span) => spans.push(...JSON.parse(encodeBatch([span]))) };
+}
+
+/**
+ * A batch as the body of `POST /api/v2/spans`: the JSON v2 array zipkin-js's JSON_V2 encoder
+ * writes span by span (empty and false fields left out), in one JSON.stringify.
+ */
+export function encodeBatch(spans: readonly zipkin.model.Span[]): string {
+  return JSON.stringify(spans.map(toJsonV2));
+}
+
+function toJsonV2(span: zipkin.model.Span): Record<string, unknown> {
+  const json: Record<string, unknown> = { traceId: span.traceId };
+  if (span.parentId) json.parentId = span.parentId;
+  json.id = span.id;
+  if (span.name) json.name = span.name;
+  if (span.kind) json.kind = span.kind;
+  if (span.timestamp) json.timestamp = span.timestamp;
+  if (span.duration) json.duration = span.duration;
+  if (span.localEndpoint) json.localEndpoint = span.localEndpoint;
+  if (span.remoteEndpoint) json.remoteEndpoint = span.remoteEndpoint;
+  if (span.annotations.length > 0) json.annotations = span.annotations;
+  for (const _ in span.tags) {
+    json.tags = span.tags;
+    break;
+  }
+  if (span.debug) json.debug = true;
+  if (span.shared) json.shared = true;
+  return json;
 }
 
 /** The parts of HttpLogger used here that its type declarations leave out. */
 interface HttpLoggerInternals {
-  queue: string[];
   processQueue(fetchImpl: typeof fetch): void;
   on(event: 'error' | 'success', listener: (arg: unknown) => void): void;
 }
+
+/** HttpLogger's queue holds what it is given: here, one batch already encoded, without its brackets. */
+const ENCODED_BATCH = { encode: (batch: string) => batch };
 
 export function createZipkinExporter({
   url,
@@ -67,13 +98,15 @@ export function createZipkinExporter({
   const stats = { sent: 0, dropped: 0, failedBatches: 0 };
   const inFlight = new Set<Promise<unknown>>();
   const lastReported = { dropped: 0, failed: 0 };
+  /** Finished spans, waiting for their batch (failed batches go back in front). */
+  let waiting: zipkin.model.Span[] = [];
+  /** The batch being handed to HttpLogger, whose POST is started synchronously. */
+  let leaving: zipkin.model.Span[] = [];
   /** False after a failed POST, until one succeeds: only the interval then tries again. */
   let collectorKeepsUp = true;
 
   const timedFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    // HttpLogger calls this synchronously with its whole queue as the body, and empties the
-    // queue right after: keep the batch, to put it back if the POST fails.
-    const batch = http.queue.slice();
+    const batch = leaving;
     const request = fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
     const tracked = request
       .then(async (response) => {
@@ -95,23 +128,35 @@ export function createZipkinExporter({
     return tracked;
   };
 
-  /** A failed batch goes back in front of the queue, as far as the cap allows; the rest is dropped. */
-  const requeue = (batch: string[]) => {
-    const room = Math.max(0, maxQueuedSpans - http.queue.length);
-    http.queue.unshift(...batch.slice(0, room));
+  /** A failed batch goes back in front of the waiting spans, as far as the cap allows; the rest is dropped. */
+  const requeue = (batch: zipkin.model.Span[]) => {
+    const room = Math.max(0, maxQueuedSpans - waiting.length);
+    waiting = batch.slice(0, room).concat(waiting);
     stats.dropped += Math.max(0, batch.length - room);
   };
 
+  // HttpLogger's own timer finds its queue empty: batches are handed over and posted at once.
   const http = new HttpLogger({
     endpoint: `${url}/api/v2/spans`,
-    jsonEncoder: zipkin.jsonEncoder.JSON_V2,
+    jsonEncoder: ENCODED_BATCH,
     httpInterval: intervalMs,
     fetchImplementation: timedFetch,
-  } as ConstructorParameters<typeof HttpLogger>[0]) as unknown as HttpLoggerInternals & zipkin.Logger;
+  } as unknown as ConstructorParameters<typeof HttpLogger>[0]) as unknown as HttpLoggerInternals & zipkin.Logger;
 
   http.on('error', () => {
     stats.failedBatches++;
   });
+
+  const send = () => {
+    if (waiting.length === 0) return;
+    leaving = waiting;
+    waiting = [];
+    http.logSpan(encodeBatch(leaving).slice(1, -1) as unknown as zipkin.model.Span);
+    http.processQueue(timedFetch);
+    leaving = [];
+  };
+  const ticker = setInterval(send, intervalMs);
+  (ticker as { unref?: () => void }).unref?.();
 
   // Problems are summarised on a timer rather than per span, so a dead collector
   // cannot flood the log.
@@ -121,7 +166,7 @@ export function createZipkinExporter({
         url,
         droppedSpans: stats.dropped - lastReported.dropped,
         failedBatches: stats.failedBatches - lastReported.failed,
-        queued: http.queue.length,
+        queued: waiting.length,
       });
       lastReported.dropped = stats.dropped;
       lastReported.failed = stats.failedBatches;
@@ -131,18 +176,18 @@ export function createZipkinExporter({
 
   return {
     logSpan(span) {
-      if (http.queue.length >= maxQueuedSpans) {
+      if (waiting.length >= maxQueuedSpans) {
         stats.dropped++;
         return;
       }
-      http.logSpan(span);
+      waiting.push(span);
       // Two POSTs in flight at most: a slow collector gets batches at its own pace, and the cap applies.
-      if (http.queue.length >= batchSpans && collectorKeepsUp && inFlight.size < 2) http.processQueue(timedFetch);
+      if (waiting.length >= batchSpans && collectorKeepsUp && inFlight.size < 2) send();
     },
     async flush() {
-      http.processQueue(timedFetch);
+      send();
       await Promise.allSettled([...inFlight]);
     },
-    stats: () => ({ ...stats, queued: http.queue.length }),
+    stats: () => ({ ...stats, queued: waiting.length }),
   };
 }

@@ -38,6 +38,14 @@ function valueOf<T>(option: zipkin.option.IOption<T>): T | undefined {
   return option.present ? option.getOrElse(undefined as T) : undefined;
 }
 
+/**
+ * Zipkin's span names are lower case. zipkin-js's setName lowercases for the host's locale
+ * (slow, and wrong for a Turkish one); Zipkin itself uses the root locale, as this does.
+ */
+function setName(model: zipkin.model.Span, name: string): void {
+  (model as { name: string | undefined }).name = name.toLowerCase();
+}
+
 /** Zipkin caps nothing, but a tag value the size of a request body helps nobody. */
 const MAX_TAG_LENGTH = 512;
 
@@ -59,7 +67,7 @@ export class Span {
     this.#sink = sink;
     if (id.sampled.getOrElse(false)) {
       const model = new zipkin.model.Span(id);
-      model.setName(name);
+      setName(model, name);
       if (options.kind) model.setKind(options.kind);
       model.setLocalEndpoint(sink.localEndpoint);
       if (options.remoteService) model.setRemoteEndpoint(sink.remoteEndpoint(options.remoteService));
@@ -141,7 +149,7 @@ export class Span {
   }
 
   setName(name: string): void {
-    this.#model?.setName(name);
+    if (this.#model) setName(this.#model, name);
   }
 
   /** A timestamped event, shown on the span in Zipkin. */
