@@ -454,7 +454,7 @@ describe('random contexts', () => {
       ] as const);
       if (b3 === 2) values['b3'] = decision[0];
       const hasMulti = rng.bool();
-      if (hasMulti) inject(multi, (name, value) => { if (name.startsWith('X-B3-')) values[name] = value; });
+      if (hasMulti) inject(multi, (name, value) => { if (name.startsWith('x-b3-')) values[name] = value; });
       const tracestate = rng.bool() ? 'rojo=00f067aa0ba902b7,congo=t61rcWkgMzE' : undefined;
       if (tracestate) values['tracestate'] = tracestate;
 

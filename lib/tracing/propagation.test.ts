@@ -467,26 +467,26 @@ describe('extract', () => {
 describe('inject', () => {
   const tp = (traceId: string, flags: string) => `00-${traceId.padStart(32, '0')}-${SPAN}-${flags}`;
   const multi: Array<[string, TraceContext, Array<[string, string]>]> = [
-    ['deferred', ctxOf({}), [['X-B3-TraceId', T128], ['X-B3-SpanId', SPAN], ['traceparent', tp(T128, '00')]]],
+    ['deferred', ctxOf({}), [['x-b3-traceid', T128], ['x-b3-spanid', SPAN], ['traceparent', tp(T128, '00')]]],
     [
       'sampled, with parent',
       ctxOf({ parentId: PARENT, sampled: true }),
-      [['X-B3-TraceId', T128], ['X-B3-SpanId', SPAN], ['X-B3-ParentSpanId', PARENT], ['X-B3-Sampled', '1'], ['traceparent', tp(T128, '01')]],
+      [['x-b3-traceid', T128], ['x-b3-spanid', SPAN], ['x-b3-parentspanid', PARENT], ['x-b3-sampled', '1'], ['traceparent', tp(T128, '01')]],
     ],
     [
       'not sampled, 64-bit',
       ctxOf({ traceId: T64, sampled: false }),
-      [['X-B3-TraceId', T64], ['X-B3-SpanId', SPAN], ['X-B3-Sampled', '0'], ['traceparent', tp(T64, '00')]],
+      [['x-b3-traceid', T64], ['x-b3-spanid', SPAN], ['x-b3-sampled', '0'], ['traceparent', tp(T64, '00')]],
     ],
     [
       'debug sends flags, not sampled',
       ctxOf({ sampled: true, debug: true }),
-      [['X-B3-TraceId', T128], ['X-B3-SpanId', SPAN], ['X-B3-Flags', '1'], ['traceparent', tp(T128, '01')]],
+      [['x-b3-traceid', T128], ['x-b3-spanid', SPAN], ['x-b3-flags', '1'], ['traceparent', tp(T128, '01')]],
     ],
     [
       'tracestate',
       ctxOf({ sampled: true, tracestate: 'foo=1,bar=2' }),
-      [['X-B3-TraceId', T128], ['X-B3-SpanId', SPAN], ['X-B3-Sampled', '1'], ['traceparent', tp(T128, '01')], ['tracestate', 'foo=1,bar=2']],
+      [['x-b3-traceid', T128], ['x-b3-spanid', SPAN], ['x-b3-sampled', '1'], ['traceparent', tp(T128, '01')], ['tracestate', 'foo=1,bar=2']],
     ],
   ];
   for (const [name, ctx, expected] of multi) {
@@ -525,7 +525,7 @@ describe('inject', () => {
   test('an invalid tracestate is not written', () => {
     assert.deepEqual(
       injected(ctxOf({ tracestate: 'foo=1\r\nx: y' })).map(([name]) => name),
-      ['X-B3-TraceId', 'X-B3-SpanId', 'traceparent'],
+      ['x-b3-traceid', 'x-b3-spanid', 'traceparent'],
     );
   });
 
@@ -560,7 +560,7 @@ describe('inject', () => {
           debug: false,
         };
         if (ctx.tracestate !== undefined) w3c.tracestate = ctx.tracestate;
-        const b3Names = ['X-B3-TraceId', 'X-B3-SpanId', 'X-B3-ParentSpanId', 'X-B3-Sampled', 'X-B3-Flags'];
+        const b3Names = ['x-b3-traceid', 'x-b3-spanid', 'x-b3-parentspanid', 'x-b3-sampled', 'x-b3-flags'];
         assert.deepEqual(roundTrip(ctx, {}, b3Names), { kind: 'context', format: 'w3c', context: w3c });
       });
     }

@@ -117,12 +117,13 @@ export function inject(ctx: TraceContext, set: HeaderSetter, options?: { b3?: 'm
   if (options?.b3 === 'single') {
     set('b3', formatB3Single(ctx));
   } else {
-    set('X-B3-TraceId', ctx.traceId);
-    set('X-B3-SpanId', ctx.spanId);
-    if (ctx.parentId !== undefined) set('X-B3-ParentSpanId', ctx.parentId);
+    // Lower-case names, as HTTP/2 requires and HTTP/1.1 allows: undici takes a slower path for mixed case.
+    set('x-b3-traceid', ctx.traceId);
+    set('x-b3-spanid', ctx.spanId);
+    if (ctx.parentId !== undefined) set('x-b3-parentspanid', ctx.parentId);
     // Debug implies accept, so B3 sends no X-B3-Sampled with it.
-    if (ctx.debug) set('X-B3-Flags', '1');
-    else if (ctx.sampled !== undefined) set('X-B3-Sampled', ctx.sampled ? '1' : '0');
+    if (ctx.debug) set('x-b3-flags', '1');
+    else if (ctx.sampled !== undefined) set('x-b3-sampled', ctx.sampled ? '1' : '0');
   }
   set('traceparent', formatTraceparent(ctx));
   const tracestate = parseTracestate(ctx.tracestate);

@@ -65,7 +65,7 @@ describe('Tracing', () => {
     child.finish();
     server.finish();
     assert.equal(spans.length, 0);
-    assert.equal(headers['X-B3-Sampled'], '0');
+    assert.equal(headers['x-b3-sampled'], '0');
     assert.match(headers.traceparent ?? '', /-00$/);
   });
 
