@@ -261,7 +261,7 @@ function memorySection(results: Results): string {
     '',
     'VmRSS from /proc of each service process (with any child processes) sampled every 250 ms during the end-to-end ' +
       'rounds of section 2 (steady load). On Node the services run under tsx, as `npm start` runs them; the images ' +
-      'run them on Deno. V8 at its defaults (heap sized by the machine\'s 24 GiB). "anon": RssAnon, the process\'s ' +
+      `run them on Deno. V8 at its defaults (heap sized by the machine's ${n(results.machine.memoryGiB)} GiB). "anon": RssAnon, the process's ` +
       'own memory; the rest of VmRSS is file-backed pages, mostly the runtime\'s executable, shared by every ' +
       'process of that runtime.',
     '',

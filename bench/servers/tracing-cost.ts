@@ -25,7 +25,7 @@ const tick = () => Promise.resolve();
 function untraced(): Request {
   return async () => {
     const account = findAccount('10001');
-    const headers = new Headers({ accept: 'application/json' });
+    const headers: Record<string, string> = { accept: 'application/json' };
     await tick();
     return [account, headers];
   };
@@ -50,8 +50,8 @@ function ours(tracing: Tracing, log: Logger, { requestLogger = true, b3 = 'multi
     const client = span.child('getquote', { kind: 'CLIENT', remoteService: 'downstream' });
     client.tag('http.method', 'GET');
     client.tag('http.path', '/api/quote');
-    const headers = new Headers({ accept: 'application/json' });
-    client.inject((key, value) => headers.set(key, value), { b3 });
+    const headers: Record<string, string> = { accept: 'application/json' };
+    client.inject((key, value) => (headers[key] = value), { b3 });
     await tick();
     client.tag('http.status_code', 200);
     client.finish();
