@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SERVICES, startLandscape, type Landscape, type Runtime, type ServiceName } from '../tools/landscape.ts';
+import { SERVICES, startLandscape, type Runtime, type ServiceName } from '../tools/landscape.ts';
 import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import { alternate, describe, load, median, percentile, summarise, type LoadResult } from './load.ts';
 import {
@@ -100,7 +100,6 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
     degraded.dropped += fields.droppedSpans ?? 0;
     degraded.failed += fields.failedBatches ?? 0;
   };
-  let landscape: Landscape | undefined;
   const stops: Array<() => Promise<void>> = [];
   /** A landscape with a collector of its own, so each one's spans are counted apart. */
   const startMeasured = async (quoteStrength: number, storeDir: string, nodeOptions?: string) => {
@@ -119,10 +118,7 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
   };
   const originalDir = mkdtempSync(join(tmpdir(), `bench-${runtime}-original-`));
   try {
-    const measuredLandscape = await startMeasured(settings.quoteStrength, dataDir, settings.nodeOptions);
-    const { collector } = measuredLandscape;
-    landscape = measuredLandscape.landscape;
-    const running = landscape;
+    const { collector, landscape } = await startMeasured(settings.quoteStrength, dataDir, settings.nodeOptions);
     const original = (await startMeasured(ORIGINAL_QUOTE_STRENGTH, originalDir)).landscape;
     const bare = await startScript(`bare (${runtime})`, 'bare.ts', { runtime });
     stops.push(bare.stop);
@@ -131,7 +127,7 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
       bare: `${bare.url}/accounts/10001`,
       'landscape-original': `${original.services.accountservice.url}/accounts/10001`,
     };
-    const pidOf = (name: ServiceName) => running.services[name].process.pid!;
+    const pidOf = (name: ServiceName) => landscape.services[name].process.pid!;
     const pids = Object.fromEntries(SERVICES.map((name) => [name, pidOf(name)])) as Record<ServiceName, number>;
 
     const rssSamples: Record<string, MemorySample[]> = Object.fromEntries(SERVICES.map((name) => [name, []]));

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ROOT, SERVICES, startService, type ServiceName } from '../tools/landscape.ts';
 import { startTestLandscape, type TestLandscape } from './support.ts';
+import { sleep } from '../tools/wait.ts';
 
 /** The run is reproducible from its seed; FUZZ_SEED explores others. */
 const SEED = Number(process.env.FUZZ_SEED ?? 20_260_325);
@@ -763,7 +764,7 @@ describe('bad input', () => {
     let missing = traceIds;
     while (missing.length > 0 && Date.now() < deadline) {
       missing = missing.filter((id) => landscape.collector.store.getTrace(id).length === 0);
-      if (missing.length > 0) await new Promise((resolve) => setTimeout(resolve, 200));
+      if (missing.length > 0) await sleep(200);
     }
     assert.deepEqual(missing.slice(0, 10), [], `${missing.length} of ${traceIds.length} traces never reached the collector`);
   });
@@ -854,7 +855,7 @@ describe('bad input', () => {
     let account: Account;
     let attempts = 0;
     do {
-      if (attempts++ > 0) await new Promise((resolve) => setTimeout(resolve, 500));
+      if (attempts++ > 0) await sleep(500);
       const response = await fetch(`${landscape.services.accountservice.url}/accounts/10001`);
       assert.equal(response.status, 200);
       account = (await response.json()) as Account;

@@ -16,6 +16,7 @@ import {
   waitForTrace,
   type TestLandscape,
 } from './support.ts';
+import { sleep } from '../tools/wait.ts';
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
@@ -111,7 +112,7 @@ describe('trace context across the landscape', () => {
     const barrier = await fetch(`${accounts}/accounts/10000`);
     await barrier.body?.cancel();
     await waitForTrace(zipkin(), traceIdOf(barrier), (s) => isCompleteAccountTrace(s, true));
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
     for (const traceId of traceIds) {
       const response = await fetch(`${zipkin()}/api/v2/trace/${traceId}`);
       await response.body?.cancel();

@@ -12,6 +12,7 @@ import { startCollector, type RunningCollector } from '../tools/collector/index.
 import { startLandscape, type Landscape, type LandscapeOptions, type Runtime, type ServiceName } from '../tools/landscape.ts';
 import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import type { Span } from '../tools/collector/span.ts';
+import { sleep } from '../tools/wait.ts';
 
 export type { Span };
 
@@ -113,7 +114,7 @@ export async function waitForTrace(
     const response = await fetch(`${zipkinUrl}/api/v2/trace/${traceId}`);
     spans = response.ok ? ((await response.json()) as Span[]) : (await response.body?.cancel(), []);
     if (done(spans)) return spans;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
   const summary = spans.map((s) => `${s.localEndpoint?.serviceName}/${s.kind ?? 'LOCAL'}/${s.name}`).join(', ');
   throw new Error(`trace ${traceId} incomplete after ${timeoutMs} ms; has: ${summary || 'nothing'}`);

@@ -5,6 +5,7 @@ import { createMemoryExporter } from './tracing/exporter.ts';
 import { ServiceClient } from './http-client.ts';
 import { createLogger } from './log.ts';
 import { Tracing } from './tracing/tracer.ts';
+import { sleep } from '../tools/wait.ts';
 
 type Behaviour = (request: IncomingMessage) => { status: number; body?: unknown } | 'hang';
 
@@ -121,7 +122,7 @@ describe('ServiceClient', () => {
     assert.equal(spans.find((s) => s.name === 'while-open')?.tags['fallback.remote'], 'circuit breaker open');
 
     server.set(() => ({ status: 200, body: { ok: true } }));
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    await sleep(350);
     assert.equal(c.state, 'half-open');
     const probe = t.rootSpan('probe');
     assert.deepEqual(await c.fetchJson('/x', probe, 'call'), { ok: true });

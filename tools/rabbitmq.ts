@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import amqp from 'amqplib';
 import { deadLetterQueue } from '../lib/messaging.ts';
 import process from 'node:process';
+import { sleep } from './wait.ts';
 
 export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -61,7 +62,7 @@ export async function ensureRabbitMQ(amqpUrl: string, { waitMs = 60_000, log = c
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline) {
     if (await canConnect(host, port)) return;
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await sleep(500);
   }
   throw new Error(
     `RabbitMQ did not accept connections on ${host}:${port} within ${waitMs / 1000} s; start it yourself (sudo rabbitmq-server -detached)`,

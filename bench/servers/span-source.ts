@@ -9,13 +9,13 @@ import process from 'node:process';
 import { createLogger } from '../../lib/log.ts';
 import { createZipkinExporter } from '../../lib/tracing/exporter.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
+import { sleep } from '../../tools/wait.ts';
 
 const [url = 'http://127.0.0.1:9411', rates = '5000', seconds = '3'] = process.argv.slice(2);
 const log = createLogger({ service: 'span-source' }, { write: () => {} });
 // The defaults runService uses: a batch a second (or as soon as 1000 wait), at most 10 000 spans waiting.
 const exporter = createZipkinExporter({ url, log });
 const tracing = new Tracing({ serviceName: 'accountservice', exporter, ipv4: '10.0.0.1' });
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const TICK_MS = 10;
 
 function emit(): void {

@@ -7,13 +7,13 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
 import { after, describe, test } from 'node:test';
 import { OUR_SERVICES, render, repoRoot } from './render.ts';
 import { environment, pod } from './topology.ts';
+import { freePort, sleep } from '../../tools/wait.ts';
 
 const manifests = render({});
 
@@ -118,17 +118,6 @@ test('.dockerignore sends what the images copy and keeps out tests and local sta
   }
 });
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** DENO_V8_FLAGS as the chart sets it for a service, if it does. */
 function v8Flags(service: string): { DENO_V8_FLAGS?: string } {
   const flags = environment(manifests, pod(manifests, service).spec.containers[0]!).DENO_V8_FLAGS;
@@ -175,7 +164,7 @@ describe("the image's deno run permissions (and the chart's V8 flags) are enough
         for (let attempt = 0; attempt < 100 && child.exitCode === null; attempt++) {
           status = await fetch(`http://127.0.0.1:${port}${probe}`).then((r) => r.status, () => 0);
           if (status !== 0) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
+          await sleep(100);
         }
         // 503 is a service that runs but misses its broker here; a permission error never answers.
         assert.ok(status === 200 || status === 503, `GET ${probe} answered ${status}:\n${output}`);

@@ -100,33 +100,33 @@ export function createZipkinExporter({
   const lastReported = { dropped: 0, failed: 0 };
   /** Finished spans, waiting for their batch (failed batches go back in front). */
   let waiting: zipkin.model.Span[] = [];
-  /** The batch being handed to HttpLogger, whose POST is started synchronously. */
-  let leaving: zipkin.model.Span[] = [];
   /** False after a failed POST, until one succeeds: only the interval then tries again. */
   let collectorKeepsUp = true;
 
-  const timedFetch = (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
-    const batch = leaving;
-    const request = fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-    const tracked = request
-      .then(async (response) => {
-        // Drain the body so the connection returns to the pool.
-        await response.arrayBuffer();
-        if (!response.ok) throw new Error(`collector answered ${response.status}`);
-        stats.sent += batch.length;
-        collectorKeepsUp = true;
-        return response;
-      })
-      .catch((error: unknown) => {
-        collectorKeepsUp = false;
-        requeue(batch);
-        throw error;
-      });
-    inFlight.add(tracked);
-    const forget = () => inFlight.delete(tracked);
-    tracked.then(forget, forget);
-    return tracked;
-  };
+  /** The fetch HttpLogger posts `batch` with: a timeout, and the batch kept to put back if the POST fails. */
+  const postOf =
+    (batch: zipkin.model.Span[]) =>
+    (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+      const request = fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+      const tracked = request
+        .then(async (response) => {
+          // Drain the body so the connection returns to the pool.
+          await response.arrayBuffer();
+          if (!response.ok) throw new Error(`collector answered ${response.status}`);
+          stats.sent += batch.length;
+          collectorKeepsUp = true;
+          return response;
+        })
+        .catch((error: unknown) => {
+          collectorKeepsUp = false;
+          requeue(batch);
+          throw error;
+        });
+      inFlight.add(tracked);
+      const forget = () => inFlight.delete(tracked);
+      tracked.then(forget, forget);
+      return tracked;
+    };
 
   /** A failed batch goes back in front of the waiting spans, as far as the cap allows; the rest is dropped. */
   const requeue = (batch: zipkin.model.Span[]) => {
@@ -135,12 +135,13 @@ export function createZipkinExporter({
     stats.dropped += Math.max(0, batch.length - room);
   };
 
-  // HttpLogger's own timer finds its queue empty: batches are handed over and posted at once.
+  // HttpLogger's own timer finds its queue empty (its fetch is never used): each batch is handed
+  // over and posted at once, with a fetch of its own.
   const http = new HttpLogger({
     endpoint: `${url}/api/v2/spans`,
     jsonEncoder: ENCODED_BATCH,
     httpInterval: intervalMs,
-    fetchImplementation: timedFetch,
+    fetchImplementation: fetch,
   } as unknown as ConstructorParameters<typeof HttpLogger>[0]) as unknown as HttpLoggerInternals & zipkin.Logger;
 
   http.on('error', () => {
@@ -149,11 +150,10 @@ export function createZipkinExporter({
 
   const send = () => {
     if (waiting.length === 0) return;
-    leaving = waiting;
+    const batch = waiting;
     waiting = [];
-    http.logSpan(encodeBatch(leaving).slice(1, -1) as unknown as zipkin.model.Span);
-    http.processQueue(timedFetch);
-    leaving = [];
+    http.logSpan(encodeBatch(batch).slice(1, -1) as unknown as zipkin.model.Span);
+    http.processQueue(postOf(batch));
   };
   const ticker = setInterval(send, intervalMs);
   (ticker as { unref?: () => void }).unref?.();
