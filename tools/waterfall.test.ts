@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Span } from './collector/span.ts';
-import { renderWaterfall, waterfallRows } from './waterfall.ts';
+import { shapeTrace, traceRows } from './trace-tree.ts';
+import { renderWaterfall } from './waterfall.ts';
+
+const waterfallRows = (spans: Span[]) => traceRows(shapeTrace(spans));
 
 const TRACE = '4e441824ec2b6a44ffdc9bb9a6453df3';
 const T0 = 1_700_000_000_000_000; // epoch microseconds
@@ -88,7 +91,7 @@ const spans: Span[] = [
 const ESC = '\x1b';
 
 describe('waterfallRows', () => {
-  test('orders spans as a tree: children under parents by start time, orphans at top level', () => {
+  test('orders spans as a tree: children under parents by start time, orphans under the root', () => {
     const rows = waterfallRows(spans).map(({ span, depth, orphan, offset }) => ({
       span: `${span.localEndpoint?.serviceName} ${span.kind ?? 'LOCAL'} ${span.name}`,
       depth,
@@ -100,9 +103,9 @@ describe('waterfallRows', () => {
       { span: 'frontend CLIENT get /stock', depth: 1, orphan: false, offset: 1_000 },
       { span: 'inventory SERVER get /stock', depth: 2, orphan: false, offset: 1_500 },
       { span: 'inventory LOCAL select stock', depth: 3, orphan: false, offset: 2_000 },
+      { span: 'auditor LOCAL audit', depth: 1, orphan: true, offset: 3_000 },
       { span: 'frontend PRODUCER publish order', depth: 1, orphan: false, offset: 12_000 },
       { span: 'mailer CONSUMER consume order', depth: 2, orphan: false, offset: 14_000 },
-      { span: 'auditor LOCAL audit', depth: 0, orphan: true, offset: 3_000 },
     ]);
   });
 
@@ -110,7 +113,7 @@ describe('waterfallRows', () => {
     const untimed: Span = { traceId: TRACE, parentId: '0000000000000001', id: '0000000000000007', name: 'late' };
     const rows = waterfallRows([untimed, ...spans]);
     const children = rows.filter((row) => row.depth === 1).map((row) => row.span.name);
-    assert.deepEqual(children, ['get /stock', 'publish order', 'late']);
+    assert.deepEqual(children, ['get /stock', 'audit', 'publish order', 'late']);
     assert.equal(rows.find((row) => row.span === untimed)?.offset, undefined);
   });
 
@@ -120,7 +123,7 @@ describe('waterfallRows', () => {
       { traceId: TRACE, id: '000000000000000b', parentId: '000000000000000a', name: 'b', timestamp: T0 + 1 },
     ];
     const rows = waterfallRows(cycle);
-    assert.deepEqual(rows.map((row) => [row.span.name, row.depth, row.orphan]), [['a', 0, true], ['b', 1, false]]);
+    assert.deepEqual(rows.map((row) => [row.span.name, row.depth, row.orphan]), [['b', 0, true], ['a', 1, false]]);
   });
 });
 
@@ -139,9 +142,9 @@ describe('renderWaterfall', () => {
         '      · cache miss                           5.000                     ◆',
         '      ! inventory: select stock              2.000     6.000 |   ████████████                      |',
         '        ! error=timeout',
+        '  [orphan] auditor: audit                    3.000     1.000 |     ███                             |',
         '  frontend: publish order       PRODUCER    12.000     0.500 |                      ██             |',
         '    mailer: consume order       CONSUMER    14.000     6.000 |                         ████████████|',
-        '[orphan] auditor: audit                      3.000     1.000 |     ███                             |',
       ].join('\n'),
     );
   });
