@@ -48,6 +48,7 @@ const store: SpanStore = {
   getTraces: (query) => inner.getTraces(query),
   getServiceNames: () => inner.getServiceNames(),
   getSpanNames: (serviceName) => inner.getSpanNames(serviceName),
+  getTagValues: (key) => inner.getTagValues(key),
   getRemoteServiceNames: (serviceName) => inner.getRemoteServiceNames(serviceName),
   clear: () => inner.clear(),
 };

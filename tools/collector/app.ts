@@ -11,7 +11,9 @@ import { createSpanStore, DEFAULT_MAX_SPANS } from './span-store.ts';
 import type { SpanStore } from './span-store.ts';
 import { createSpanListValidator } from './span-validator.ts';
 import type { SpanListValidator, SpanProblem } from './span-validator.ts';
-import { parseTraceQuery } from './trace-query.ts';
+import { DEFAULT_LOOKBACK_MS, parseDependencyQuery, parseTraceQuery } from './trace-query.ts';
+import { linkDependencies } from './dependency-linker.ts';
+import { createUi } from './ui/routes.tsx';
 
 export interface CollectorLogEvent {
   event: string;
@@ -29,11 +31,17 @@ export interface CollectorAppOptions {
   store?: SpanStore;
   /** Overrides the spec-derived validator (built once and reused by default). */
   validator?: SpanListValidator;
+  /** Milliseconds searched back from endTs when a query names no lookback (Zipkin's QUERY_LOOKBACK). */
+  queryLookback?: number;
+  /** Tag keys whose values `/api/v2/autocompleteValues` offers (Zipkin's AUTOCOMPLETE_KEYS). */
+  autocompleteKeys?: readonly string[];
 }
 
 export type CollectorApp = Hono & { readonly store: SpanStore };
 
 export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
+/** The tags this landscape's spans carry that are worth searching by value. */
+export const DEFAULT_AUTOCOMPLETE_KEYS = ['http.method', 'http.route', 'http.status_code', 'messaging.destination'];
 
 const TRACE_ID = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
 
@@ -45,8 +53,11 @@ export function createCollectorApp({
   log = () => {},
   store = createSpanStore({ maxSpans }),
   validator = (sharedValidator ??= createSpanListValidator()),
+  queryLookback = DEFAULT_LOOKBACK_MS,
+  autocompleteKeys = DEFAULT_AUTOCOMPLETE_KEYS,
 }: CollectorAppOptions = {}): CollectorApp {
   const app = new Hono();
+  const queryDefaults = () => ({ now: Date.now(), lookback: queryLookback });
 
   const reject = (c: Context, status: 400 | 413 | 415, error: string, details: SpanProblem[] = []) => {
     log({ event: 'spans rejected', status, error, problems: details.length });
@@ -104,8 +115,34 @@ export function createCollectorApp({
     return c.json(spans);
   });
 
+  app.get('/api/v2/traceMany', (c) => {
+    const ids = (c.req.query('traceIds') ?? '').split(',').map(normalizeTraceId);
+    if (ids.length < 2) return c.json({ error: 'traceIds must list at least two trace ids; use /api/v2/trace/{traceId} for one' }, 400);
+    const invalid = ids.find((id) => !TRACE_ID.test(id));
+    if (invalid !== undefined) return c.json({ error: `traceIds: "${invalid}" is not 16 or 32 hex characters` }, 400);
+    const redundant = ids.find((id, index) => ids.indexOf(id) !== index);
+    if (redundant !== undefined) return c.json({ error: `traceIds: ${redundant} is listed twice` }, 400);
+    // A 64-bit id also finds the 128-bit trace it is the low half of: list each trace once.
+    const traces = new Map(ids.map((id) => store.getTrace(id)).filter((spans) => spans.length > 0).map((spans) => [spans[0]!.traceId, spans]));
+    return c.json([...traces.values()]);
+  });
+
+  app.get('/api/v2/dependencies', (c) => {
+    const parsed = parseDependencyQuery((name) => c.req.query(name), queryDefaults());
+    if (!parsed.ok) return c.json({ error: parsed.error }, 400);
+    return c.json(linkDependencies(store.getTraces({ ...parsed.query, limit: Infinity })));
+  });
+
+  app.get('/api/v2/autocompleteKeys', (c) => c.json([...autocompleteKeys]));
+
+  app.get('/api/v2/autocompleteValues', (c) => {
+    const key = c.req.query('key');
+    if (!key) return c.json({ error: 'key is required' }, 400);
+    return c.json(autocompleteKeys.includes(key) ? store.getTagValues(key) : []);
+  });
+
   app.get('/api/v2/traces', (c) => {
-    const parsed = parseTraceQuery((name) => c.req.query(name));
+    const parsed = parseTraceQuery((name) => c.req.query(name), queryDefaults());
     if (!parsed.ok) return c.json({ error: parsed.error }, 400);
     return c.json(store.getTraces(parsed.query));
   });
@@ -123,6 +160,9 @@ export function createCollectorApp({
     if (!serviceName) return c.json({ error: 'serviceName is required' }, 400);
     return c.json(store.getRemoteServiceNames(serviceName));
   });
+
+  app.get('/', (c) => c.redirect('/zipkin/'));
+  app.route('/', createUi({ store, queryDefaults, autocompleteKeys }));
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 

@@ -28,6 +28,8 @@ export interface SpanStore {
   getServiceNames(): string[];
   getSpanNames(serviceName: string): string[];
   getRemoteServiceNames(serviceName: string): string[];
+  /** Distinct values of one tag key, sorted. */
+  getTagValues(key: string): string[];
   clear(): void;
 }
 
@@ -130,6 +132,8 @@ export function createSpanStore({ maxSpans = DEFAULT_MAX_SPANS }: SpanStoreOptio
       distinct((span) =>
         span.localEndpoint?.serviceName === serviceName ? span.remoteEndpoint?.serviceName : undefined
       ),
+
+    getTagValues: (key) => distinct((span) => span.tags?.[key]),
 
     clear() {
       traces.clear();

@@ -2,6 +2,7 @@
  * The Zipkin v2 span model (see zipkin2-api.yaml), and the clean-up and merge rules the collector
  * applies so that spans read back the way a Zipkin server would return them.
  */
+import { parseTraceparent } from '../../lib/tracing/propagation.ts';
 
 export type SpanKind = 'CLIENT' | 'SERVER' | 'PRODUCER' | 'CONSUMER';
 
@@ -45,6 +46,18 @@ export function lowTraceId(traceId: string): string {
 export function normalizeTraceId(traceId: string): string {
   const lower = traceId.toLowerCase();
   return lower.length === 32 && lower.startsWith('0000000000000000') ? lower.slice(16) : lower;
+}
+
+/**
+ * The trace id in what a person pastes: a trace id (16 or 32 hex characters) or a whole W3C
+ * `traceresponse` or `traceparent` value (`00-<trace id>-<span id>-<flags>`, W3C Trace Context),
+ * with or without its header name. Undefined when it holds neither.
+ */
+export function traceIdFromInput(input: string): string | undefined {
+  const text = input.trim().replace(/^(?:traceresponse|traceparent)\s*:\s*/i, '');
+  if (/^(?:[0-9a-f]{16}|[0-9a-f]{32})$/i.test(text) && !isAllZeros(text)) return normalizeTraceId(text);
+  const context = parseTraceparent(text.toLowerCase());
+  return context ? normalizeTraceId(context.traceId) : undefined;
 }
 
 export function isAllZeros(hexId: string): boolean {

@@ -23,23 +23,41 @@ export interface TraceQuery {
 }
 
 export const DEFAULT_TRACE_LIMIT = 10;
+/** Zipkin's QUERY_LOOKBACK default: one day, in milliseconds. */
+export const DEFAULT_LOOKBACK_MS = 86_400_000;
 
-export type TraceQueryParsing = { ok: true; query: TraceQuery } | { ok: false; error: string };
+export type Parsed<T> = { ok: true; query: T } | { ok: false; error: string };
+export type TraceQueryParsing = Parsed<TraceQuery>;
 
-/** Reads the query from request parameters; `now` (epoch ms) is the default endTs. */
-export function parseTraceQuery(param: (name: string) => string | undefined, now = Date.now()): TraceQueryParsing {
-  const integers: Record<string, number | undefined> = {};
-  for (const name of ['minDuration', 'maxDuration', 'endTs', 'lookback', 'limit']) {
-    const text = param(name);
-    if (text === undefined || text === '') continue;
-    const value = /^\d+$/.test(text) ? Number(text) : NaN;
-    if (!Number.isSafeInteger(value)) return { ok: false, error: `${name} must be a non-negative integer` };
-    integers[name] = value;
-  }
-  const { minDuration, maxDuration, endTs = now, lookback = endTs, limit = DEFAULT_TRACE_LIMIT } = integers;
+/** Reads a request parameter; undefined when absent. */
+export type ParamReader = (name: string) => string | undefined;
+
+export interface QueryDefaults {
+  /** Epoch milliseconds: the default endTs. */
+  now?: number;
+  /** Milliseconds: the default lookback (Zipkin's QUERY_LOOKBACK). */
+  lookback?: number;
+}
+
+/**
+ * Reads the `/api/v2/traces` query from request parameters, with the defaults and checks of
+ * Zipkin's ZipkinQueryApiV2 and QueryRequest: endTs defaults to now and lookback to a day; limit,
+ * endTs, lookback and minDuration must be positive; maxDuration needs minDuration and is not
+ * below it.
+ */
+export function parseTraceQuery(param: ParamReader, defaults: QueryDefaults = {}): TraceQueryParsing {
+  const integers = readIntegers(param, ['minDuration', 'maxDuration', 'endTs', 'lookback', 'limit']);
+  if (!integers.ok) return integers;
+  const { minDuration, maxDuration, limit = DEFAULT_TRACE_LIMIT } = integers.query;
+  const window = timeWindow(integers.query, defaults);
+  if (!window.ok) return window;
   if (limit < 1) return { ok: false, error: 'limit must be at least 1' };
+  if (minDuration !== undefined && minDuration < 1) return { ok: false, error: 'minDuration must be at least 1 microsecond' };
   if (maxDuration !== undefined && minDuration === undefined) {
     return { ok: false, error: 'maxDuration is only valid with minDuration' };
+  }
+  if (maxDuration !== undefined && minDuration !== undefined && maxDuration < minDuration) {
+    return { ok: false, error: 'maxDuration must not be below minDuration' };
   }
 
   const spanName = lowercaseOrUndefined(param('spanName'));
@@ -53,11 +71,43 @@ export function parseTraceQuery(param: (name: string) => string | undefined, now
       annotationQuery: parseAnnotationQuery(param('annotationQuery')),
       minDuration,
       maxDuration,
-      endTs,
-      lookback,
+      ...window.query,
       limit,
     },
   };
+}
+
+/**
+ * Reads the `/api/v2/dependencies` window: endTs is required there (epoch ms), lookback defaults
+ * to a day; both must be positive.
+ */
+export function parseDependencyQuery(param: ParamReader, defaults: QueryDefaults = {}): Parsed<{ endTs: number; lookback: number }> {
+  const integers = readIntegers(param, ['endTs', 'lookback']);
+  if (!integers.ok) return integers;
+  if (integers.query.endTs === undefined) return { ok: false, error: 'endTs is required (epoch milliseconds)' };
+  return timeWindow(integers.query, defaults);
+}
+
+function readIntegers(param: ParamReader, names: readonly string[]): Parsed<Record<string, number | undefined>> {
+  const integers: Record<string, number | undefined> = {};
+  for (const name of names) {
+    const text = param(name);
+    if (text === undefined || text === '') continue;
+    const value = /^\d+$/.test(text) ? Number(text) : NaN;
+    if (!Number.isSafeInteger(value)) return { ok: false, error: `${name} must be a non-negative integer` };
+    integers[name] = value;
+  }
+  return { ok: true, query: integers };
+}
+
+function timeWindow(
+  integers: Record<string, number | undefined>,
+  { now = Date.now(), lookback: defaultLookback = DEFAULT_LOOKBACK_MS }: QueryDefaults,
+): Parsed<{ endTs: number; lookback: number }> {
+  const { endTs = now, lookback = defaultLookback } = integers;
+  if (endTs < 1) return { ok: false, error: 'endTs must be at least 1 (epoch milliseconds)' };
+  if (lookback < 1) return { ok: false, error: 'lookback must be at least 1 millisecond' };
+  return { ok: true, query: { endTs, lookback } };
 }
 
 /** The time a trace is sorted and windowed by: its root span's start, else its earliest start. */
