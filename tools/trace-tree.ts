@@ -269,6 +269,14 @@ export function formatDuration(microseconds: number): string {
   return `${(microseconds / 1_000_000).toFixed(3)}s`;
 }
 
+/** Epoch microseconds as local date and time to the millisecond, e.g. `2024-05-01 12:34:56.789`. */
+export function formatTimestamp(microseconds: number): string {
+  const date = new Date(microseconds / 1000);
+  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
+  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
+    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
+}
+
 // --- merging -------------------------------------------------------------------------------
 
 function padId(id: string): string {

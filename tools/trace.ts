@@ -1,13 +1,22 @@
 /**
- * npm run trace [traceId] [--tags]
+ * npm run trace [traceId | traceresponse] [--tags]
+ * npm run trace --list
  *
  * Prints a trace as a waterfall, read from any server speaking the Zipkin v2 API at ZIPKIN_URL
- * (default http://127.0.0.1:9411). Without a trace id, shows the most recent trace.
+ * (default http://127.0.0.1:9411). Without a trace id, shows the most recent trace. The trace id
+ * may come as a whole `traceresponse` header value. `--list` prints the recent traces instead.
  */
-import type { Span } from './collector/span.ts';
-import { renderWaterfall } from './waterfall.ts';
+import { traceIdFromInput, type Span } from './collector/span.ts';
+import { summarizeTrace } from './trace-tree.ts';
+import { renderTraceList, renderWaterfall } from './waterfall.ts';
 
-const USAGE = 'usage: npm run trace [traceId] [--tags]   (reads ZIPKIN_URL, default http://127.0.0.1:9411)';
+const USAGE = [
+  'usage: npm run trace [traceId | traceresponse value] [--tags]   the latest or a given trace as a waterfall',
+  '       npm run trace --list                                     the recent traces, newest first',
+  '(reads ZIPKIN_URL, default http://127.0.0.1:9411)',
+].join('\n');
+const LIST_LIMIT = 20;
+const OPTIONS = ['--tags', '--list'];
 const REQUEST_TIMEOUT_MS = 10_000;
 
 class CliError extends Error {}
@@ -17,27 +26,36 @@ async function main(args: readonly string[]): Promise<void> {
     console.log(USAGE);
     return;
   }
-  const unknownFlag = args.find((arg) => arg.startsWith('-') && arg !== '--tags');
+  // A traceresponse value starts with "00-", so only known options count as options.
+  const unknownFlag = args.find((arg) => arg.startsWith('--') && !OPTIONS.includes(arg));
   if (unknownFlag) throw new CliError(`unknown option ${unknownFlag}\n${USAGE}`);
-  const [traceId, ...extra] = args.filter((arg) => !arg.startsWith('-'));
+  const [traceId, ...extra] = args.filter((arg) => !OPTIONS.includes(arg));
   if (extra.length > 0) throw new CliError(`expected at most one trace id\n${USAGE}`);
+  const list = args.includes('--list');
+  if (list && traceId) throw new CliError(`--list takes no trace id\n${USAGE}`);
 
   const baseUrl = (process.env['ZIPKIN_URL'] || 'http://127.0.0.1:9411').replace(/\/+$/, '');
   if (!URL.canParse(baseUrl)) throw new CliError(`ZIPKIN_URL is not a URL: ${baseUrl}`);
+  const terminal = {
+    width: process.stdout.columns || 100,
+    color: Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'],
+  };
+  if (list) {
+    const traces = await readJson<Span[][]>(await get(`${baseUrl}/api/v2/traces?limit=${LIST_LIMIT}`));
+    const summaries = traces.map((spans) => summarizeTrace(spans)).filter((summary) => summary !== undefined);
+    // Piped output keeps whole lines, for grep and friends.
+    const width = process.stdout.isTTY ? terminal.width : Infinity;
+    console.log(summaries.length > 0 ? renderTraceList(summaries, { ...terminal, width }) : `no traces recorded at ${baseUrl} in the last day`);
+    return;
+  }
   const spans = traceId ? await fetchTrace(baseUrl, traceId) : await fetchLatestTrace(baseUrl);
-  console.log(
-    renderWaterfall(spans, {
-      width: process.stdout.columns || 100,
-      color: Boolean(process.stdout.isTTY) && !process.env['NO_COLOR'],
-      showTags: args.includes('--tags'),
-    }),
-  );
+  console.log(renderWaterfall(spans, { ...terminal, showTags: args.includes('--tags') }));
 }
 
-async function fetchTrace(baseUrl: string, traceId: string): Promise<Span[]> {
-  const id = traceId.toLowerCase();
-  if (!/^(?:[0-9a-f]{16}|[0-9a-f]{32})$/.test(id)) {
-    throw new CliError(`"${traceId}" is not a trace id: expected 16 or 32 hex characters`);
+async function fetchTrace(baseUrl: string, input: string): Promise<Span[]> {
+  const id = traceIdFromInput(input);
+  if (!id) {
+    throw new CliError(`"${input}" is not a trace id (16 or 32 hex characters) nor a traceresponse value (00-<trace id>-<span id>-<flags>)`);
   }
   const response = await get(`${baseUrl}/api/v2/trace/${id}`);
   if (response.status === 404) throw new CliError(`trace ${id} not found at ${baseUrl}`);

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { Span } from './collector/span.ts';
-import { shapeTrace, traceRows } from './trace-tree.ts';
-import { renderWaterfall } from './waterfall.ts';
+import { shapeTrace, summarizeTrace, traceRows } from './trace-tree.ts';
+import { renderTraceList, renderWaterfall } from './waterfall.ts';
 
 const waterfallRows = (spans: Span[]) => traceRows(shapeTrace(spans));
 
@@ -191,5 +191,18 @@ describe('renderWaterfall', () => {
 
   test('says so when there is nothing to show', () => {
     assert.equal(renderWaterfall([]), 'No spans.');
+  });
+});
+
+describe('renderTraceList', () => {
+  const summary = summarizeTrace(spans)!;
+
+  test('one line per trace under a header; cut to the width from the services column on', () => {
+    const wide = renderTraceList([summary], { width: Infinity }).split('\n');
+    assert.match(wide[1]!, new RegExp(`^${TRACE} \\S+ \\S+ +20ms +7 ! 1 error · frontend: post /checkout +frontend, inventory, mailer, auditor$`));
+    const width = wide[1]!.length - 10;
+    const narrow = renderTraceList([summary], { width }).split('\n');
+    for (const line of narrow) assert.ok(line.length <= width, line);
+    assert.match(narrow[1]!, /! 1 error · frontend: post \/checkout frontend, inventory, ma…$/);
   });
 });

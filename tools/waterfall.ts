@@ -5,7 +5,16 @@
  * Annotations and the `error` tag are listed under their span.
  */
 import type { Span } from './collector/span.ts';
-import { isError, shapeTrace, traceRows, type ShapedTrace, type TraceRow } from './trace-tree.ts';
+import {
+  formatDuration,
+  formatTimestamp,
+  isError,
+  shapeTrace,
+  traceRows,
+  type ShapedTrace,
+  type TraceRow,
+  type TraceSummary,
+} from './trace-tree.ts';
 
 export interface WaterfallOptions {
   /** Columns available; the timeline bar takes what the text columns leave. */
@@ -78,6 +87,43 @@ export function renderWaterfall(
     }
   });
   return output.join('\n');
+}
+
+/**
+ * Recent traces as a table for `npm run trace --list`, one line each in the order given: trace id,
+ * start, duration, span count, root service and span, the services involved; failed traces red.
+ * Lines longer than `width` have their root and services columns cut (Infinity: never cut).
+ */
+export function renderTraceList(
+  traces: readonly TraceSummary[],
+  { width = 100, color = false }: Pick<WaterfallOptions, 'width' | 'color'> = {},
+): string {
+  const rows = traces.map((trace) => ({
+    trace,
+    cells: [
+      trace.traceId,
+      formatTimestamp(trace.timestamp),
+      formatDuration(trace.duration),
+      String(trace.spanCount),
+      `${trace.errorCount > 0 ? `! ${plural(trace.errorCount, 'error')} · ` : ''}${trace.rootServiceName}: ${trace.rootSpanName}`,
+      trace.services.map(({ serviceName }) => serviceName).join(', '),
+    ],
+  }));
+  const header = ['TRACE ID', 'START', 'DURATION', 'SPANS', 'ROOT', 'SERVICES'];
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map(({ cells }) => cells[column]!.length)));
+  // Too wide: the services column gives way first, then the root's, each down to a readable minimum.
+  let excess = widths.reduce((sum, columnWidth) => sum + columnWidth + 1, -1) - width;
+  for (const column of [5, 4]) {
+    const cut = Math.max(0, Math.min(excess, widths[column]! - MIN_LABEL_WIDTH));
+    widths[column]! -= cut;
+    excess -= cut;
+  }
+  const line = (cells: string[]) =>
+    cells.map((cell, column) => (column === 2 || column === 3 ? cell.padStart(widths[column]!) : fit(cell, widths[column]!))).join(' ').trimEnd();
+  return [
+    line(header),
+    ...rows.map(({ trace, cells }) => (color && trace.errorCount > 0 ? `${ANSI.red}${line(cells)}${ANSI.reset}` : line(cells))),
+  ].join('\n');
 }
 
 function spanLabel({ span, depth, orphan }: TraceRow): string {

@@ -256,15 +256,30 @@ describe('GET /api/v2/trace/{traceId}', () => {
 describe('GET /api/v2/traces', () => {
   beforeEach(storeBothTraces);
 
+  /** The fixtures are from T0: queries end just after it unless they say otherwise. */
+  const inWindow = (query: string) => {
+    const params = new URLSearchParams(query);
+    if (!params.has('endTs')) params.set('endTs', String(T0_MS + 1000));
+    if (!params.has('lookback')) params.set('lookback', String(3_600_000));
+    return `/api/v2/traces?${params}`;
+  };
   const traces = async (query: string) => {
-    const { status, body } = await getJson(`/api/v2/traces${query}`);
+    const { status, body } = await getJson(inWindow(query));
     assert.equal(status, 200);
     return (body as Span[][]).map((trace) => trace[0]?.traceId);
   };
 
   test('returns whole traces, newest first', async () => {
-    const { body } = await getJson('/api/v2/traces');
+    const { body } = await getJson(inWindow(''));
     assert.deepEqual(body, [checkoutTrace, healthTrace]);
+  });
+
+  test('looks back one day from now unless told otherwise, as Zipkin does', async () => {
+    assert.deepEqual((await getJson('/api/v2/traces')).body, []);
+    assert.deepEqual(await traces(`?endTs=${T0_MS + 86_400_000}&lookback=`), [TRACE_128]);
+    const recent: Span = { ...validSpan, traceId: 'f000000000000001', timestamp: Date.now() * 1000 - 3_600_000_000 };
+    await postSpans([recent]);
+    assert.deepEqual(((await getJson('/api/v2/traces')).body as Span[][]).map((trace) => trace[0]?.traceId), ['f000000000000001']);
   });
 
   test('filters by serviceName, spanName and remoteServiceName', async () => {
@@ -291,8 +306,8 @@ describe('GET /api/v2/traces', () => {
     assert.deepEqual(await traces('?annotationQuery=http.method%3DGET'), []);
   });
 
-  test('answers 400 for malformed numbers', async () => {
-    for (const query of ['?limit=ten', '?limit=0', '?endTs=-5', '?maxDuration=10']) {
+  test('answers 400 for malformed numbers and Zipkin\'s limits', async () => {
+    for (const query of ['?limit=ten', '?limit=0', '?endTs=-5', '?endTs=0', '?lookback=0', '?minDuration=0', '?maxDuration=10', '?minDuration=20&maxDuration=10']) {
       assert.equal((await getJson(`/api/v2/traces${query}`)).status, 400, query);
     }
   });
@@ -445,5 +460,47 @@ describe('createCollectorApp options', () => {
     await post(app, [validSpan]);
     await post(app, [{}]);
     assert.deepEqual(events.map((event) => (event as { event: string }).event), ['spans accepted', 'spans rejected']);
+  });
+});
+
+describe('the rest of the read API the Zipkin UI uses', () => {
+  beforeEach(storeBothTraces);
+
+  test('GET /api/v2/traceMany returns each listed trace once; fewer than two ids, a repeat or a malformed id is a 400', async () => {
+    const { status, body } = await getJson(`/api/v2/traceMany?traceIds=${TRACE_64},${TRACE_128.toUpperCase()},0123456789abcdef`);
+    assert.equal(status, 200);
+    assert.deepEqual(body, [healthTrace, checkoutTrace]);
+    const both = await getJson(`/api/v2/traceMany?traceIds=${TRACE_128},${TRACE_128_LOW}`);
+    assert.deepEqual(both.body, [checkoutTrace]);
+    for (const query of ['', `?traceIds=${TRACE_64}`, `?traceIds=${TRACE_64},${TRACE_64}`, `?traceIds=${TRACE_64},xyz`]) {
+      const { status: refused, body: error } = await getJson(`/api/v2/traceMany${query}`);
+      assert.equal(refused, 400, query);
+      assert.match((error as { error: string }).error, /traceIds/);
+    }
+  });
+
+  test('GET /api/v2/dependencies links services over the window, through the broker too; endTs is required', async () => {
+    const { body } = await getJson(`/api/v2/dependencies?endTs=${T0_MS + 1000}&lookback=3600000`);
+    assert.deepEqual(body, [
+      { parent: 'frontend', child: 'rabbitmq', callCount: 1, errorCount: 0 },
+      { parent: 'frontend', child: 'inventory', callCount: 1, errorCount: 0 },
+      { parent: 'rabbitmq', child: 'mailer', callCount: 1, errorCount: 1 },
+    ]);
+    assert.deepEqual((await getJson(`/api/v2/dependencies?endTs=${T0_MS - 120_000}&lookback=1000`)).body, []);
+    assert.equal((await getJson('/api/v2/dependencies')).status, 400);
+    assert.equal((await getJson(`/api/v2/dependencies?endTs=${T0_MS}&lookback=0`)).status, 400);
+  });
+
+  test('GET /api/v2/autocompleteKeys lists the configured keys; autocompleteValues their recorded values', async () => {
+    const app = createCollectorApp({ autocompleteKeys: ['http.method', 'error'] });
+    await app.request('/api/v2/spans', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify([...checkoutTrace, { ...validSpan, tags: { 'http.method': 'GET' } }]),
+    });
+    assert.deepEqual(await (await app.request('/api/v2/autocompleteKeys')).json(), ['http.method', 'error']);
+    assert.deepEqual(await (await app.request('/api/v2/autocompleteValues?key=http.method')).json(), ['GET', 'POST']);
+    assert.deepEqual(await (await app.request('/api/v2/autocompleteValues?key=db.system')).json(), [], 'not a configured key');
+    assert.equal((await app.request('/api/v2/autocompleteValues')).status, 400);
   });
 });

@@ -24,14 +24,6 @@ export function serviceColors(names: Iterable<string>): Map<string, string> {
   return new Map(sorted.map((name, index) => [name, PALETTE[index % PALETTE.length]!]));
 }
 
-/** Epoch microseconds as local date and time to the millisecond, e.g. `2024-05-01 12:34:56.789`. */
-export function formatTimestamp(microseconds: number): string {
-  const date = new Date(microseconds / 1000);
-  const pad = (value: number, width = 2) => String(value).padStart(width, '0');
-  return `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())} ` +
-    `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}.${pad(date.getMilliseconds(), 3)}`;
-}
-
 /** How long ago an epoch-microsecond instant was, coarsely: `12s ago`, `5 min ago`, `3 h ago`, `2 days ago`. */
 export function formatAgo(microseconds: number, now = Date.now()): string {
   const seconds = Math.max(0, Math.round((now - microseconds / 1000) / 1000));

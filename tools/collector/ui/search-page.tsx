@@ -3,8 +3,8 @@
  * `/zipkin/`: find traces by service, span name, remote service, duration, tags and annotations,
  * over a lookback window, as Zipkin's "Find a trace" page does; each result summarises one trace.
  */
-import { formatDuration, type TraceSummary } from '../../trace-tree.ts';
-import { Layout, ServiceBadge, UI_BASE, formatAgo, formatTimestamp } from './layout.tsx';
+import { formatDuration, formatTimestamp, type TraceSummary } from '../../trace-tree.ts';
+import { Layout, ServiceBadge, UI_BASE, formatAgo } from './layout.tsx';
 
 /** Lookback choices, in milliseconds (what the API's `lookback` takes). */
 export const LOOKBACKS: readonly { label: string; ms: number }[] = [

@@ -5,8 +5,8 @@
  * of thousands of spans opens at once; collapsing, the details panel and the time axis live there.
  */
 import type { Span } from '../span.ts';
-import { formatDuration, isError, shapeTrace, traceRows } from '../../trace-tree.ts';
-import { Layout, ServiceBadge, UI_BASE, formatTimestamp, scriptJson, serviceColors } from './layout.tsx';
+import { formatDuration, formatTimestamp, isError, shapeTrace, traceRows } from '../../trace-tree.ts';
+import { Layout, ServiceBadge, UI_BASE, scriptJson, serviceColors } from './layout.tsx';
 
 /** What static/trace.js reads from the page. */
 export interface TraceViewData {
