@@ -203,6 +203,6 @@ describe('renderTraceList', () => {
     const width = wide[1]!.length - 10;
     const narrow = renderTraceList([summary], { width }).split('\n');
     for (const line of narrow) assert.ok(line.length <= width, line);
-    assert.match(narrow[1]!, /! 1 error · frontend: post \/checkout frontend, inventory, ma…$/);
+    assert.match(narrow[1]!, /! 1 error · frontend: post \/checkout frontend, inventory, mail…$/);
   });
 });
