@@ -11,8 +11,8 @@ export const UI_BASE = '/zipkin';
 
 /** Twelve colours that stay apart from each other and from the error red. */
 const PALETTE = [
-  '#2f6fdf', '#1b9e77', '#d95f02', '#7570b3', '#66a61e', '#b8860b',
-  '#1f9bb4', '#a6761d', '#8e44ad', '#2e8b57', '#c2185b', '#5f6b7a',
+  '#2f6fdf', '#e07b00', '#1b9e77', '#7b52c7', '#0f8fa8', '#c2185b',
+  '#6b8e23', '#8d6e63', '#3949ab', '#5f6b7a', '#b8860b', '#0277bd',
 ];
 
 /**
@@ -62,6 +62,7 @@ export function Layout({ title, page, scripts = [], children }: {
         <meta charset="utf-8" />
         <meta name="viewport" content="width=device-width, initial-scale=1" />
         <title>{title} · Zipkin (local)</title>
+        <link rel="icon" href="data:," />
         <link rel="stylesheet" href={`${UI_BASE}/static/ui.css`} />
         {scripts.map((name) => <script type="module" src={`${UI_BASE}/static/${name}`} />)}
       </head>
