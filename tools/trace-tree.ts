@@ -19,7 +19,7 @@ export interface SpanNode {
 export interface ShapedTrace {
   traceId: string;
   root: SpanNode;
-  /** Spans after merging, in tree order (depth first). */
+  /** Spans in the tree, pieces of one span counted once. */
   spanCount: number;
   /** Epoch microseconds: the earliest span start or annotation. */
   start: number;

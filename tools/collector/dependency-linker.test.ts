@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { linkDependencies } from './dependency-linker.ts';
 import type { Span, SpanKind } from './span.ts';
 
-/** Cases from Zipkin's DependencyLinkerTest, with its span(traceId, parentId, id, kind, local, remote, error) helper. */
+/** Cases from Zipkin's DependencyLinkerTest, built like its span(…, parentId, id, kind, local, remote, error) helper. */
 function span(parentId: string | null, id: string, kind: SpanKind | null, local: string | null, remote: string | null, error = false): Span {
   return {
     traceId: '000000000000000a',

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { Hono } from 'hono';
 import { linkDependencies } from '../dependency-linker.ts';
 import type { SpanStore } from '../span-store.ts';
-import { normalizeTraceId, traceIdFromInput } from '../span.ts';
+import { traceIdFromInput } from '../span.ts';
 import { parseTraceQuery, type QueryDefaults } from '../trace-query.ts';
 import { summarizeTrace, type TraceSummary } from '../../trace-tree.ts';
 import { DependencyPage } from './dependency-page.tsx';
@@ -98,7 +98,7 @@ export function createUi({ store, queryDefaults, autocompleteKeys }: UiOptions):
   ui.get(`${UI_BASE}/traces/:traceId`, (c) => {
     const traceId = traceIdFromInput(c.req.param('traceId'));
     if (!traceId) return c.redirect(`${UI_BASE}/?traceId=${encodeURIComponent(c.req.param('traceId'))}`);
-    const spans = store.getTrace(normalizeTraceId(traceId));
+    const spans = store.getTrace(traceId);
     if (spans.length === 0) return c.html(<TraceNotFound traceId={traceId} />, 404);
     return c.html(<TracePage spans={spans} knownServices={store.getServiceNames()} />);
   });
