@@ -69,7 +69,7 @@ describe('broker outages, on a RabbitMQ node of its own', () => {
     });
     const sent = reads.map((r) => r.traceId);
     await allReceived(sent);
-    assert.equal((await health()).details.outbox.pending, 0);
+    await until(async () => (await health()).details.outbox.pending === 0, 10_000, 'the outbox empty');
 
     // Each process exports on its own timer: wait for the whole shape, not its first piece.
     const spans = await waitForTrace(landscape.collector.url, sent[0]!, (s) => ['SERVER', 'PRODUCER', 'CONSUMER'].every((kind) => s.some((x) => x.kind === kind)));
@@ -93,7 +93,7 @@ describe('broker outages, on a RabbitMQ node of its own', () => {
       return reads.map((r) => r.traceId);
     });
     await allReceived(sent);
-    assert.equal((await health()).details.outbox.pending, 0);
+    await until(async () => (await health()).details.outbox.pending === 0, 10_000, 'the outbox empty');
   });
 
   it('a watch on a broker notices its outages (so the one on AMQP_URL would), and the broker at AMQP_URL saw none', () => {

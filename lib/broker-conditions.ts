@@ -18,6 +18,7 @@ export interface Condition {
   [field: string]: unknown;
 }
 
+/** The current problems of one broker link, keyed by part (`connection`, `publish <queue>`...). */
 export class BrokerConditions {
   readonly #log: Logger;
   readonly #current = new Map<string, Condition>();
@@ -71,15 +72,25 @@ export function replyCode(error: unknown): number | undefined {
 }
 
 /**
- * Why declaring `queue` failed, and what to do about it. A queue that exists with other
- * arguments (406 PRECONDITION_FAILED, "inequivalent arg") is refused rather than adopted:
- * without our dead-letter arguments, or with a length limit or a TTL of someone else's,
- * it would drop the very notifications the outbox keeps. The fix is the operator's: delete
- * the queue, or have the services use another name (`setting`).
+ * The AMQP method an amqplib error names (`Operation failed: QueueDeclare; ...`), in the
+ * protocol's spelling (`queue.declare`); `fallback` when it names none.
  */
-export function declareFailure(queue: string, error: unknown, setting = 'the queue name setting'): Condition {
+export function amqpOperation(error: unknown, fallback: string): string {
+  const method = /Operation failed: ([A-Z][a-z]+)([A-Z]\w*);/.exec(error instanceof Error ? error.message : '');
+  return method ? `${method[1]!.toLowerCase()}.${method[2]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).slice(1)}` : fallback;
+}
+
+/**
+ * Why setting `queue` up (declaring it, consuming from it) failed, and what to do about it.
+ * A queue that exists with other arguments (406 PRECONDITION_FAILED, "inequivalent arg")
+ * is refused rather than adopted: without our dead-letter arguments, or with a length
+ * limit or a TTL of someone else's, it would drop the very notifications the outbox keeps.
+ * The fix is the operator's: delete the queue, or have the services use another name
+ * (`setting`).
+ */
+export function queueFailure(queue: string, error: unknown, setting = 'the queue name setting'): Condition {
   const reason = brokerReason(error);
-  const operation = 'queue.declare';
+  const operation = amqpOperation(error, 'queue.declare');
   const argument = /inequivalent arg '([^']+)'/.exec(reason)?.[1];
   if (replyCode(error) === 406 && argument) {
     const fix = `delete the queue (rabbitmqctl delete_queue ${queue}; its messages go with it) or set ${setting} to another name`;
@@ -93,5 +104,5 @@ export function declareFailure(queue: string, error: unknown, setting = 'the que
       fix,
     };
   }
-  return { msg: 'queue cannot be declared; retrying', problem: `queue ${queue} cannot be declared: ${reason}`, operation, queue, reason };
+  return { msg: 'queue not usable; retrying', problem: `queue ${queue} not usable: ${reason}`, operation, queue, reason };
 }

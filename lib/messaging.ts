@@ -12,7 +12,7 @@
  * - queues are durable, each with a dead-letter queue that takes what its consumer
  *   rejects, declared identically by producers and consumers: before first use, after
  *   every reconnect, and after a basic.return. A queue that exists with other arguments is
- *   refused (see `declareFailure`), which stops only that queue's messages.
+ *   refused (see `queueFailure`), which stops only that queue's messages.
  * Nothing the broker does throws out of here: every failure becomes a condition
  * (broker-conditions.ts), retried with backoff.
  */
@@ -20,7 +20,7 @@ import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import pRetry from 'p-retry';
-import { BrokerConditions, brokerReason, declareFailure, type Condition } from './broker-conditions.ts';
+import { BrokerConditions, brokerReason, queueFailure, type Condition } from './broker-conditions.ts';
 import type { Logger } from './log.ts';
 import { extract, type Extracted } from './tracing/propagation.ts';
 import type { Span } from './tracing/span.ts';
@@ -113,6 +113,14 @@ const BLOCKED = 'blocked';
 const publishPart = (queue: string) => `publish ${queue}`;
 const consumePart = (queue: string) => `consume ${queue}`;
 
+/**
+ * A service's link to RabbitMQ: publishing to `publishesTo`, consuming with `consumers`,
+ * and `problem` for `/health`.
+ *
+ * @example
+ * const broker = new Broker({ url, log, tracing, publishesTo: ['vip_queue'], queueSetting: 'VIP_QUEUE' });
+ * if (broker.ready('vip_queue')) await broker.send('vip_queue', { accountId }, { messageId, headers });
+ */
 export class Broker {
   readonly #log: Logger;
   readonly #tracing: Tracing;
@@ -255,7 +263,7 @@ export class Broker {
     this.#onClosedByBroker(channel, session, 'publishing channel', 'basic.publish', undefined, (condition) => {
       this.#publisher = undefined;
       this.#conditions.set(PUBLISHING, condition);
-      this.#retry(session, PUBLISHING, 'publishing channel open again', async () => {
+      this.#retry(session, PUBLISHING, { msg: 'publishing channel open again' }, async () => {
         this.#publisher = await this.#openPublisher(session);
         for (const [queue, declared] of this.#declared) if (declared) this.#announce(queue);
       }, (error) => {
@@ -268,14 +276,14 @@ export class Broker {
 
   /** Declares a queue published to (on a channel of its own: a failed declare closes its channel). */
   #declare(session: Session, queue: string): void {
-    this.#retry(session, publishPart(queue), 'queue declared; publishing to it', async () => {
+    this.#retry(session, publishPart(queue), { msg: 'queue declared; publishing to it', queue }, async () => {
       const channel = await session.model.createChannel();
       channel.on('error', () => {}); // a failed declare closes the channel; the rejected call reports it
       await declareQueue(channel, queue);
       await channel.close().catch(() => {});
       this.#declared.set(queue, true);
       this.#announce(queue);
-    }, (error) => declareFailure(queue, error, this.#queueSetting));
+    }, (error) => queueFailure(queue, error, this.#queueSetting));
   }
 
   /** After a basic.return: the queue is gone (deleted, expired), so declare it again. */
@@ -308,7 +316,7 @@ export class Broker {
       );
     };
     this.#notConsuming.add(queue);
-    this.#retry(session, consumePart(queue), 'consuming again', async () => {
+    this.#retry(session, consumePart(queue), { msg: 'consuming again', queue }, async () => {
       const channel = await session.model.createChannel();
       channel.on('error', () => {}); // reported through the rejected call, or below once consuming
       try {
@@ -331,7 +339,7 @@ export class Broker {
       }
       this.#notConsuming.delete(queue);
       this.#onClosedByBroker(channel, session, `consuming from ${queue}`, 'basic.consume', queue, (condition) => again(condition));
-    }, (error) => declareFailure(queue, error, this.#queueSetting));
+    }, (error) => queueFailure(queue, error, this.#queueSetting));
   }
 
   /**
@@ -358,7 +366,13 @@ export class Broker {
    * Runs `attempt` until it succeeds, with backoff, for as long as the connection lives;
    * a failure becomes the part's condition (logged once), success clears it.
    */
-  #retry(session: Session, part: string, recovered: string, attempt: () => Promise<void>, failure: (error: unknown) => Condition): void {
+  #retry(
+    session: Session,
+    part: string,
+    recovered: { msg: string; queue?: string },
+    attempt: () => Promise<void>,
+    failure: (error: unknown) => Condition,
+  ): void {
     const { signal } = session.ended;
     // p-retry gives up on a TypeError; from amqplib on a dying connection that is no bug of ours, so it is retried too.
     const retried = () => attempt().catch((error: unknown) => {
@@ -375,7 +389,7 @@ export class Broker {
         if (!signal.aborted && !this.#closing) this.#conditions.set(part, failure(error));
       },
     }).then(
-      () => this.#conditions.clear(part, recovered, { part }),
+      () => this.#conditions.clear(part, recovered.msg, { queue: recovered.queue }),
       () => {}, // the connection ended: the next one starts over
     );
   }

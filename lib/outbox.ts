@@ -55,6 +55,11 @@ interface Waiting {
   confirmed(): void;
 }
 
+/**
+ * @example
+ * const outbox = new Outbox({ store, broker, queue: 'vip_queue', log });
+ * await outbox.enqueue({ accountId }, serverSpan, { window: Promise.allSettled(downstreamCalls) });
+ */
 export class Outbox {
   readonly #entries: Table<Entry, number>;
   readonly #nextKey: () => number;
