@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import process from 'node:process';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
+import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import { createLogger, type Logger } from './log.ts';
 import { deadLetterQueue } from './messaging.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
@@ -49,7 +50,9 @@ export class Operator {
     readonly channel: Channel,
   ) {}
 
+  /** Connects to `url`; to the machine's broker by default, starting it when installed but stopped (as `npm start` does). */
   static async connect(url = AMQP_URL): Promise<Operator> {
+    if (url === AMQP_URL) await ensureRabbitMQ(AMQP_URL, { log: () => {} });
     const connection = await amqp.connect(url);
     connection.on('error', () => {});
     const channel = await connection.createConfirmChannel();
