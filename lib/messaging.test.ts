@@ -255,6 +255,28 @@ describe('Broker on a RabbitMQ node of its own', () => {
     }
   });
 
+  it('a resource alarm (connection.blocked) shows in problem while it lasts; what waited is published once it ends', async () => {
+    const seen = observed();
+    const q = testQueue('blocked');
+    const consumer = recording(q);
+    const b = start(seen, { url: node.url, publishesTo: [q], consumers: [consumer] });
+    try {
+      await until(() => b.problem === undefined, 20_000, 'connected');
+      await node.ctl('set_vm_memory_high_watermark', '0.000001'); // a memory alarm: RabbitMQ blocks publishers
+      const sent = b.send(q, body, message()); // RabbitMQ tells a connection it is blocked when it publishes
+      await until(() => /RabbitMQ blocks publishing: low on memory/.test(b.problem ?? ''), 10_000, 'the block noticed');
+      assert.equal(seen.logged('RabbitMQ blocks publishing on this connection', 'warn').length, 1);
+      assert.equal(consumer.delivered.length, 0);
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+      await sent;
+      await until(() => consumer.delivered.length === 1 && b.problem === undefined, 10_000, 'delivered once unblocked');
+      assert.equal(seen.logged('RabbitMQ no longer blocks publishing').length, 1);
+    } finally {
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+      await b.close();
+    }
+  });
+
   it('an acknowledgement on a closed channel is not sent, nothing throws, and RabbitMQ delivers the message again', async () => {
     const seen = observed();
     const q = testQueue('closed-channel');
