@@ -131,7 +131,7 @@ if (runs('end-to-end') || runs('export')) {
       );
       results.endToEnd[runtime] = result;
       progress(`3. LMDB reads on ${runtime}`);
-      results.lmdb.push(await runLmdbRead(runtime, result.dataDir, q ? 20_000 : 200_000));
+      results.lmdb.push(await runLmdbRead(runtime, join(result.dataDir, 'accountservice'), q ? 20_000 : 200_000));
     } finally {
       delete process.env['BENCH_CPU_PROF_DIR'];
       if (result) rmSync(result.dataDir, { recursive: true, force: true });

@@ -2,14 +2,29 @@
  * What the end-to-end tests share: a real RabbitMQ (started when installed but
  * stopped), the local Zipkin-API collector, LMDB in a temporary directory, and the
  * four services as real processes.
+ *
+ * Every end-to-end file that imports this holds a connection to the broker at AMQP_URL
+ * from its start to its end: if anything stops, restarts or closes that broker while
+ * the file's tests run, the file fails, naming when and the broker's reason. The files
+ * run one after another, so together they watch it for the whole suite.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
-import { startLandscape, type Landscape, type LandscapeOptions, type Runtime, type ServiceName } from '../tools/landscape.ts';
+import {
+  startLandscape,
+  startService,
+  type Landscape,
+  type LandscapeOptions,
+  type RunningService,
+  type Runtime,
+  type ServiceName,
+} from '../tools/landscape.ts';
+import { watchBroker, type BrokerWatch } from '../tools/rabbitmq-node.ts';
 import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
 import type { Span } from '../tools/collector/span.ts';
 import { sleep } from '../tools/wait.ts';
@@ -17,6 +32,19 @@ import { sleep } from '../tools/wait.ts';
 export type { Span };
 
 export const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+
+let amqpUrlWatch: BrokerWatch | undefined;
+before(async () => {
+  await ensureRabbitMQ(AMQP_URL, { log: () => {} });
+  amqpUrlWatch = await watchBroker(AMQP_URL);
+});
+after(async () => {
+  await amqpUrlWatch?.close();
+  assert.equal(amqpUrlWatch?.closedBy, undefined, `the broker at AMQP_URL (${AMQP_URL}) closed the connection held since this file started`);
+});
+
+/** Why the broker at AMQP_URL closed the connection this file holds on it, or undefined: it saw no stop or restart. */
+export const amqpUrlClosedBy = () => amqpUrlWatch?.closedBy;
 
 export interface LogLine {
   service: ServiceName;
@@ -29,6 +57,11 @@ export interface LoggedLandscape extends Landscape {
   vipQueue: string;
   logs: LogLine[];
   dataDir: string;
+  /**
+   * Stops a service (SIGTERM, or SIGKILL for a crash; nothing if it is not running) and
+   * starts it again on its port with its environment and data (plus `env`).
+   */
+  restart(name: ServiceName, options?: { signal?: NodeJS.Signals; env?: Record<string, string> }): Promise<RunningService>;
   /** Stops the services, removes the queue and the data directory. */
   close(): Promise<void>;
 }
@@ -37,13 +70,22 @@ export interface TestLandscape extends LoggedLandscape {
   collector: RunningCollector;
 }
 
-type TestOptions = Partial<Omit<LandscapeOptions, 'runtime' | 'zipkinUrl' | 'dataDir' | 'onLog'>>;
+type TestOptions = Partial<Omit<LandscapeOptions, 'runtime' | 'zipkinUrl' | 'dataDir' | 'onLog'>> & {
+  /** The VIP queue's name; a fresh one by default. */
+  vipQueue?: string;
+};
 
-/** The four services exporting to `zipkinUrl` (whatever is, or is not, there), their log lines kept. */
+/** A VIP queue name of a test's own, so landscapes sharing the broker never consume each other's messages. */
+export const testQueueName = () => `vip_queue.test-${randomUUID().slice(0, 8)}`;
+
+/**
+ * The four services exporting to `zipkinUrl` (whatever is, or is not, there), their log
+ * lines kept; on the broker at AMQP_URL unless `amqpUrl` names another.
+ */
 export async function startLoggedLandscape(runtime: Runtime, zipkinUrl: string, options: TestOptions = {}): Promise<LoggedLandscape> {
-  await ensureRabbitMQ(AMQP_URL, { log: () => {} });
+  const { vipQueue = testQueueName(), ...landscapeOptions } = options;
+  const amqpUrl = options.amqpUrl ?? AMQP_URL;
   const dataDir = mkdtempSync(join(tmpdir(), 'landscape-e2e-'));
-  const vipQueue = `vip_queue.test-${randomUUID().slice(0, 8)}`;
   const logs: LogLine[] = [];
   const onLog = (service: ServiceName, line: string) => {
     let json: Record<string, unknown> | undefined;
@@ -58,10 +100,10 @@ export async function startLoggedLandscape(runtime: Runtime, zipkinUrl: string, 
     const landscape = await startLandscape({
       runtime,
       zipkinUrl,
-      amqpUrl: AMQP_URL,
+      amqpUrl,
       dataDir,
       onLog,
-      ...options,
+      ...landscapeOptions,
       env: { ZIPKIN_EXPORT_INTERVAL_MS: '200', VIP_QUEUE: vipQueue, ...options.env },
     });
     return {
@@ -69,9 +111,16 @@ export async function startLoggedLandscape(runtime: Runtime, zipkinUrl: string, 
       vipQueue,
       logs,
       dataDir,
+      async restart(name, { signal = 'SIGTERM', env = {} } = {}) {
+        const old = landscape.services[name];
+        await old.stop(signal);
+        const service = await startService(name, { ...old.env, PORT: String(old.port), ...env }, { runtime, onLog });
+        landscape.services[name] = service;
+        return service;
+      },
       async close() {
         await landscape.stop();
-        await deleteQueue(AMQP_URL, vipQueue);
+        await deleteQueue(amqpUrl, vipQueue);
         rmSync(dataDir, { recursive: true, force: true });
       },
     };
@@ -141,13 +190,17 @@ export function only(spans: Span[], predicate: (span: Span) => boolean, what: st
 
 /**
  * Whether a GET /accounts/:id trace has arrived whole: the server span, the LMDB read,
- * both calls answered by their services, and for the VIP the message consumed.
+ * both calls and their answers, and for the VIP the message published and consumed.
+ * Each process exports on its own timer, so a trace arrives in pieces, in any order:
+ * wait for every piece an assertion will look at.
  */
 export function isCompleteAccountTrace(spans: Span[], vip: boolean): boolean {
   const has = (predicate: (span: Span) => boolean) => spans.some(predicate);
   return (
     has((s) => service(s) === 'accountservice' && s.kind === 'SERVER') &&
     has((s) => s.name === 'queryaccount') &&
+    has((s) => s.name === 'getquote') &&
+    has((s) => s.name === 'getimageurl') &&
     has((s) => service(s) === 'quotes-service' && s.kind === 'SERVER') &&
     has((s) => s.name === 'burn-cpu') &&
     has((s) => service(s) === 'imageservice' && s.kind === 'SERVER') &&

@@ -96,10 +96,26 @@ for (const runtime of ['node', 'deno'] as const) {
       assert.equal(producer.parentId, server.id);
       assert.equal(service(producer), 'accountservice');
       assert.equal(producer.remoteEndpoint?.serviceName, 'rabbitmq');
-      assert.equal(producer.tags?.['messaging.destination'], landscape.vipQueue);
       const consumer = only(spans, (s) => s.kind === 'CONSUMER', 'CONSUMER span');
       assert.equal(consumer.parentId, producer.id, 'the consumer continues the producer across AMQP');
       assert.equal(service(consumer), 'vipservice');
+      // OpenTelemetry's messaging conventions for RabbitMQ; the default exchange leaves the queue as destination.
+      const messaging = (span: Span) => Object.fromEntries(Object.entries(span.tags ?? {}).filter(([key]) => /^(messaging|rabbitmq)\./.test(key)));
+      const messageId = producer.tags?.['messaging.message.id'];
+      assert.match(messageId ?? '', /^[0-9a-f-]{36}$/);
+      for (const [span, operation, type] of [[producer, 'publish', 'send'], [consumer, 'consume', 'process']] as const) {
+        assert.deepEqual(messaging(span), {
+          'messaging.system': 'rabbitmq',
+          'messaging.destination.name': landscape.vipQueue,
+          'messaging.operation.name': operation,
+          'messaging.operation.type': type,
+          'messaging.message.id': messageId,
+          'rabbitmq.destination.routing_key': landscape.vipQueue,
+        });
+        assert.equal(span.name, `${operation} ${landscape.vipQueue}`);
+      }
+      // The PRODUCER span ends within its request, whenever the broker confirms.
+      assert.ok(producer.timestamp! + producer.duration! <= server.timestamp! + server.duration!, 'the producer span ends before its parent');
 
       // Every parent link resolves inside the trace.
       const ids = new Set(spans.map((s) => s.id));

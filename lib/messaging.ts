@@ -1,22 +1,30 @@
 /**
  * RabbitMQ messaging with trace context in the message headers.
  *
- * One recovering connection per service (amqplib's recovery: reconnect with backoff,
- * channels and consumers re-created after each reconnect). Publishing waits for the
- * broker's confirm; messages are persistent, queues durable, and every queue has a
- * dead-letter queue that takes the messages its consumer rejects.
+ * One connection per service, recovered by amqplib with backoff. On it:
+ * - publishing goes through a channel in confirm mode (publisher confirms), persistent and
+ *   with the mandatory flag: RabbitMQ answers every message with basic.ack, or basic.nack
+ *   when it could not take it, and sends a basic.return (before the ack) when no queue
+ *   took it. Only an ack without a return counts as sent.
+ * - each consumer has a channel of its own. A consumer cancel notification (its queue was
+ *   deleted) or a channel the broker closes is logged, shown in `/health`, and the
+ *   consumer is set up again, declaring its queue, once that is possible.
+ * - queues are durable, each with a dead-letter queue that takes what its consumer
+ *   rejects, declared identically by producers and consumers: before first use, after
+ *   every reconnect, and after a basic.return. A queue that exists with other arguments is
+ *   refused (see `queueFailure`), which stops only that queue's messages.
+ * Nothing the broker does throws out of here: every failure becomes a condition
+ * (broker-conditions.ts), retried with backoff.
  */
 import { Buffer } from 'node:buffer';
-import amqp from 'amqplib';
+import { setTimeout as sleep } from 'node:timers/promises';
+import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
+import pRetry from 'p-retry';
+import { BrokerConditions, brokerReason, queueFailure, type Condition } from './broker-conditions.ts';
 import type { Logger } from './log.ts';
 import { extract, type Extracted } from './tracing/propagation.ts';
 import type { Span } from './tracing/span.ts';
 import type { Tracing } from './tracing/tracer.ts';
-
-type Model = Awaited<ReturnType<typeof amqp.connect>>;
-type ConfirmChannel = Awaited<ReturnType<Model['createConfirmChannel']>>;
-type Channel = Awaited<ReturnType<Model['createChannel']>>;
-type Message = NonNullable<Parameters<Parameters<Channel['consume']>[1]>[0]>;
 
 /** How RabbitMQ appears in spans. */
 export const BROKER_SERVICE_NAME = 'rabbitmq';
@@ -32,6 +40,21 @@ async function declareQueue(channel: Channel, queue: string): Promise<void> {
   });
 }
 
+/**
+ * Messaging span tags by the OpenTelemetry semantic conventions for RabbitMQ (v1.45):
+ * `messaging.destination.name` is `{exchange}:{routing key}` with empty parts left out, so
+ * the queue's name for the default exchange; span names are `{messaging.operation.name}
+ * {destination}`.
+ */
+function tagMessaging(span: Span, queue: string, operation: { name: 'publish' | 'consume'; type: 'send' | 'process' }, messageId?: string): void {
+  span.tag('messaging.system', 'rabbitmq');
+  span.tag('messaging.destination.name', queue);
+  span.tag('messaging.operation.name', operation.name);
+  span.tag('messaging.operation.type', operation.type);
+  span.tag('rabbitmq.destination.routing_key', queue);
+  if (messageId) span.tag('messaging.message.id', messageId);
+}
+
 export interface OutgoingMessage {
   messageId: string;
   /** AMQP headers, trace context among them. */
@@ -41,9 +64,7 @@ export interface OutgoingMessage {
 /** The PRODUCER span for a message to `queue`, below `parent`, and the headers carrying its context. */
 export function producerSpan(parent: Span, queue: string, messageId: string): { span: Span; headers: Record<string, string> } {
   const span = parent.child(`publish ${queue}`, { kind: 'PRODUCER', remoteService: BROKER_SERVICE_NAME });
-  span.tag('messaging.system', 'rabbitmq');
-  span.tag('messaging.destination', queue);
-  span.tag('messaging.message_id', messageId);
+  tagMessaging(span, queue, { name: 'publish', type: 'send' }, messageId);
   const headers: Record<string, string> = {};
   span.inject((name, value) => (headers[name] = value), { b3: 'single' });
   return { span, headers };
@@ -70,112 +91,327 @@ export interface BrokerOptions {
   url: string;
   log: Logger;
   tracing: Tracing;
-  /** Queues this service publishes to (declared on every connect). */
+  /** Queues this service publishes to. */
   publishesTo?: string[];
   consumers?: Consumer[];
-  /** Reconnect backoff bounds. */
-  reconnect?: { initialDelayMs?: number; maxDelayMs?: number };
+  /** The setting that names the queues (e.g. `VIP_QUEUE`), for the advice when a queue exists with other arguments. */
+  queueSetting?: string;
+  /** Backoff bounds, in ms, for reconnecting and for setting a queue up again. */
+  backoff?: { initialDelayMs?: number; maxDelayMs?: number };
 }
 
+/** The connection's lifetime: its model, and a signal that ends every retry loop on it. */
+interface Session {
+  model: ChannelModel;
+  ended: AbortController;
+}
+
+const CONNECTION = 'connection';
+const PUBLISHING = 'publishing';
+const BLOCKED = 'blocked';
+/** Condition keys: publishing to and consuming from one queue fail and recover apart. */
+const publishPart = (queue: string) => `publish ${queue}`;
+const consumePart = (queue: string) => `consume ${queue}`;
+
+/**
+ * A service's link to RabbitMQ: publishing to `publishesTo`, consuming with `consumers`,
+ * and `problem` for `/health`.
+ *
+ * @example
+ * const broker = new Broker({ url, log, tracing, publishesTo: ['vip_queue'], queueSetting: 'VIP_QUEUE' });
+ * if (broker.ready('vip_queue')) await broker.send('vip_queue', { accountId }, { messageId, headers });
+ */
 export class Broker {
   readonly #log: Logger;
   readonly #tracing: Tracing;
+  readonly #conditions: BrokerConditions;
+  readonly #queueSetting: string | undefined;
+  readonly #backoff: { initialDelayMs: number; maxDelayMs: number };
   readonly #connection: Promise<amqp.RecoveringChannelModel>;
+  /** Queues published to, and whether each is declared on the current connection. */
+  readonly #declared = new Map<string, boolean>();
+  readonly #consumers: Consumer[];
+  /** Queues whose consumer is being set up (again). */
+  readonly #notConsuming = new Set<string>();
+  /** basic.return seen per message id, awaiting that message's confirm. */
+  readonly #returned = new Map<string, string>();
+  readonly #readyListeners: Array<(queue: string) => void> = [];
+  #session: Session | undefined;
   #publisher: ConfirmChannel | undefined;
-  #connected = false;
   #closing = false;
-  readonly #connectListeners: Array<() => void> = [];
 
-  constructor({ url, log, tracing, publishesTo = [], consumers = [], reconnect = {} }: BrokerOptions) {
+  constructor({ url, log, tracing, publishesTo = [], consumers = [], queueSetting, backoff = {} }: BrokerOptions) {
     this.#log = log;
     this.#tracing = tracing;
+    this.#conditions = new BrokerConditions(log);
+    this.#queueSetting = queueSetting;
+    this.#backoff = { initialDelayMs: backoff.initialDelayMs ?? 100, maxDelayMs: backoff.maxDelayMs ?? 5000 };
+    for (const queue of publishesTo) this.#declared.set(queue, false);
+    this.#consumers = consumers;
     this.#connection = amqp.connect(url, {
       recovery: {
         waitForConnect: false,
-        initialDelay: reconnect.initialDelayMs ?? 100,
-        maxDelay: reconnect.maxDelayMs ?? 5000,
-        setup: async (model: Model) => {
-          const publisher = await model.createConfirmChannel();
-          for (const queue of publishesTo) await declareQueue(publisher, queue);
-          for (const consumer of consumers) await this.#startConsumer(model, consumer);
-          this.#publisher = publisher;
-          this.#connected = true;
-          for (const listener of this.#connectListeners) listener();
-        },
+        initialDelay: this.#backoff.initialDelayMs,
+        maxDelay: this.#backoff.maxDelayMs,
+        setup: (model: ChannelModel) => this.#begin(model),
       },
     });
     void this.#connection.then((connection) => {
       connection.on('connect', () => log.info('connected to RabbitMQ'));
-      connection.on('disconnect', (error: Error) => {
-        this.#connected = false;
-        this.#publisher = undefined;
-        if (!this.#closing) log.warn('disconnected from RabbitMQ', { error });
-      });
-      connection.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) => {
-        if (attempt === 1 || attempt % 10 === 0) log.warn('RabbitMQ unreachable; retrying', { attempt, delayMs: delay });
-      });
-      connection.on('error', (error: Error) => log.warn('RabbitMQ connection error', { error }));
+      connection.on('disconnect', (error: Error) => this.#end('connection to RabbitMQ lost; reconnecting', 'connection lost', error));
+      connection.on('connect-failed', (error: Error) => this.#end('cannot connect to RabbitMQ; retrying', 'not connected to RabbitMQ', error));
+      // Connection errors also end in 'disconnect', which reports them.
+      connection.on('error', () => {});
+      connection.on('blocked', (reason: string) =>
+        this.#conditions.set(BLOCKED, {
+          msg: 'RabbitMQ blocks publishing on this connection',
+          problem: `RabbitMQ blocks publishing: ${reason}`,
+          operation: 'connection.blocked',
+          reason,
+        }),
+      );
+      connection.on('unblocked', () => this.#conditions.clear(BLOCKED, 'RabbitMQ no longer blocks publishing'));
     });
   }
 
-  get connected(): boolean {
-    return this.#connected && this.#publisher !== undefined;
+  /** What is wrong now (for `/health`), or undefined when connected and every queue is in use. */
+  get problem(): string | undefined {
+    if (this.#conditions.summary) return this.#conditions.summary;
+    if (!this.#session) return 'not connected to RabbitMQ yet';
+    const settingUp = [...[...this.#declared].filter(([, declared]) => !declared).map(([queue]) => queue), ...this.#notConsuming];
+    return settingUp.length > 0 ? `setting up queue ${settingUp.join(', ')}` : undefined;
   }
 
-  /** Publishes one persistent JSON message; resolves when the broker confirms it. */
+  /** Whether `send` to `queue` can go out now. */
+  ready(queue: string): boolean {
+    return this.#publisher !== undefined && this.#declared.get(queue) === true;
+  }
+
+  /** Calls `listener` whenever a queue this service publishes to becomes ready. */
+  onReady(listener: (queue: string) => void): void {
+    this.#readyListeners.push(listener);
+  }
+
+  /**
+   * Publishes one persistent JSON message to `queue` (one of `publishesTo`); resolves when
+   * RabbitMQ confirms that a queue took it. Rejects, saying why, when not connected, when
+   * the queue is not declared, on basic.nack, on basic.return (the queue is then declared
+   * again) and when the channel closes before the confirm.
+   */
   async send(queue: string, body: unknown, { messageId, headers }: OutgoingMessage): Promise<void> {
     const channel = this.#publisher;
-    if (!channel) throw new Error('not connected to RabbitMQ');
+    if (!channel) throw new Error(this.#conditions.problemOf(CONNECTION) ?? this.#conditions.problemOf(PUBLISHING) ?? 'not connected to RabbitMQ');
+    if (!this.#declared.get(queue)) throw new Error(this.#conditions.problemOf(publishPart(queue)) ?? `queue ${queue} not declared yet`);
+    const content = Buffer.from(JSON.stringify(body));
+    const properties = { mandatory: true, persistent: true, contentType: 'application/json', messageId, timestamp: Math.floor(Date.now() / 1000), headers };
     await new Promise<void>((resolve, reject) => {
-      channel.sendToQueue(
-        queue,
-        Buffer.from(JSON.stringify(body)),
-        { persistent: true, contentType: 'application/json', messageId, timestamp: Math.floor(Date.now() / 1000), headers },
-        (error: unknown) => (error ? reject(error instanceof Error ? error : new Error('message nacked by broker')) : resolve()),
-      );
+      channel.sendToQueue(queue, content, properties, (error: unknown) => {
+        const returned = this.#returned.get(messageId);
+        this.#returned.delete(messageId);
+        if (error) {
+          const nacked = error instanceof Error && error.message === 'message nacked';
+          reject(new Error(nacked ? 'basic.nack: RabbitMQ did not take the message' : `no confirm: ${brokerReason(error)}`));
+        } else if (returned) {
+          this.#redeclare(queue);
+          reject(new Error(`basic.return ${returned}: no queue took the message`));
+        } else {
+          resolve();
+        }
+      });
     });
-  }
-
-  /** Calls `listener` after every (re)connect, once the channels are ready. */
-  onConnect(listener: () => void): void {
-    this.#connectListeners.push(listener);
   }
 
   async close(): Promise<void> {
     this.#closing = true;
+    this.#session?.ended.abort();
     await (await this.#connection).close().catch(() => {});
-    this.#connected = false;
+    this.#session = undefined;
+    this.#publisher = undefined;
   }
 
-  async #startConsumer(model: Model, consumer: Consumer): Promise<void> {
-    const channel = await model.createChannel();
-    await declareQueue(channel, consumer.queue);
-    await channel.prefetch(consumer.prefetch ?? 10);
-    await channel.consume(consumer.queue, (message) => {
-      if (message) void this.#deliver(channel, consumer, message);
+  /** A new connection: opens the publishing channel (failing here means reconnecting), then sets every queue up. */
+  async #begin(model: ChannelModel): Promise<void> {
+    this.#session?.ended.abort();
+    const session: Session = { model, ended: new AbortController() };
+    if (this.#declared.size > 0) this.#publisher = await this.#openPublisher(session);
+    this.#session = session;
+    this.#conditions.clear(CONNECTION); // 'connected to RabbitMQ' says it
+    this.#conditions.clear(PUBLISHING);
+    for (const queue of this.#declared.keys()) this.#declare(session, queue);
+    for (const consumer of this.#consumers) this.#consume(session, consumer);
+  }
+
+  #end(msg: string, problem: string, error: Error): void {
+    this.#session?.ended.abort();
+    this.#session = undefined;
+    this.#publisher = undefined;
+    this.#returned.clear();
+    for (const queue of this.#declared.keys()) this.#declared.set(queue, false);
+    this.#conditions.clear(BLOCKED);
+    if (this.#closing) return;
+    const reason = brokerReason(error);
+    this.#conditions.set(CONNECTION, { msg, problem: `${problem}: ${reason}`, operation: 'connection.open', reason });
+  }
+
+  async #openPublisher(session: Session): Promise<ConfirmChannel> {
+    const channel = await session.model.createConfirmChannel();
+    channel.on('return', ({ fields, properties }) => {
+      // basic.return's fields (amqplib's Message type names only those of a delivery).
+      const { replyCode, replyText } = fields as unknown as { replyCode: number; replyText: string };
+      if (typeof properties.messageId === 'string') this.#returned.set(properties.messageId, `${replyCode} ${replyText}`);
+    });
+    this.#onClosedByBroker(channel, session, 'publishing channel', 'basic.publish', undefined, (condition) => {
+      this.#publisher = undefined;
+      this.#conditions.set(PUBLISHING, condition);
+      this.#retry(session, PUBLISHING, { msg: 'publishing channel open again' }, async () => {
+        this.#publisher = await this.#openPublisher(session);
+        for (const [queue, declared] of this.#declared) if (declared) this.#announce(queue);
+      }, (error) => {
+        const reason = brokerReason(error);
+        return { msg: 'cannot open a publishing channel; retrying', problem: `publishing channel: ${reason}`, operation: 'channel.open', reason };
+      });
+    });
+    return channel;
+  }
+
+  /** Declares a queue published to (on a channel of its own: a failed declare closes its channel). */
+  #declare(session: Session, queue: string): void {
+    this.#retry(session, publishPart(queue), { msg: 'queue declared; publishing to it', queue }, async () => {
+      const channel = await session.model.createChannel();
+      channel.on('error', () => {}); // a failed declare closes the channel; the rejected call reports it
+      await declareQueue(channel, queue);
+      await channel.close().catch(() => {});
+      this.#declared.set(queue, true);
+      this.#announce(queue);
+    }, (error) => queueFailure(queue, error, this.#queueSetting));
+  }
+
+  /** After a basic.return: the queue is gone (deleted, expired), so declare it again. */
+  #redeclare(queue: string): void {
+    const session = this.#session;
+    if (!this.#declared.get(queue) || !session) return;
+    this.#declared.set(queue, false);
+    this.#conditions.set(publishPart(queue), {
+      msg: 'queue missing: a message came back with basic.return; declaring the queue again',
+      problem: `queue ${queue} missing (basic.return); declaring it again`,
+      operation: 'basic.publish',
+      queue,
+      reason: 'basic.return',
+    });
+    this.#declare(session, queue);
+  }
+
+  #announce(queue: string): void {
+    for (const listener of this.#readyListeners) listener(queue);
+  }
+
+  /** Declares the consumer's queue and consumes from it, again after a cancel or a channel the broker closed. */
+  #consume(session: Session, consumer: Consumer): void {
+    const { queue } = consumer;
+    const again = (condition: Condition) => {
+      this.#conditions.set(consumePart(queue), condition);
+      void sleep(this.#backoff.initialDelayMs, undefined, { signal: session.ended.signal }).then(
+        () => this.#consume(session, consumer),
+        () => {}, // the connection ended: the next one sets the consumer up
+      );
+    };
+    this.#notConsuming.add(queue);
+    this.#retry(session, consumePart(queue), { msg: 'consuming again', queue }, async () => {
+      const channel = await session.model.createChannel();
+      channel.on('error', () => {}); // reported through the rejected call, or below once consuming
+      try {
+        await declareQueue(channel, queue);
+        await channel.prefetch(consumer.prefetch ?? 10);
+        await channel.consume(queue, (message) => {
+          if (message) return void this.#deliver(channel, consumer, message);
+          void channel.close().catch(() => {});
+          again({
+            msg: 'consumer cancelled by RabbitMQ (consumer cancel notification); declaring the queue again',
+            problem: `queue ${queue}: consumer cancelled by RabbitMQ (queue deleted?); declaring it again`,
+            operation: 'basic.cancel',
+            queue,
+            reason: 'consumer cancel notification',
+          });
+        });
+      } catch (error) {
+        await channel.close().catch(() => {});
+        throw error;
+      }
+      this.#notConsuming.delete(queue);
+      this.#onClosedByBroker(channel, session, `consuming from ${queue}`, 'basic.consume', queue, (condition) => again(condition));
+    }, (error) => queueFailure(queue, error, this.#queueSetting));
+  }
+
+  /**
+   * Calls `then` when the broker closes `channel` (a channel error: an ack with an unknown
+   * delivery tag, a timed-out delivery...) while the connection lives on; a channel
+   * closed with its connection is set up again with the connection.
+   */
+  #onClosedByBroker(
+    channel: Channel,
+    session: Session,
+    what: string,
+    operation: string,
+    queue: string | undefined,
+    then: (condition: Condition) => void,
+  ): void {
+    channel.on('error', (error: Error) => {
+      if (session.ended.signal.aborted || this.#closing) return;
+      const reason = brokerReason(error);
+      then({ msg: 'channel closed by RabbitMQ; opening it again', problem: `${what}: channel closed by RabbitMQ: ${reason}`, operation, queue, reason });
     });
   }
 
-  async #deliver(channel: Channel, consumer: Consumer, message: Message): Promise<void> {
+  /**
+   * Runs `attempt` until it succeeds, with backoff, for as long as the connection lives;
+   * a failure becomes the part's condition (logged once), success clears it.
+   */
+  #retry(
+    session: Session,
+    part: string,
+    recovered: { msg: string; queue?: string },
+    attempt: () => Promise<void>,
+    failure: (error: unknown) => Condition,
+  ): void {
+    const { signal } = session.ended;
+    // p-retry gives up on a TypeError; from amqplib on a dying connection that is no bug of ours, so it is retried too.
+    const retried = () => attempt().catch((error: unknown) => {
+      throw error instanceof TypeError ? new Error(error.message, { cause: error }) : error;
+    });
+    void pRetry(retried, {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: this.#backoff.initialDelayMs,
+      maxTimeout: this.#backoff.maxDelayMs,
+      randomize: true,
+      signal,
+      unref: true,
+      onFailedAttempt: ({ error }) => {
+        if (!signal.aborted && !this.#closing) this.#conditions.set(part, failure(error));
+      },
+    }).then(
+      () => this.#conditions.clear(part, recovered.msg, { queue: recovered.queue }),
+      () => {}, // the connection ended: the next one starts over
+    );
+  }
+
+  async #deliver(channel: Channel, consumer: Consumer, message: ConsumeMessage): Promise<void> {
     const span = this.#tracing.continueSpan(`consume ${consumer.queue}`, extractFromAmqp(message.properties.headers), {
       kind: 'CONSUMER',
       remoteService: BROKER_SERVICE_NAME,
       continuation: 'child',
     });
-    span.tag('messaging.system', 'rabbitmq');
-    span.tag('messaging.destination', consumer.queue);
-    const messageId = message.properties.messageId as string | undefined;
-    if (messageId) span.tag('messaging.message_id', messageId);
+    const messageId = typeof message.properties.messageId === 'string' ? message.properties.messageId : undefined;
+    tagMessaging(span, consumer.queue, { name: 'consume', type: 'process' }, messageId);
     const log = this.#log.child({ traceId: span.traceId, spanId: span.spanId });
     try {
       const body: unknown = JSON.parse(message.content.toString('utf8'));
       await consumer.handle({ body, messageId, redelivered: message.fields.redelivered, span, log });
-      settle(() => channel.ack(message));
+      settle(() => channel.ack(message), log, consumer.queue, messageId);
     } catch (error) {
       span.fail(error);
       span.annotate('sent to dead-letter queue');
       log.error('message rejected to the dead-letter queue', { error, queue: consumer.queue, messageId });
-      settle(() => channel.nack(message, false, false));
+      settle(() => channel.nack(message, false, false), log, consumer.queue, messageId);
     } finally {
       span.finish();
     }
@@ -183,23 +419,42 @@ export class Broker {
 }
 
 /**
- * Acknowledging on a channel that closed meanwhile throws; the broker then redelivers
- * the message to the next consumer, which is what should happen.
+ * Acknowledging on a channel that closed meanwhile throws; RabbitMQ then delivers the
+ * message again (to this consumer once it is back, or another), which is what should
+ * happen: the consumer's inbox recognises it.
  */
-function settle(acknowledge: () => void): void {
+function settle(acknowledge: () => void, log: Logger, queue: string, messageId: string | undefined): void {
   try {
     acknowledge();
-  } catch {
-    // The channel is gone; redelivery follows.
+  } catch (error) {
+    log.info('acknowledgement not sent: the channel is closed; RabbitMQ delivers the message again', { queue, messageId, reason: brokerReason(error) });
   }
 }
 
-/** AMQP header names are case-sensitive; trace headers are matched without regard to case. */
+const utf8 = new TextDecoder();
+
+/**
+ * The text of an AMQP header value in each form RabbitMQ clients write trace headers:
+ * a long string (field type `S`: what Java's, Go's, .NET's and Python's clients write
+ * for a string, and what amqplib decodes to one), a byte array (`x`: a Buffer in amqplib,
+ * written for Go's []byte, Python's bytes, Java's byte[]), and, for the sampling flag and
+ * B3 flags, an integer (`b`, `s`, `I`, `l`...) or a boolean (`t`: true is "1"). Anything
+ * else (tables, arrays, decimals, timestamps) is not trace context.
+ */
+function headerText(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (value instanceof Uint8Array) return utf8.decode(value);
+  if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
+  if (typeof value === 'boolean') return value ? '1' : '0';
+  return undefined;
+}
+
+/** Trace context from AMQP headers. AMQP header names are case-sensitive; trace headers are matched without regard to case. */
 export function extractFromAmqp(headers: Record<string, unknown> | undefined): Extracted {
   const lower = new Map<string, string>();
   for (const [name, value] of Object.entries(headers ?? {})) {
-    if (typeof value === 'string') lower.set(name.toLowerCase(), value);
-    else if (value instanceof Uint8Array) lower.set(name.toLowerCase(), Buffer.from(value).toString('utf8'));
+    const text = headerText(value);
+    if (text !== undefined) lower.set(name.toLowerCase(), text);
   }
   return extract((name) => lower.get(name));
 }

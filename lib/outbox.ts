@@ -1,98 +1,154 @@
 /**
  * A durable outbox in front of the broker: a message is committed to LMDB first and
- * published from there, in order, as soon as the broker takes it, so a notification
- * survives a broker outage or a restart of this service. Each entry keeps its trace
+ * published from there to the outbox's queue, in order, until the queue has taken it
+ * (the broker's confirm, with no basic.return), so a notification survives a broker
+ * outage, a deleted queue or a restart of this service. Each entry keeps its trace
  * headers, so the consumer continues the original request's trace however late.
  *
+ * The PRODUCER span never outlives the request that opened it: it ends at the broker's
+ * confirm when that comes while the request is still being answered, and otherwise when
+ * the request stops waiting (annotated that the message waits in the outbox). What
+ * happens to the message later is logged with its trace id and message id.
+ *
  * Delivery is at least once (a crash between the broker's confirm and the removal
- * publishes the entry again): consumers deduplicate by message id.
+ * publishes the entry again): consumers deduplicate by message id (see inbox.ts).
  */
+import { randomUUID } from 'node:crypto';
 import type { Logger } from './log.ts';
 import { producerSpan, type Broker } from './messaging.ts';
-import { openTable, type Store, type Table } from './storage.ts';
+import { committed, openTable, sequenceKeys, type Store, type Table } from './storage.ts';
 import type { Span } from './tracing/span.ts';
 
+/** An entry goes to the queue configured now: renaming the queue (e.g. away from one refused) takes what is pending along. */
 interface Entry {
-  queue: string;
   body: unknown;
   messageId: string;
   headers: Record<string, string>;
+  /** The PRODUCER span's trace and span ids, for log lines about the message. */
+  traceId?: string;
+  spanId?: string;
   enqueuedAt: number;
 }
 
 export interface OutboxOptions {
   store: Store;
   broker: Broker;
+  /** Where its messages go: one of the broker's `publishesTo`. */
+  queue: string;
   log: Logger;
-  /** Pause before publishing again after a failed attempt. */
-  retryDelayMs?: number;
+  /** Backoff bounds, in ms, for publishing again after a failed attempt. */
+  backoff?: { initialDelayMs?: number; maxDelayMs?: number };
 }
 
+export interface EnqueueOptions {
+  /**
+   * What the request waits for besides the commit (its downstream calls): the PRODUCER
+   * span waits for the broker's confirm at most until this settles. Default: nothing,
+   * so the span ends at the commit unless the confirm is already there.
+   */
+  window?: PromiseLike<unknown>;
+}
+
+/** A message whose request is still waiting: its open PRODUCER span, and how to tell the request it is confirmed. */
+interface Waiting {
+  span: Span;
+  confirmed(): void;
+}
+
+/**
+ * @example
+ * const outbox = new Outbox({ store, broker, queue: 'vip_queue', log });
+ * await outbox.enqueue({ accountId }, serverSpan, { window: Promise.allSettled(downstreamCalls) });
+ */
 export class Outbox {
   readonly #entries: Table<Entry, number>;
+  readonly #nextKey: () => number;
   readonly #broker: Broker;
+  readonly #queue: string;
   readonly #log: Logger;
-  readonly #retryDelayMs: number;
-  /** PRODUCER spans still open in this process, finished on the broker's confirm. */
-  readonly #spans = new Map<string, Span>();
-  #lastKey: number;
+  readonly #backoff: { initialDelayMs: number; maxDelayMs: number };
+  readonly #waiting = new Map<string, Waiting>();
   #draining: Promise<void> | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  /** Why the last publish failed, while it keeps failing: logged once, not per attempt. */
+  #failure: string | undefined;
+  /**
+   * Set while messages wait for more than the broker's confirm (the broker not ready, a
+   * failed publish, messages from before a restart) until the outbox is empty: then each
+   * message's publishing is worth a line. Otherwise a confirm that merely comes after the
+   * answer (RabbitMQ confirms a persistent message once it is on disk) is routine.
+   */
+  #disrupted = false;
   #closed = false;
 
-  constructor({ store, broker, log, retryDelayMs = 500 }: OutboxOptions) {
-    // Numeric keys sort numerically in LMDB: the key order is the publish order.
+  constructor({ store, broker, queue, log, backoff = {} }: OutboxOptions) {
     this.#entries = openTable<Entry, number>(store, 'outbox');
+    this.#nextKey = sequenceKeys(this.#entries);
     this.#broker = broker;
+    this.#queue = queue;
     this.#log = log;
-    this.#retryDelayMs = retryDelayMs;
-    const [last] = this.#entries.getKeys({ reverse: true, limit: 1 });
-    this.#lastKey = last ?? 0;
-    broker.onConnect(() => this.#drain());
+    this.#backoff = { initialDelayMs: backoff.initialDelayMs ?? 100, maxDelayMs: backoff.maxDelayMs ?? 5000 };
+    broker.onReady((ready) => {
+      if (ready !== queue) return;
+      clearTimeout(this.#retryTimer);
+      void this.#drain();
+    });
     const pending = this.size;
     if (pending > 0) log.info('outbox has messages from before; publishing when the broker is ready', { pending });
+    this.#disrupted = pending > 0;
   }
 
-  /** Messages not yet confirmed by the broker. */
+  /** Messages not yet taken by a queue. */
   get size(): number {
     return this.#entries.getCount();
   }
 
   /**
-   * Records `body` for `queue` under a PRODUCER span below `parent`; resolves once it is
-   * committed to disk. Publishing follows in the background.
+   * Records `body` under a PRODUCER span below `parent`. Resolves once the
+   * message is committed to disk and its span has ended (see `window`); publishing
+   * follows in the background. Rejects when the commit fails (LMDB's reason), with the
+   * span ended and marked failed.
    */
-  async enqueue(queue: string, body: unknown, parent: Span): Promise<void> {
-    const messageId = crypto.randomUUID();
-    const { span, headers } = producerSpan(parent, queue, messageId);
-    const key = Math.max(Date.now() * 1000, this.#lastKey + 1);
-    this.#lastKey = key;
-    this.#spans.set(messageId, span);
+  async enqueue(body: unknown, parent: Span, { window }: EnqueueOptions = {}): Promise<void> {
+    const messageId = randomUUID();
+    const { span, headers } = producerSpan(parent, this.#queue, messageId);
+    let confirmed!: () => void;
+    const confirm = new Promise<void>((resolve) => (confirmed = resolve));
+    this.#waiting.set(messageId, { span, confirmed });
+    const entry: Entry = { body, messageId, headers, traceId: span.traceId, spanId: span.spanId, enqueuedAt: Date.now() };
     try {
-      await this.#entries.put(key, { queue, body, messageId, headers, enqueuedAt: Date.now() });
+      await committed(this.#entries.put(this.#nextKey(), entry));
     } catch (error) {
-      this.#spans.delete(messageId);
+      this.#waiting.delete(messageId);
       span.fail(error);
       span.finish();
       throw error;
     }
     void this.#drain();
+    await Promise.race([confirm, Promise.resolve(window).then(noop, noop)]);
+    if (this.#waiting.delete(messageId)) {
+      span.annotate('waits in the outbox');
+      span.finish();
+    }
   }
 
-  /** Publishes what is pending now, if the broker is there; resolves when done trying. */
+  /** Publishes what is pending now, if the broker is ready; resolves when done trying. */
   flush(): Promise<void> {
     return this.#drain();
   }
 
-  close(): void {
+  /** Stops publishing; resolves once a publish under way has finished, so the store can close. */
+  async close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#retryTimer);
-    // Spans of messages still waiting end here; the messages themselves stay on disk.
-    for (const span of this.#spans.values()) {
-      span.annotate('still in the outbox at shutdown');
+    await this.#draining;
+    for (const { span, confirmed } of this.#waiting.values()) {
+      span.annotate('waits in the outbox');
       span.finish();
+      confirmed();
     }
-    this.#spans.clear();
+    this.#waiting.clear();
   }
 
   #drain(): Promise<void> {
@@ -101,25 +157,64 @@ export class Outbox {
   }
 
   async #publishPending(): Promise<void> {
-    while (!this.#closed && this.#broker.connected) {
+    while (!this.#closed) {
       const [next] = this.#entries.getRange({ limit: 1 });
-      if (!next) return;
+      if (!next) return void (this.#disrupted = false);
       const entry = next.value;
+      // Not ready: the broker calls back once it is.
+      if (!this.#broker.ready(this.#queue)) return void (this.#disrupted = true);
       try {
-        await this.#broker.send(entry.queue, entry.body, entry);
+        await this.#broker.send(this.#queue, entry.body, entry);
       } catch (error) {
-        this.#log.warn('outbox publish failed; will retry', { error, messageId: entry.messageId });
-        this.#spans.get(entry.messageId)?.annotate('publish failed; retrying');
-        clearTimeout(this.#retryTimer);
-        this.#retryTimer = setTimeout(() => void this.#drain(), this.#retryDelayMs);
-        return;
+        return this.#failed(entry, error);
       }
-      const span = this.#spans.get(entry.messageId);
-      if (span) {
-        this.#spans.delete(entry.messageId);
-        span.finish();
+      this.#published(entry);
+      try {
+        await committed(this.#entries.remove(next.key));
+      } catch (error) {
+        // Still on disk: it goes out again, and the consumer's inbox drops the duplicate.
+        return this.#failed(entry, error);
       }
-      await this.#entries.remove(next.key);
+      this.#failures = 0;
+      if (this.#failure !== undefined) {
+        this.#failure = undefined;
+        this.#log.info('outbox publishing again', { pending: this.size });
+      }
     }
   }
+
+  /** Confirmed: the span ends now if its request still waits; otherwise a log line says so. */
+  #published(entry: Entry): void {
+    const waiting = this.#waiting.get(entry.messageId);
+    if (waiting) {
+      this.#waiting.delete(entry.messageId);
+      waiting.span.finish();
+      waiting.confirmed();
+    } else {
+      const log = this.#messageLog(entry);
+      const fields = { waitedMs: Date.now() - entry.enqueuedAt };
+      if (this.#disrupted) log.info('outbox message published after its request', fields);
+      else log.debug('outbox message published after its request', fields);
+    }
+  }
+
+  #failed(entry: Entry, error: unknown): void {
+    const reason = error instanceof Error ? error.message : String(error);
+    this.#disrupted = true;
+    this.#waiting.get(entry.messageId)?.span.annotate(`not published: ${reason}; kept in the outbox`);
+    if (reason !== this.#failure) {
+      this.#failure = reason;
+      this.#messageLog(entry).warn('outbox message not published; kept, publishing again with backoff', { reason, pending: this.size });
+    }
+    const delay = Math.min(this.#backoff.maxDelayMs, this.#backoff.initialDelayMs * 2 ** this.#failures++);
+    clearTimeout(this.#retryTimer);
+    this.#retryTimer = setTimeout(() => void this.#drain(), delay);
+  }
+
+  /** A logger for lines about one message: its trace, its PRODUCER span, its id. */
+  #messageLog({ traceId, spanId, messageId }: Entry): Logger {
+    return this.#log.child({ ...(traceId && { traceId, spanId }), messageId, queue: this.#queue });
+  }
 }
+
+const noop = () => {};

@@ -3,6 +3,7 @@
  * without a copy through a server or a socket.
  */
 import { mkdirSync } from 'node:fs';
+import process from 'node:process';
 import { open, type Database, type Key, type RootDatabase } from 'lmdb';
 
 export type Store = RootDatabase;
@@ -28,3 +29,44 @@ export function storeProblem(store: Store): string | undefined {
     return error instanceof Error ? error.message : String(error);
   }
 }
+
+/**
+ * Keys for a table kept in insertion order: increasing numbers (microseconds since the
+ * epoch, made unique), continuing after the largest key already on disk. LMDB sorts
+ * numeric keys numerically, so the first key is the oldest entry.
+ */
+export function sequenceKeys(table: Table<unknown, number>): () => number {
+  let last = [...table.getKeys({ reverse: true, limit: 1 })][0] ?? 0;
+  return () => (last = Math.max(Date.now() * 1000, last + 1));
+}
+
+/**
+ * Awaits an LMDB write (a put, a remove, a transaction). When the commit fails (disk
+ * full, file size limit, I/O error) it rejects with LMDB's own reason, e.g. "LMDB commit
+ * failed: File too large", where lmdb-js says only "see commitError".
+ */
+export async function committed<T>(write: Promise<T>): Promise<T> {
+  try {
+    return await write;
+  } catch (error) {
+    const commitError = (error as { commitError?: Promise<unknown> }).commitError;
+    if (!commitError) throw error;
+    // lmdb-js rejects commitError in the same turn as the write; a timer is the bound should it not.
+    const settled = new Promise((resolve) => setTimeout(resolve, 0));
+    const cause = await Promise.race([commitError.then(() => undefined, (reason: unknown) => reason), settled]);
+    const reason = cause instanceof Error ? cause.message : 'unknown reason';
+    throw new Error(`LMDB commit failed: ${reason}`, { cause });
+  }
+}
+
+/**
+ * A failed commit makes lmdb-js reject promises of its own besides the caller's write
+ * (kriszyp/lmdb-js#368): nobody can handle them, and an unhandled rejection ends the
+ * process. Those carry a `commitError` and are dropped here (the caller's write reports
+ * the failure, see `committed`); any other unhandled rejection still ends the process,
+ * as it does by default.
+ */
+process.on('unhandledRejection', (reason) => {
+  if (typeof reason === 'object' && reason !== null && 'commitError' in reason) return;
+  throw reason;
+});

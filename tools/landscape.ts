@@ -3,6 +3,7 @@
  * used by `npm start`, the end-to-end tests and the benchmarks alike.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -21,6 +22,7 @@ export interface LandscapeOptions {
   runtime?: Runtime;
   zipkinUrl: string;
   amqpUrl: string;
+  /** Where the services keep their data: accountservice in `<dataDir>/accountservice`, vipservice in `<dataDir>/vipservice`. */
   dataDir: string;
   /** Port per service; 0 (the default) lets the system pick a free one. */
   ports?: Partial<Record<ServiceName, number>>;
@@ -38,6 +40,8 @@ export interface RunningService {
   url: string;
   port: number;
   process: ChildProcess;
+  /** The environment it was started with (beyond this process's own). */
+  env: Record<string, string>;
   /** Stops it with SIGTERM (SIGKILL after a grace period); resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
@@ -88,6 +92,7 @@ export async function startService(
     port,
     url: `http://127.0.0.1:${port}`,
     process: child,
+    env,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       child.kill(signal);
@@ -118,7 +123,11 @@ export async function startLandscape(options: LandscapeOptions): Promise<Landsca
   };
   try {
     // Settle all three before going on, so a failure never leaves a sibling running unseen.
-    const first = await Promise.allSettled([start('quotes-service'), start('imageservice'), start('vipservice')]);
+    const first = await Promise.allSettled([
+      start('quotes-service'),
+      start('imageservice'),
+      start('vipservice', { DATA_DIR: join(dataDir, 'vipservice') }),
+    ]);
     const failed = first.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
     const [quotes, images, vip] = first.map((result) => (result as PromiseFulfilledResult<RunningService>).value) as [
@@ -129,7 +138,7 @@ export async function startLandscape(options: LandscapeOptions): Promise<Landsca
     const accounts = await start('accountservice', {
       QUOTES_SERVICE_URL: quotes.url,
       IMAGE_SERVICE_URL: images.url,
-      DATA_DIR: dataDir,
+      DATA_DIR: join(dataDir, 'accountservice'),
     });
     const services = {
       accountservice: accounts,

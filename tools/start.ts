@@ -16,7 +16,6 @@ if (runtime !== 'node' && runtime !== 'deno') {
   process.exit(1);
 }
 const amqpUrl = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
-const dataDir = process.env.DATA_DIR || '.data/accountservice';
 
 try {
   await ensureRabbitMQ(amqpUrl);
@@ -33,7 +32,7 @@ const landscape = await startLandscape({
   runtime,
   zipkinUrl,
   amqpUrl,
-  dataDir,
+  dataDir: '.data',
   ports: DEFAULT_PORTS,
   onLog: (_service, line) => console.log(line),
 }).catch(async (error: unknown) => {

@@ -80,10 +80,11 @@ for (const service of OUR_SERVICES) {
       assert.ok(dockerfile.instruction('ENV').some((line) => line.split(/\s+/).includes(`PORT=${port}`)));
     });
 
-    test('only accountservice may write (its LMDB directory) and load a native addon', () => {
+    test('only the services with an LMDB directory (accountservice, vipservice) may write it and load a native addon', () => {
       const flags = dockerfile.exec('ENTRYPOINT');
       const writes = flags.filter((flag) => flag.startsWith('--allow-write') || flag.startsWith('--allow-ffi'));
-      assert.deepEqual(writes, service === 'accountservice' ? ['--allow-write=/data', '--allow-ffi=/app/node_modules'] : []);
+      const lmdb = service === 'accountservice' || service === 'vipservice';
+      assert.deepEqual(writes, lmdb ? ['--allow-write=/data', '--allow-ffi=/app/node_modules'] : []);
     });
   });
 }

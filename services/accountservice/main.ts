@@ -38,18 +38,18 @@ await runService({
     const added = await accounts.seed();
     log.info('accounts ready', { dataDir, added });
 
-    const broker = new Broker({ url: amqpUrl, log, tracing, publishesTo: [vipQueue] });
+    const broker = new Broker({ url: amqpUrl, log, tracing, publishesTo: [vipQueue], queueSetting: 'VIP_QUEUE' });
     const resilience = resilienceFromEnv(env);
     const client = <T>(service: string, baseUrl: string, fallback: T) =>
       new ServiceClient<T>({ service, baseUrl, fallback: () => fallback, log, ...resilience });
     const quotes = client<Quote>('quotes-service', quotesUrl, QUOTE_FALLBACK);
     const images = client<ImageData>('imageservice', imagesUrl, IMAGE_FALLBACK);
-    const outbox = new Outbox({ store, broker, log });
+    const outbox = new Outbox({ store, broker, queue: vipQueue, log });
     const servedBy = instanceName();
 
-    const notifyVip = async (accountId: string, span: Span, requestLog: Logger) => {
+    const notifyVip = async (accountId: string, span: Span, requestLog: Logger, window: Promise<unknown>) => {
       try {
-        await outbox.enqueue(vipQueue, { accountId, readAt: new Date().toISOString() }, span);
+        await outbox.enqueue({ accountId, readAt: new Date().toISOString() }, span, { window });
         span.annotate('Sent VIP message');
       } catch (error) {
         requestLog.error('VIP notification not recorded', { error });
@@ -69,14 +69,13 @@ await runService({
 
           // The notification is committed to the outbox alongside the downstream calls:
           // the answer never waits for the broker, and never goes out before the
-          // notification is safe on disk.
-          const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log) : undefined;
-          const [quote, imageData] = await Promise.all([
-            quotes.fetchJson(`/api/quote?strength=${quoteStrength}`, span, 'getquote'),
-            images.fetchJson(`/accounts/${id}`, span, 'getimageurl'),
-            notified,
-          ]);
-          const account: Account = { ...stored, servedBy, quote, imageData };
+          // notification is safe on disk. The PRODUCER span waits for the broker's
+          // confirm only while the downstream calls run.
+          const quote = quotes.fetchJson(`/api/quote?strength=${quoteStrength}`, span, 'getquote');
+          const image = images.fetchJson(`/accounts/${id}`, span, 'getimageurl');
+          const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log, Promise.allSettled([quote, image])) : undefined;
+          const [quoteData, imageData] = await Promise.all([quote, image, notified]);
+          const account: Account = { ...stored, servedBy, quote: quoteData, imageData };
           return c.json(account);
         });
       }
@@ -86,7 +85,7 @@ await runService({
       routes,
       checks: {
         lmdb: () => storeProblem(store),
-        broker: () => (broker.connected ? undefined : 'not connected to RabbitMQ'),
+        broker: () => broker.problem,
       },
       // Accounts are answered while the broker is away: notifications wait in the outbox.
       readiness: ['lmdb'],
@@ -96,7 +95,7 @@ await runService({
       }),
       close: async () => {
         await outbox.flush();
-        outbox.close();
+        await outbox.close();
         await broker.close();
         quotes.close();
         images.close();

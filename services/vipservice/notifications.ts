@@ -1,4 +1,5 @@
 /** Handling of VIP notifications: `{"accountId","readAt"}` published when the VIP account is read. */
+import type { Inbox } from '../../lib/inbox.ts';
 import type { DeliveredMessage } from '../../lib/messaging.ts';
 
 export interface VipNotification {
@@ -13,24 +14,27 @@ export function isVipNotification(body: unknown): body is VipNotification {
 }
 
 /**
- * A handler that logs each notification once: a redelivered message (same message
- * id, e.g. after a lost acknowledgement) is acknowledged without being handled again.
+ * A handler that logs each notification once: a message delivered again (same message
+ * id: its acknowledgement was lost, or this process restarted before sending it) is
+ * acknowledged without being handled again. The id is on disk before the
+ * acknowledgement goes out; see the README for what "once" means.
  */
-export function handleVipNotification({ rememberIds = 10_000 } = {}) {
-  const seen = new Set<string>();
+export function handleVipNotification({ inbox }: { inbox: Inbox }) {
   return async ({ body, messageId, redelivered, span, log }: DeliveredMessage): Promise<void> => {
     if (!isVipNotification(body)) throw new Error('not a VIP notification: expected {"accountId","readAt"}');
-    if (messageId && seen.has(messageId)) {
+    if (messageId && !inbox.claim(messageId)) {
       span.annotate('duplicate ignored');
-      log.info('duplicate VIP notification ignored', { messageId });
+      log.info('duplicate VIP notification ignored', { messageId, redelivered });
       return;
     }
     span.tag('account.id', body.accountId);
     log.info('VIP notification received', { accountId: body.accountId, readAt: body.readAt, messageId, redelivered });
-    if (messageId) {
-      seen.add(messageId);
-      // A Set iterates in insertion order: dropping the first entry forgets the oldest id.
-      if (seen.size > rememberIds) seen.delete(seen.values().next().value!);
+    if (!messageId) return;
+    try {
+      await inbox.complete(messageId);
+    } catch (error) {
+      // Handled, so acknowledged; only a later redelivery of it would be handled again.
+      log.error('VIP notification handled but its id not recorded', { messageId, error });
     }
   };
 }

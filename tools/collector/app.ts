@@ -41,7 +41,7 @@ export type CollectorApp = Hono & { readonly store: SpanStore };
 
 export const DEFAULT_MAX_BODY_BYTES = 5 * 1024 * 1024;
 /** The tags this landscape's spans carry that are worth searching by value. */
-export const DEFAULT_AUTOCOMPLETE_KEYS = ['http.method', 'http.route', 'http.status_code', 'messaging.destination'];
+export const DEFAULT_AUTOCOMPLETE_KEYS = ['http.method', 'http.route', 'http.status_code', 'messaging.destination.name'];
 
 const TRACE_ID = /^(?:[0-9a-f]{16}|[0-9a-f]{32})$/;
 

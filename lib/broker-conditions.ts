@@ -1,0 +1,108 @@
+/**
+ * What is wrong with a service's link to RabbitMQ, per part (the connection, each queue),
+ * in RabbitMQ's own words: shown in `/health`, logged once when it starts or changes and
+ * once when it ends, never once per retry.
+ */
+import type { LogFields, Logger } from './log.ts';
+
+/** One problem: the log line (`msg` and fields) and the text `/health` shows. */
+export interface Condition {
+  msg: string;
+  /** For `/health`: what is wrong, briefly. */
+  problem: string;
+  /** The AMQP operation that failed, in the protocol's terms (`queue.declare`, `basic.consume`...). */
+  operation: string;
+  queue?: string;
+  /** The broker's reason (its reply text), or the network's. */
+  reason: string;
+  [field: string]: unknown;
+}
+
+/** The current problems of one broker link, keyed by part (`connection`, `publish <queue>`...). */
+export class BrokerConditions {
+  readonly #log: Logger;
+  readonly #current = new Map<string, Condition>();
+
+  constructor(log: Logger) {
+    this.#log = log;
+  }
+
+  /** Records what is wrong with `part`; logs it at warn level unless the same problem is already known (then at debug). */
+  set(part: string, condition: Condition): void {
+    const known = this.#current.get(part)?.problem === condition.problem;
+    this.#current.set(part, condition);
+    const { msg, problem: _problem, ...fields } = condition;
+    if (known) this.#log.debug(msg, { ...fields, again: true });
+    else this.#log.warn(msg, fields);
+  }
+
+  /** Clears `part`'s problem; logs `msg` (if given) when there was one. */
+  clear(part: string, msg?: string, fields?: LogFields): void {
+    if (this.#current.delete(part) && msg) this.#log.info(msg, fields);
+  }
+
+  /** The problem of one part, if any. */
+  problemOf(part: string): string | undefined {
+    return this.#current.get(part)?.problem;
+  }
+
+  /** Every current problem, for `/health`; undefined when all is well. */
+  get summary(): string | undefined {
+    if (this.#current.size === 0) return undefined;
+    return [...this.#current.values()].map((c) => c.problem).join('; ');
+  }
+}
+
+/**
+ * The broker's own words from an amqplib error: the reply text of the channel.close or
+ * connection.close that carried it (`PRECONDITION_FAILED - inequivalent arg ...`), or the
+ * error's message (`connect ECONNREFUSED 127.0.0.1:5672`).
+ */
+export function brokerReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return /with message "(.*)"$/s.exec(message)?.[1] ?? message;
+}
+
+/** The AMQP reply code of a channel or connection close (406, 405, 320...), if the error carries one. */
+export function replyCode(error: unknown): number | undefined {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'number') return code;
+  const match = /(?:^|; )(\d{3}) \(/.exec(error instanceof Error ? error.message : '');
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * The AMQP method an amqplib error names (`Operation failed: QueueDeclare; ...`), in the
+ * protocol's spelling (`queue.declare`); `fallback` when it names none.
+ */
+export function amqpOperation(error: unknown, fallback: string): string {
+  const method = /Operation failed: ([A-Z][a-z]+)([A-Z]\w*);/.exec(error instanceof Error ? error.message : '');
+  return method ? `${method[1]!.toLowerCase()}.${method[2]!.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).slice(1)}` : fallback;
+}
+
+/**
+ * Why setting `queue` up (declaring it, consuming from it) failed, and what to do about it.
+ * A queue that exists with other arguments (406 PRECONDITION_FAILED, "inequivalent arg")
+ * is refused rather than adopted: without our dead-letter arguments, or with a length
+ * limit or a TTL of someone else's, it would drop the very notifications the outbox keeps.
+ * The fix is the operator's: delete the queue, or have the services use another name
+ * (`setting`).
+ */
+export function queueFailure(queue: string, error: unknown, setting = 'the queue name setting'): Condition {
+  const reason = brokerReason(error);
+  const operation = amqpOperation(error, 'queue.declare');
+  const argument = /inequivalent arg '([^']+)'/.exec(reason)?.[1];
+  if (replyCode(error) === 406 && argument) {
+    const fix = `delete the queue (rabbitmqctl delete_queue ${queue}; its messages go with it) or set ${setting} to another name`;
+    return {
+      msg: 'queue exists with other arguments; not using it',
+      problem: `queue ${queue} exists with another ${argument} than this service declares; ${fix}`,
+      operation,
+      queue,
+      argument,
+      reason,
+      fix,
+    };
+  }
+  return { msg: 'queue not usable; retrying', problem: `queue ${queue} not usable: ${reason}`, operation, queue, reason };
+}

@@ -1,0 +1,310 @@
+/**
+ * The broker wrapper against real RabbitMQ: the machine's broker with queues of the
+ * tests' own, and, for outages and closed connections, a RabbitMQ node of this file's own.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
+import { freePort, until } from '../tools/wait.ts';
+import { Broker, type Consumer, type DeliveredMessage } from './messaging.ts';
+import { AMQP_URL, FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
+import { Outbox } from './outbox.ts';
+import { openStore } from './storage.ts';
+
+const body = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
+const message = () => ({ messageId: randomBytes(8).toString('hex'), headers: {} });
+
+/** A consumer recording what it was handed. */
+function recording(queue: string): Consumer & { delivered: DeliveredMessage[] } {
+  const delivered: DeliveredMessage[] = [];
+  return { queue, delivered, handle: async (m) => void delivered.push(m) };
+}
+
+function start(seen: Observed, options: { url?: string; publishesTo?: string[]; consumers?: Consumer[] }): Broker {
+  return new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, backoff: FAST_BACKOFF, queueSetting: 'VIP_QUEUE', ...options });
+}
+
+describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
+  let operator: Operator;
+  const queues: string[] = [];
+  const brokers: Broker[] = [];
+  const queue = (what: string) => {
+    const name = testQueue(what);
+    queues.push(name);
+    return name;
+  };
+  const broker = (seen: Observed, options: Parameters<typeof start>[1]) => {
+    const started = start(seen, options);
+    brokers.push(started);
+    return started;
+  };
+
+  before(async () => {
+    operator = await Operator.connect();
+  });
+  after(async () => {
+    for (const started of brokers) await started.close();
+    for (const name of queues) await operator.remove(name);
+    await operator.close();
+  });
+
+  it('refuses a queue that exists with other arguments, says which and how to fix it, and uses it once fixed', async () => {
+    const seen = observed();
+    const q = queue('other-arguments');
+    await operator.channel.assertQueue(q, { durable: true }); // as an older version, another tool or the Go landscape made it
+    const consumer = recording(q);
+    const b = broker(seen, { publishesTo: [q], consumers: [consumer] });
+
+    const refusal = 'queue exists with other arguments; not using it';
+    // Retried with backoff meanwhile (each retry a debug line), logged once each at warn (publishing and consuming).
+    await until(() => seen.logged(refusal, 'debug').length >= 6, 10_000, 'several retries');
+    const refusals = seen.logged(refusal, 'warn');
+    assert.equal(refusals.length, 2, 'one line per part, however often it is retried');
+    for (const line of refusals) {
+      assert.equal(line.level, 'warn');
+      assert.equal(line.queue, q);
+      assert.equal(line.operation, 'queue.declare');
+      assert.equal(line.argument, 'x-dead-letter-exchange');
+      assert.match(line.reason, /^PRECONDITION_FAILED - inequivalent arg 'x-dead-letter-exchange' for queue/);
+      assert.equal(line.fix, `delete the queue (rabbitmqctl delete_queue ${q}; its messages go with it) or set VIP_QUEUE to another name`);
+      assert.equal(line.stack, undefined);
+    }
+    assert.match(b.problem ?? '', new RegExp(`queue ${q.replace(/\./g, '\\.')} exists with another x-dead-letter-exchange than this service declares; delete the queue`));
+    assert.equal(b.ready(q), false);
+    await assert.rejects(b.send(q, body, message()), /exists with another x-dead-letter-exchange/);
+
+    await operator.delete(q);
+    await until(() => b.problem === undefined && b.ready(q), 10_000, 'the queue declared with our arguments');
+    await b.send(q, body, message());
+    await until(() => consumer.delivered.length === 1, 10_000, 'the message consumed');
+    assert.deepEqual(consumer.delivered[0]!.body, body);
+    assert.equal(seen.logged('queue declared; publishing to it').length, 1);
+    assert.equal(seen.logged('consuming again').length, 1);
+  });
+
+  it('notices a consumer cancel notification (queue deleted), says so in problem, and consumes again once the queue can be declared', async () => {
+    const seen = observed();
+    const q = queue('cancelled');
+    const consumer = recording(q);
+    const b = broker(seen, { consumers: [consumer] });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+
+    const holder = await Operator.connect();
+    try {
+      await holder.hold(q); // deleted, and its name taken: not declarable until released
+      await until(() => /consumer cancelled by RabbitMQ/.test(b.problem ?? ''), 10_000, 'the cancel noticed');
+      const [cancelled, ...more] = seen.logged('consumer cancelled by RabbitMQ (consumer cancel notification); declaring the queue again');
+      assert.deepEqual(more, []);
+      assert.equal(cancelled!.queue, q);
+      assert.equal(cancelled!.operation, 'basic.cancel');
+      await until(() => /RESOURCE_LOCKED/.test(b.problem ?? ''), 10_000, 'the declaration refused while held');
+    } finally {
+      await holder.close();
+    }
+    await until(() => b.problem === undefined, 10_000, 'consuming again');
+    await operator.publish(q, JSON.stringify(body), { messageId: 'after-cancel' });
+    await until(() => consumer.delivered.length === 1, 10_000, 'a message sent afterwards consumed');
+    assert.equal(consumer.delivered[0]!.messageId, 'after-cancel');
+  });
+
+  it('rejects a send no queue took (mandatory flag, basic.return), declares the queue again, and sends once it is back', async () => {
+    const seen = observed();
+    const q = queue('returned');
+    const b = broker(seen, { publishesTo: [q] });
+    await until(() => b.ready(q), 10_000, 'declared');
+    await operator.delete(q);
+
+    await assert.rejects(b.send(q, body, message()), /^Error: basic\.return 312 NO_ROUTE: no queue took the message$/);
+    const [missing] = seen.logged('queue missing: a message came back with basic.return; declaring the queue again');
+    assert.equal(missing?.queue, q);
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared again');
+    await b.send(q, body, message());
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 1, 'only the confirmed message is in the queue');
+  });
+
+  it('rejects a send the broker refuses (basic.nack)', async () => {
+    const seen = observed();
+    const q = queue('nacked');
+    const b = broker(seen, { publishesTo: [q] });
+    await until(() => b.ready(q), 10_000, 'declared');
+    const holder = await Operator.connect();
+    try {
+      await holder.hold(q);
+      await assert.rejects(b.send(q, body, message()), /^Error: basic\.nack: RabbitMQ did not take the message$/);
+    } finally {
+      await holder.close();
+    }
+  });
+
+  it('rejects a send while not connected, logs the failure once however often it retries, and says so in problem', async () => {
+    const seen = observed();
+    const q = queue('unreachable');
+    const b = broker(seen, { url: `amqp://guest:guest@127.0.0.1:${await freePort()}`, publishesTo: [q] });
+    await until(() => seen.logged('cannot connect to RabbitMQ; retrying', 'debug').length >= 3, 10_000, 'several reconnect attempts');
+    assert.match(b.problem ?? '', /not connected to RabbitMQ: connect ECONNREFUSED/);
+    assert.equal(seen.logged('cannot connect to RabbitMQ; retrying', 'warn').length, 1);
+    assert.equal(b.ready(q), false);
+    await assert.rejects(b.send(q, body, message()), /not connected to RabbitMQ: connect ECONNREFUSED/);
+  });
+
+  describe('reads trace context from headers however other clients encode them', () => {
+    const traceId = randomBytes(16).toString('hex');
+    const spanId = randomBytes(8).toString('hex');
+    const str = (value: string) => value; // field type S, a long string: what every client writes for a string
+    const bytes = (value: string) => Buffer.from(value); // field type x, a byte array: Go []byte, Python bytes, Java byte[]
+    const cases: Array<[string, Record<string, unknown>, { sampled: boolean; debug?: boolean }]> = [
+      ['b3 as a long string', { b3: str(`${traceId}-${spanId}-1`) }, { sampled: true }],
+      ['b3 as a byte array', { b3: bytes(`${traceId}-${spanId}-1`) }, { sampled: true }],
+      ['traceparent as a long string', { traceparent: str(`00-${traceId}-${spanId}-01`) }, { sampled: true }],
+      ['traceparent as a byte array', { traceparent: bytes(`00-${traceId}-${spanId}-01`) }, { sampled: true }],
+      ['X-B3-* as byte arrays', { 'X-B3-TraceId': bytes(traceId), 'X-B3-SpanId': bytes(spanId), 'X-B3-Sampled': bytes('1') }, { sampled: true }],
+      ['X-B3-Sampled as a byte (b)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': { '!': 'byte', value: 1 } }, { sampled: true }],
+      ['X-B3-Sampled as a short (s)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': { '!': 'short', value: 1 } }, { sampled: true }],
+      ['X-B3-Sampled as an int (I)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': { '!': 'int', value: 1 } }, { sampled: true }],
+      ['X-B3-Sampled as a long (l)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': { '!': 'long', value: 1 } }, { sampled: true }],
+      ['X-B3-Sampled as a boolean true (t)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': true }, { sampled: true }],
+      ['X-B3-Sampled as a boolean false (t)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': false }, { sampled: false }],
+      ['X-B3-Flags as an int (I)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Flags': { '!': 'int', value: 1 } }, { sampled: true, debug: true }],
+    ];
+    let seen: Observed;
+    let consumer: ReturnType<typeof recording>;
+    let q: string;
+    before(async () => {
+      seen = observed();
+      q = queue('encodings');
+      consumer = recording(q);
+      const b = broker(seen, { consumers: [consumer] });
+      await until(() => b.problem === undefined, 10_000, 'consuming');
+    });
+
+    for (const [name, headers, expected] of cases) {
+      it(name, async () => {
+        const messageId = randomBytes(8).toString('hex');
+        await operator.publish(q, JSON.stringify(body), { messageId, headers });
+        await until(() => consumer.delivered.some((m) => m.messageId === messageId), 10_000, 'delivered');
+        const { span } = consumer.delivered.find((m) => m.messageId === messageId)!;
+        assert.equal(span.traceId, traceId, 'the trace continues');
+        assert.equal(span.recording, expected.sampled);
+        assert.equal(span.context.debug, expected.debug ?? false);
+        if (!expected.sampled) return;
+        await until(() => seen.spans.some((s) => s.tags?.['messaging.message.id'] === messageId), 10_000, 'the CONSUMER span');
+        const consumed = seen.spans.find((s) => s.tags?.['messaging.message.id'] === messageId)!;
+        assert.equal(consumed.kind, 'CONSUMER');
+        assert.equal(consumed.parentId, spanId, 'a child of the producer');
+      });
+    }
+  });
+});
+
+describe('Broker on a RabbitMQ node of its own', () => {
+  let node: PrivateBroker;
+  const dir = mkdtempSync(join(tmpdir(), 'messaging-test-'));
+  /** Runs `work` on an operator connection of its own: the node's outages close every connection. */
+  const operating = async <T>(work: (operator: Operator) => Promise<T>): Promise<T> => {
+    const operator = await Operator.connect(node.url);
+    try {
+      return await work(operator);
+    } finally {
+      await operator.close();
+    }
+  };
+
+  before(async () => {
+    node = await startPrivateBroker();
+  });
+  after(async () => {
+    await node?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('while the broker is down: the problem says so, sends reject, the outbox keeps every message and publishes them in order once it is back', async () => {
+    const seen = observed();
+    const q = testQueue('outage');
+    const consumer = recording(q);
+    const b = start(seen, { url: node.url, publishesTo: [q], consumers: [consumer] });
+    const store = openStore(join(dir, 'outage'));
+    const outbox = new Outbox({ store, broker: b, queue: q, log: seen.log, backoff: FAST_BACKOFF });
+    try {
+      await until(() => b.problem === undefined && b.ready(q), 20_000, 'connected');
+      await node.stopApp();
+      await until(() => /connection lost|not connected/.test(b.problem ?? ''), 10_000, 'the outage noticed');
+      assert.equal(b.ready(q), false);
+      await assert.rejects(b.send(q, body, message()), /^Error: (connection lost|not connected to RabbitMQ): /);
+      const [lost] = seen.logged('connection to RabbitMQ lost; reconnecting', 'warn');
+      assert.match(lost?.reason, /^CONNECTION_FORCED - broker forced connection closure/);
+      const parent = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+      for (let i = 0; i < 5; i++) await outbox.enqueue({ ...body, readAt: String(i) }, parent);
+      assert.equal(outbox.size, 5, 'kept on disk');
+
+      await node.startApp();
+      await until(() => consumer.delivered.length === 5, 30_000, 'all five delivered');
+      assert.deepEqual(consumer.delivered.map((m) => (m.body as typeof body).readAt), ['0', '1', '2', '3', '4'], 'in order');
+      // The consumer may have a message before its entry leaves the outbox.
+      await until(() => outbox.size === 0, 10_000, 'the outbox empty');
+      assert.equal(b.problem, undefined);
+      assert.equal(seen.logged('connection to RabbitMQ lost; reconnecting', 'warn').length, 1, 'the outage logged once');
+      assert.ok(seen.logged('cannot connect to RabbitMQ; retrying', 'warn').length <= 1, 'the retries not logged one by one');
+    } finally {
+      await outbox.close();
+      await b.close();
+      await store.close();
+    }
+  });
+
+  it('a resource alarm (connection.blocked) shows in problem while it lasts; what waited is published once it ends', async () => {
+    const seen = observed();
+    const q = testQueue('blocked');
+    const consumer = recording(q);
+    const b = start(seen, { url: node.url, publishesTo: [q], consumers: [consumer] });
+    try {
+      await until(() => b.problem === undefined, 20_000, 'connected');
+      await node.ctl('set_vm_memory_high_watermark', '0.000001'); // a memory alarm: RabbitMQ blocks publishers
+      const sent = b.send(q, body, message()); // RabbitMQ tells a connection it is blocked when it publishes
+      await until(() => /RabbitMQ blocks publishing: low on memory/.test(b.problem ?? ''), 10_000, 'the block noticed');
+      assert.equal(seen.logged('RabbitMQ blocks publishing on this connection', 'warn').length, 1);
+      assert.equal(consumer.delivered.length, 0);
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+      await sent;
+      await until(() => consumer.delivered.length === 1 && b.problem === undefined, 10_000, 'delivered once unblocked');
+      assert.equal(seen.logged('RabbitMQ no longer blocks publishing').length, 1);
+    } finally {
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+      await b.close();
+    }
+  });
+
+  it('an acknowledgement on a closed channel is not sent, nothing throws, and RabbitMQ delivers the message again', async () => {
+    const seen = observed();
+    const q = testQueue('closed-channel');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const deliveries: DeliveredMessage[] = [];
+    const b = start(seen, {
+      url: node.url,
+      consumers: [{ queue: q, handle: async (m) => void (deliveries.push(m), deliveries.length === 1 && (await held)) }],
+    });
+    try {
+      await until(() => b.problem === undefined, 20_000, 'consuming');
+      await operating((operator) => operator.publish(q, JSON.stringify(body), { messageId: 'to-be-redelivered' }));
+      await until(() => deliveries.length === 1, 10_000, 'the first delivery being handled');
+      await node.ctl('close_all_connections', 'closed by a test');
+      await until(() => /connection lost|not connected/.test(b.problem ?? ''), 10_000, 'the closed connection noticed');
+      release(); // the handler finishes: its acknowledgement has no channel to go on
+
+      await until(() => deliveries.length === 2, 30_000, 'the message delivered again');
+      assert.deepEqual(deliveries.map((m) => [m.messageId, m.redelivered]), [['to-be-redelivered', false], ['to-be-redelivered', true]]);
+      const [unsent] = seen.logged('acknowledgement not sent: the channel is closed; RabbitMQ delivers the message again');
+      assert.equal(unsent?.messageId, 'to-be-redelivered');
+      assert.equal(unsent?.queue, q);
+      await until(async () => (await operating((operator) => operator.channel.checkQueue(q))).messageCount === 0, 10_000, 'acknowledged the second time');
+    } finally {
+      release();
+      await b.close();
+      await operating((operator) => operator.remove(q)).catch(() => {});
+    }
+  });
+});

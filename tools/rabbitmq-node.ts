@@ -1,0 +1,174 @@
+/**
+ * Brokers for tests that must not touch the machine's own.
+ *
+ * `startPrivateBroker` runs a RabbitMQ node of a test's own: its own node name, AMQP and
+ * distribution ports chosen free, its own epmd on a free port, its Erlang cookie, data,
+ * logs, configuration and (empty) plugin list in a temporary directory, so it reads
+ * nothing of the system's and a stop or restart reaches nothing else. `watchBroker` holds
+ * a connection to a broker and says whether the broker closed it, which any stop, restart
+ * or forced close does.
+ */
+import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import process from 'node:process';
+import { promisify } from 'node:util';
+import amqp from 'amqplib';
+import { brokerReason } from '../lib/broker-conditions.ts';
+import { canConnect } from './rabbitmq.ts';
+import { freePort, until } from './wait.ts';
+
+const run = promisify(execFile);
+
+/** Debian's wrapper in /usr/sbin switches to the rabbitmq user and the system's settings; the scripts behind it do not. */
+function command(name: 'rabbitmq-server' | 'rabbitmqctl'): string {
+  const debian = `/usr/lib/rabbitmq/bin/${name}`;
+  return existsSync(debian) ? debian : name;
+}
+
+export interface PrivateBroker {
+  /** `amqp://guest:guest@127.0.0.1:<port>` */
+  url: string;
+  port: number;
+  /** The Erlang node name, for `rabbitmqctl -n`. */
+  node: string;
+  /** Runs `rabbitmqctl -n <node> <args>` against this node only; resolves with its output. */
+  ctl(...args: string[]): Promise<string>;
+  /** Stops the RabbitMQ application (the node stays up): every connection is closed, nothing accepts new ones. */
+  stopApp(): Promise<void>;
+  /** Starts it again; resolves once it accepts connections. */
+  startApp(): Promise<void>;
+  /** Stops the node and its epmd and removes its directory. */
+  close(): Promise<void>;
+}
+
+/**
+ * Starts a RabbitMQ node of its own (about 5 s); rejects with the node's last output if
+ * it does not accept connections within `timeoutMs`.
+ */
+export async function startPrivateBroker({ timeoutMs = 60_000 } = {}): Promise<PrivateBroker> {
+  const dir = mkdtempSync(join(tmpdir(), 'rabbitmq-node-'));
+  const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
+  const node = `test-${randomBytes(4).toString('hex')}@localhost`;
+  writeFileSync(join(dir, '.erlang.cookie'), randomBytes(16).toString('hex').toUpperCase(), { mode: 0o400 });
+  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
+  writeFileSync(join(dir, 'rabbitmq.conf'), '');
+  writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
+  mkdirSync(join(dir, 'log'));
+
+  // Nothing of the caller's RabbitMQ or Erlang settings leaks in: only what is set here.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RABBITMQ_|ERL_)/.test(name)));
+  const env = {
+    ...inherited,
+    PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin`,
+    HOME: dir, // where Erlang finds the cookie, for the node and for rabbitmqctl
+    ERL_EPMD_PORT: String(epmdPort),
+    ERL_EPMD_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODENAME: node,
+    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
+    RABBITMQ_NODE_PORT: String(port),
+    RABBITMQ_DIST_PORT: String(distPort),
+    RABBITMQ_CONF_ENV_FILE: join(dir, 'rabbitmq-env.conf'),
+    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq.conf'),
+    RABBITMQ_ADVANCED_CONFIG_FILE: join(dir, 'advanced.config'),
+    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
+    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
+    RABBITMQ_LOG_BASE: join(dir, 'log'),
+    RABBITMQ_LOGS: '-',
+    RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+  };
+
+  const output: string[] = [];
+  const keep = (child: ChildProcess) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      stream?.on('data', (chunk: Buffer) => {
+        output.push(...chunk.toString().split('\n').filter(Boolean));
+        output.splice(0, output.length - 20);
+      });
+    }
+  };
+  // An epmd of its own, in the foreground, so it goes when this process ends it.
+  const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' });
+  const server = spawn(command('rabbitmq-server'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  keep(server);
+  // Should this process die without close(), the node and epmd go with it.
+  const orphaned = () => {
+    server.kill('SIGKILL');
+    epmd.kill('SIGKILL');
+  };
+  process.once('exit', orphaned);
+
+  const accepting = () => until(() => canConnect('127.0.0.1', port, 500), timeoutMs, `RabbitMQ node ${node} on port ${port}`, 100);
+  const close = async () => {
+    process.off('exit', orphaned);
+    if (server.exitCode === null && server.signalCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGTERM');
+      const killer = setTimeout(() => server.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    epmd.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
+  };
+
+  try {
+    await Promise.race([
+      accepting(),
+      new Promise((_, reject) => server.once('exit', (code) => reject(new Error(`rabbitmq-server exited with ${code}`)))),
+    ]);
+  } catch (error) {
+    await close();
+    throw new Error(`private RabbitMQ node did not start: ${(error as Error).message}\n${output.slice(-20).join('\n')}`);
+  }
+
+  const ctl = async (...args: string[]) => (await run(command('rabbitmqctl'), ['-n', node, ...args], { env })).stdout;
+  return {
+    url: `amqp://guest:guest@127.0.0.1:${port}`,
+    port,
+    node,
+    ctl,
+    async stopApp() {
+      await ctl('stop_app');
+    },
+    async startApp() {
+      await ctl('start_app');
+      await accepting();
+    },
+    close,
+  };
+}
+
+export interface BrokerWatch {
+  /** Why the broker closed the watching connection, or undefined while it is open. */
+  readonly closedBy: string | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Holds a connection to the broker at `url` (without heartbeats, so a busy test process
+ * cannot lose it on its own): a broker that is stopped, restarted or has its connections
+ * closed closes it, and `closedBy` then says why.
+ */
+export async function watchBroker(url: string): Promise<BrokerWatch> {
+  const address = new URL(url);
+  address.searchParams.set('heartbeat', '0');
+  const connection = await amqp.connect(address.toString());
+  let closedBy: string | undefined;
+  let closing = false;
+  connection.on('error', () => {}); // the 'close' that follows carries the reason
+  connection.on('close', (error?: Error) => {
+    if (!closing) closedBy = `${new Date().toISOString()}: ${error ? brokerReason(error) : 'connection closed'}`;
+  });
+  return {
+    get closedBy() {
+      return closedBy;
+    },
+    async close() {
+      closing = true;
+      if (closedBy === undefined) await connection.close().catch(() => {});
+    },
+  };
+}
