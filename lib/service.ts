@@ -7,6 +7,7 @@ import process from 'node:process';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
+import { headRequests, isHead } from './head.ts';
 import { hostIPv4 } from './instance.ts';
 import { createLogger, isLogLevel, type Logger } from './log.ts';
 import { listen, onTermination, type RunningServer } from './server.ts';
@@ -70,6 +71,7 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     await next();
   });
   app.use(tracingMiddleware({ tracing, log }));
+  app.use(headRequests());
 
   const problems = (names?: string[]) => {
     const found: string[] = [];
@@ -98,8 +100,10 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {
       const value = c.req.param('state');
       if (value !== 'true' && value !== 'false') return c.json({ error: 'state must be true or false' }, 400);
-      state[key] = (value === 'true') !== inverted;
-      return c.json({ [key]: state[key] });
+      const next = (value === 'true') !== inverted;
+      // A HEAD learns what the GET would answer, and switches nothing.
+      if (!isHead(c)) state[key] = next;
+      return c.json({ [key]: next });
     };
     app.get('/testability/healthy/:state', toggle('forcedDown', true));
     app.get('/testability/failing/:state', toggle('failing', false));
