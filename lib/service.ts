@@ -117,7 +117,8 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
 
   parts.routes(app);
 
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path.slice(0, 200)}` }, 404));
+  // A HEAD is routed as a GET and answers as the GET would, content-length included.
+  app.notFound((c) => c.json({ error: `no route for ${isHead(c) ? 'GET' : c.req.method} ${c.req.path.slice(0, 200)}` }, 404));
   app.onError((error, c) => {
     if (error instanceof HTTPException && error.status < 500) {
       return c.json({ error: error.message || 'bad request' }, error.status);
