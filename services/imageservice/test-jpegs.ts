@@ -2,7 +2,7 @@
 import jpeg from 'jpeg-js';
 
 /** A JPEG of `width`×`height` pixels: mid grey (fast to encode, small), or noise (slow to decode, large). */
-export function makeJpeg(width: number, height: number, fill: 'grey' | 'noise' = 'grey', quality = 50): Uint8Array {
+export function makeJpeg(width: number, height: number, fill: 'grey' | 'noise' = 'grey', quality = 50): Uint8Array<ArrayBuffer> {
   const data = new Uint8Array(width * height * 4).fill(128);
   if (fill === 'noise') {
     let x = 0x2545f491;
@@ -17,7 +17,7 @@ export function makeJpeg(width: number, height: number, fill: 'grey' | 'noise' =
 }
 
 /** The same JPEG grown to exactly `total` bytes with comment segments (COM, at most 65 535 bytes each) after SOI. */
-export function padJpeg(image: Uint8Array, total: number): Uint8Array {
+export function padJpeg(image: Uint8Array, total: number): Uint8Array<ArrayBuffer> {
   let missing = total - image.length;
   if (missing !== 0 && missing < 4) throw new RangeError(`cannot pad by ${missing} bytes`);
   const segments: Uint8Array[] = [];
@@ -43,7 +43,7 @@ export function padJpeg(image: Uint8Array, total: number): Uint8Array {
 }
 
 /** A decompression bomb: a small real JPEG whose frame header now declares `width`×`height` pixels. */
-export function bombJpeg(width: number, height: number): Uint8Array {
+export function bombJpeg(width: number, height: number): Uint8Array<ArrayBuffer> {
   const bomb = makeJpeg(16, 16);
   for (let at = 2; at < bomb.length - 9; ) {
     const marker = bomb[at + 1]!;
