@@ -23,6 +23,14 @@ describe('toning in workers', () => {
     assert.equal(sepia?.parentId, root.spanId);
   });
 
+  it('leaves the caller\'s bytes as they were, a Buffer sharing its memory included', async () => {
+    const image = makeJpeg(32, 32);
+    const shared = Buffer.concat([Buffer.alloc(100), image]).subarray(100);
+    await toning.tone(shared, tracing.rootSpan('r'));
+    await toning.tone(shared, tracing.rootSpan('r'));
+    assert.deepEqual(new Uint8Array(shared), image);
+  });
+
   it('answers an image that cannot be decoded with NotAnImageError', async () => {
     const broken = makeJpeg(64, 64, 'noise');
     broken.fill(0xff, broken.length - 400, broken.length - 2);

@@ -67,8 +67,8 @@ export class Toning {
     return parent.trace('sepia', async (span) => {
       span.tag('image.bytes', bytes.byteLength);
       if (queued > 0) span.tag('image.queued_before', queued);
-      // A copy of its own, moved to the worker (see sepia-worker.ts for why an ArrayBuffer).
-      const input = bytes.slice().buffer;
+      // A copy of its own (a Buffer's slice() would share memory), moved to the worker (see sepia-worker.ts for why an ArrayBuffer).
+      const input = new Uint8Array(bytes).buffer;
       const result = await this.#pool.run(input, { transferList: [input] });
       if (typeof result === 'string') throw new NotAnImageError(result);
       return new Uint8Array(result);
