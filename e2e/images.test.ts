@@ -12,7 +12,7 @@ import { bombJpeg, makeJpeg, padJpeg } from '../services/imageservice/test-jpegs
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
 import { startService, type RunningService, type Runtime } from '../tools/landscape.ts';
 import { sleep } from '../tools/wait.ts';
-import { allSpans, assertNoSpanOutlivesItsParent } from './support.ts';
+import { closeCheckingSpans } from './support.ts';
 
 const WORKERS = 1;
 const QUEUE = 4;
@@ -23,17 +23,7 @@ async function startImageservice(runtime: Runtime) {
   const collector = await startCollector({ port: 0 });
   const env = { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200', IMAGE_WORKERS: String(WORKERS), IMAGE_QUEUE: String(QUEUE) };
   const images = await startService('imageservice', env, { runtime });
-  return {
-    images,
-    async close() {
-      try {
-        await images.stop();
-        assertNoSpanOutlivesItsParent(allSpans(collector));
-      } finally {
-        await collector.close();
-      }
-    },
-  };
+  return { images, close: () => closeCheckingSpans(collector, () => images.stop()) };
 }
 
 const post = (images: RunningService, body: Uint8Array<ArrayBuffer>) => fetch(`${images.url}/image`, { method: 'POST', body });

@@ -90,15 +90,7 @@ export async function startTestLandscape(runtime: Runtime, options: TestOptions 
     return {
       ...landscape,
       collector,
-      async close() {
-        try {
-          // Stopped services have flushed their spans: the collector now holds every trace of the test.
-          await landscape.close();
-          assertNoSpanOutlivesItsParent(allSpans(collector));
-        } finally {
-          await collector.close();
-        }
-      },
+      close: () => closeCheckingSpans(collector, () => landscape.close()),
     };
   } catch (error) {
     await collector.close();
@@ -212,9 +204,18 @@ export function assertOwnAccountTrace(spans: Span[], accountId: string): Span {
   return server;
 }
 
-/** Every span a collector holds, of every trace. */
-export function allSpans(collector: RunningCollector): Span[] {
-  return collector.store.getTraces({ endTs: Date.now(), lookback: Date.now(), limit: Number.MAX_SAFE_INTEGER }).flat();
+/**
+ * Stops what reports to the collector (stopped services have flushed their spans, so it then
+ * holds every trace of the test), checks that no span there outlives its parent, and closes it.
+ */
+export async function closeCheckingSpans(collector: RunningCollector, stop: () => Promise<unknown>): Promise<void> {
+  try {
+    await stop();
+    const spans = collector.store.getTraces({ endTs: Date.now(), lookback: Date.now(), limit: Number.MAX_SAFE_INTEGER }).flat();
+    assertNoSpanOutlivesItsParent(spans);
+  } finally {
+    await collector.close();
+  }
 }
 
 /**

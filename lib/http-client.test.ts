@@ -190,8 +190,8 @@ describe('ServiceClient', () => {
     assert.equal(attempts.length, 3);
     assert.deepEqual(attempts.map((s) => s.tags['aborted']), ['attempt timeout', 'attempt timeout', 'deadline']);
     const third = attempts[2]!;
-    assert.ok(third.duration! < 150_000, `the third attempt had only the rest of the deadline (${third.duration} µs)`);
-    assert.ok(elapsed < 450 + 150, `the call ends at its deadline (${elapsed.toFixed(0)} ms)`);
+    assert.ok(third.duration! < 200_000, `the third attempt had only the rest of the deadline, not 200 ms (${third.duration} µs)`);
+    assert.ok(elapsed < 3 * 200, `the call ended at its deadline, before three whole attempts (${elapsed.toFixed(0)} ms)`);
     assertNoSpanOutlivesItsParent(spans);
     await until(() => server.abandoned.length === 3, 2000, 'the server to see all three attempts abandoned');
   });
@@ -207,7 +207,7 @@ describe('ServiceClient', () => {
     const elapsed = performance.now() - started;
     parent.finish();
     c.close();
-    assert.ok(elapsed < 150 + 150, `answered at the deadline (${elapsed.toFixed(0)} ms)`);
+    assert.ok(elapsed < 1000, `answered at the deadline, not after the attempt's 1 s (${elapsed.toFixed(0)} ms)`);
     const [attempt] = spans.filter((s) => s.name === 'call');
     assert.equal(attempt?.tags['aborted'], 'deadline');
     assert.ok(attempt?.tags.error, 'the aborted attempt is marked failed');
