@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { Agent, request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -597,6 +597,7 @@ function send(port: number, agent: Agent, c: Case): Promise<Answer> {
       socket.on('error', () => {});
     });
     req.setTimeout(30_000, () => req.destroy(new Error('no answer within 30 s')));
+    if (connection === false) return sendUntilAnswered(req, Array.isArray(c.body) ? c.body : [c.body!]);
     if (Array.isArray(c.body)) {
       for (const chunk of c.body) req.write(chunk);
       req.end();
@@ -604,6 +605,28 @@ function send(port: number, agent: Agent, c: Case): Promise<Answer> {
       req.end(c.body);
     }
   });
+}
+
+/**
+ * Writes a body in pieces and stops once the answer has begun, as a client should when the
+ * server refuses early (RFC 9112 §9.6): writing on would fail once the server closes the
+ * connection, and that write error could overtake the answer it follows.
+ */
+function sendUntilAnswered(req: ClientRequest, body: Buffer[]): void {
+  const pieces = body.flatMap((chunk) => Array.from({ length: Math.ceil(chunk.length / 65_536) }, (_, i) => chunk.subarray(i * 65_536, (i + 1) * 65_536)));
+  let answered = false;
+  req.once('response', (res) => {
+    answered = true;
+    res.once('end', () => req.destroy());
+  });
+  let next = 0;
+  const pump = () => {
+    while (!answered && next < pieces.length) {
+      if (!req.write(pieces[next++])) return void req.once('drain', pump);
+    }
+    if (!answered) req.end();
+  };
+  pump();
 }
 
 async function pool<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {

@@ -88,9 +88,9 @@ describe('imageservice limits over HTTP', () => {
     const response = await post(service.images, bomb);
     const ms = performance.now() - started;
     assert.equal(response.status, 400);
+    // Only the header check says this: the decoder never saw the bomb (limits.test.ts times the check itself).
     assert.match(await error(response), /^JPEG declares 5000×5000 pixels, more than its \d+ bytes of image data can encode$/);
-    t.diagnostic(`a ${bomb.byteLength}-byte JPEG declaring 25 megapixels refused in ${ms.toFixed(1)} ms`);
-    assert.ok(ms < 250, `refused at once (${ms.toFixed(0)} ms)`);
+    t.diagnostic(`a ${bomb.byteLength}-byte JPEG declaring 25 megapixels refused in ${ms.toFixed(1)} ms over HTTP`);
   });
 
   it('accepts 8 MiB of upload and one byte less, and refuses one byte more, naming the upload limit', async () => {

@@ -82,6 +82,13 @@ export async function startLoggedLandscape(runtime: Runtime, zipkinUrl: string, 
   }
 }
 
+/**
+ * accountservice settings for tests about traces under concurrency rather than about
+ * timeouts: on a loaded machine, hundreds of requests at once would otherwise time out
+ * attempts, and the retry budget rightly turns those into fallbacks (resilience.test.ts).
+ */
+export const PATIENT_CALLS = { RETRY_ATTEMPT_TIMEOUT_MS: '10000', RETRY_DEADLINE_MS: '20000' };
+
 /** The landscape exporting to a local collector of its own. */
 export async function startTestLandscape(runtime: Runtime, options: TestOptions = {}): Promise<TestLandscape> {
   const collector = await startCollector({ port: 0 });
