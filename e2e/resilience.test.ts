@@ -167,7 +167,8 @@ describe('resilience under injected faults', () => {
       .map((l) => l.json!.traceId);
     assert.deepEqual(order, sent, 'delivered in the order they were sent');
 
-    const spans = await waitForTrace(landscape.collector.url, sent[0]!, (s) => s.some((x) => x.kind === 'CONSUMER'));
+    // Two processes export these two spans, in batches of their own: wait for both.
+    const spans = await waitForTrace(landscape.collector.url, sent[0]!, (s) => s.some((x) => x.kind === 'CONSUMER') && s.some((x) => x.kind === 'PRODUCER'));
     const producer = only(spans, (s) => s.kind === 'PRODUCER', 'producer');
     assert.equal(only(spans, (s) => s.kind === 'CONSUMER', 'consumer').parentId, producer.id);
   });
