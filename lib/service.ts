@@ -67,8 +67,11 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   const state = { stopping: false, forcedDown: false, failing: false, lastRequestAt: 0 };
 
   app.use(async (c, next) => {
-    if (!c.req.path.startsWith('/health')) state.lastRequestAt = Date.now();
+    const counted = !c.req.path.startsWith('/health');
+    if (counted) state.lastRequestAt = Date.now();
     await next();
+    // Its end counts too: requests queued behind a long one reach the app only once it is done.
+    if (counted) state.lastRequestAt = Date.now();
   });
   app.use(tracingMiddleware({ tracing, log }));
   app.use(headRequests());
