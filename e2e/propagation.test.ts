@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   assertOwnAccountTrace,
   isCompleteAccountTrace,
+  PATIENT_CALLS,
   service,
   startTestLandscape,
   traceIdOf,
@@ -52,7 +53,7 @@ describe('trace context across the landscape', () => {
   const zipkin = () => landscape.collector.url;
 
   before(async () => {
-    landscape = await startTestLandscape('node');
+    landscape = await startTestLandscape('node', { serviceEnv: { accountservice: PATIENT_CALLS } });
     accounts = landscape.services.accountservice.url;
   });
   after(() => landscape?.close());

@@ -39,7 +39,8 @@ describe('resilience under injected faults', () => {
         accountservice: {
           BREAKER_RESET_TIMEOUT_MS: String(BREAKER_RESET_MS),
           BREAKER_VOLUME_THRESHOLD: '3',
-          RETRY_ATTEMPT_TIMEOUT_MS: '300',
+          // Two attempts fit in the deadline and a third gets only what is left of it.
+          RETRY_ATTEMPT_TIMEOUT_MS: '400',
           RETRY_DEADLINE_MS: '1000',
         },
       },
@@ -115,10 +116,14 @@ describe('resilience under injected faults', () => {
       assert.deepEqual(answer.body.imageData, { url: 'http://path.to.placeholder', servedBy: 'fallback' });
       t.diagnostic(`answer while imageservice hangs: ${answer.ms.toFixed(0)} ms (deadline 1000 ms)`);
       assert.ok(answer.ms < 3000, 'bounded by the deadline');
-      const spans = await waitForTrace(landscape.collector.url, answer.traceId, (s) => s.some((x) => x.name === 'getimageurl' && x.tags?.error));
+      // Attempt spans end before their server span: once it is there, they are.
+      const spans = await waitForTrace(landscape.collector.url, answer.traceId, (s) => s.some((x) => x.kind === 'SERVER' && !x.parentId));
       const attempts = spans.filter((s) => s.name === 'getimageurl');
       assert.ok(attempts.length >= 2 && attempts.length <= 3, `bounded retries, one span each (${attempts.length})`);
       for (const attempt of attempts) assert.ok(attempt.tags?.error, 'each timed-out attempt is marked failed');
+      // The last attempt got what was left of the deadline, and was aborted when it passed.
+      assert.equal(attempts.at(-1)?.tags?.['aborted'], 'deadline');
+      for (const attempt of attempts.slice(0, -1)) assert.equal(attempt.tags?.['aborted'], 'attempt timeout');
     } finally {
       images.process.kill('SIGCONT');
     }
@@ -300,3 +305,74 @@ describe('resilience under injected faults', () => {
     });
   });
 });
+
+/**
+ * Overload, not failure: quotes-service is saturated (each quote burns CPU, many at once),
+ * so attempts time out everywhere and every call would retry. The retry budget keeps the
+ * retries to its share of the calls, while every answer is still a 200.
+ */
+describe('retries under overload', () => {
+  const CALLS = 120;
+  const CONCURRENCY = 40;
+  const BUDGET = { percent: 20, minPerSecond: 1, windowSeconds: 10 };
+  let landscape: TestLandscape;
+
+  before(async () => {
+    landscape = await startTestLandscape('node', {
+      serviceEnv: {
+        accountservice: {
+          QUOTE_STRENGTH: '100',
+          RETRY_ATTEMPT_TIMEOUT_MS: '100',
+          RETRY_DEADLINE_MS: '600',
+          RETRY_BUDGET_PERCENT: String(BUDGET.percent),
+          RETRY_BUDGET_MIN_PER_SECOND: String(BUDGET.minPerSecond),
+          RETRY_BUDGET_WINDOW_MS: String(BUDGET.windowSeconds * 1000),
+          // The breaker never opens, so every call reaches the budget.
+          BREAKER_ERROR_PERCENTAGE: '100',
+        },
+      },
+    });
+  });
+  after(() => landscape?.close());
+
+  it('keeps retries within the budget while every answer is a 200', async (t) => {
+    const accounts = landscape.services.accountservice.url;
+    const started = performance.now();
+    const traceIds: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (next < CALLS) {
+          const id = 10001 + (next++ % 99);
+          const response = await fetch(`${accounts}/accounts/${id}`);
+          await response.body?.cancel();
+          assert.equal(response.status, 200);
+          traceIds.push(traceIdOf(response));
+        }
+      }),
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const traces = await Promise.all(
+      traceIds.map((id) => waitForTrace(landscape.collector.url, id, (s) => s.some((x) => x.kind === 'SERVER' && !x.parentId))),
+    );
+    const spans = traces.flat();
+    const windows = Math.ceil(seconds / BUDGET.windowSeconds);
+    const report: string[] = [];
+    let refused = 0;
+    for (const [name, remote] of [['getquote', 'quotes-service'], ['getimageurl', 'imageservice']] as const) {
+      const attempts = spans.filter((s) => s.name === name);
+      const calls = attempts.filter((s) => s.tags?.['retry.attempt'] === undefined).length;
+      const retries = attempts.length - calls;
+      const refusals = spans.flatMap((s) => s.annotations ?? []).filter((a) => a.value === `${remote} retry refused: retry budget spent`).length;
+      refused += refusals;
+      // Per window: a share of the calls plus the floor; the calls of a run are spread over its windows.
+      const allowed = (calls * BUDGET.percent) / 100 + BUDGET.minPerSecond * BUDGET.windowSeconds * windows;
+      report.push(`${remote}: ${calls} calls, ${retries} retries (allowed ${allowed}), ${refusals} refused`);
+      assert.equal(calls, CALLS, `one first attempt per request to ${remote}`);
+      assert.ok(retries <= allowed, `${remote}: ${retries} retries, over the budget of ${allowed}`);
+    }
+    t.diagnostic(`${CALLS} requests, ${CONCURRENCY} at a time, in ${seconds.toFixed(1)} s; ${report.join('; ')}`);
+    assert.ok(refused > 0, 'the overload wanted more retries than the budget allowed');
+  });
+});
+

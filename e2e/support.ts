@@ -131,6 +131,13 @@ export async function startLoggedLandscape(runtime: Runtime, zipkinUrl: string, 
   }
 }
 
+/**
+ * accountservice settings for tests about traces under concurrency rather than about
+ * timeouts: on a loaded machine, hundreds of requests at once would otherwise time out
+ * attempts, and the retry budget rightly turns those into fallbacks (resilience.test.ts).
+ */
+export const PATIENT_CALLS = { RETRY_ATTEMPT_TIMEOUT_MS: '10000', RETRY_DEADLINE_MS: '20000' };
+
 /** The landscape exporting to a local collector of its own. */
 export async function startTestLandscape(runtime: Runtime, options: TestOptions = {}): Promise<TestLandscape> {
   const collector = await startCollector({ port: 0 });
@@ -139,10 +146,7 @@ export async function startTestLandscape(runtime: Runtime, options: TestOptions 
     return {
       ...landscape,
       collector,
-      async close() {
-        await landscape.close();
-        await collector.close();
-      },
+      close: () => closeCheckingSpans(collector, () => landscape.close()),
     };
   } catch (error) {
     await collector.close();
@@ -162,7 +166,10 @@ export async function waitForTrace(
   while (Date.now() < deadline) {
     const response = await fetch(`${zipkinUrl}/api/v2/trace/${traceId}`);
     spans = response.ok ? ((await response.json()) as Span[]) : (await response.body?.cancel(), []);
-    if (done(spans)) return spans;
+    if (done(spans)) {
+      assertNoSpanOutlivesItsParent(spans);
+      return spans;
+    }
     await sleep(100);
   }
   const summary = spans.map((s) => `${s.localEndpoint?.serviceName}/${s.kind ?? 'LOCAL'}/${s.name}`).join(', ');
@@ -256,3 +263,48 @@ export function assertOwnAccountTrace(spans: Span[], accountId: string): Span {
   for (const span of spans) if (span.parentId && span !== server) assert.ok(ids.has(span.parentId), `${what}: ${span.name}'s parent is in the trace`);
   return server;
 }
+
+/**
+ * Stops what reports to the collector (stopped services have flushed their spans, so it then
+ * holds every trace of the test), checks that no span there outlives its parent, and closes it.
+ */
+export async function closeCheckingSpans(collector: RunningCollector, stop: () => Promise<unknown>): Promise<void> {
+  try {
+    await stop();
+    const spans = collector.store.getTraces({ endTs: Date.now(), lookback: Date.now(), limit: Number.MAX_SAFE_INTEGER }).flat();
+    assertNoSpanOutlivesItsParent(spans);
+  } finally {
+    await collector.close();
+  }
+}
+
+/**
+ * Asserts that no span ends after its parent (Zipkin's model of nested work), over the spans
+ * of any number of traces. Exempt, because the hand-off is asynchronous by design: CONSUMER
+ * spans, which may end long after their PRODUCER. Exempt too, because their caller gave up
+ * on them: a SERVER span whose CLIENT half (the same span id, B3's shared span) was aborted
+ * by its deadline or attempt timeout. That server kept working until it was done, and its
+ * span honestly records that work; the caller's attempt span ended when it was aborted.
+ */
+export function assertNoSpanOutlivesItsParent(spans: Span[]): void {
+  const byId = new Map<string, Span[]>();
+  for (const span of spans) byId.set(`${span.traceId}/${span.id}`, [...(byId.get(`${span.traceId}/${span.id}`) ?? []), span]);
+  const end = (span: Span) => (span.timestamp ?? 0) + (span.duration ?? 0);
+  const problems: string[] = [];
+  for (const span of spans) {
+    if (span.parentId === undefined || span.timestamp === undefined || span.duration === undefined) continue;
+    if (span.kind === 'CONSUMER') continue;
+    const halves = byId.get(`${span.traceId}/${span.id}`) ?? [];
+    if (span.kind === 'SERVER' && halves.some((half) => half.kind === 'CLIENT' && half.tags?.['aborted'])) continue;
+    // A shared span's children belong to its half in their own service.
+    const parents = byId.get(`${span.traceId}/${span.parentId}`) ?? [];
+    const parent = parents.find((p) => service(p) === service(span)) ?? parents[0];
+    if (!parent || parent.timestamp === undefined || parent.duration === undefined) continue;
+    const late = end(span) - end(parent);
+    if (late > 0) {
+      problems.push(`${service(span)}:${span.kind ?? 'LOCAL'}:${span.name} ends ${late} µs after its parent ${service(parent)}:${parent.name} (trace ${span.traceId})`);
+    }
+  }
+  assert.deepEqual(problems.slice(0, 10), [], `${problems.length} spans outlive their parent`);
+}
+

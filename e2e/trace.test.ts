@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import {
   assertOwnAccountTrace,
   isCompleteAccountTrace,
+  PATIENT_CALLS,
   only,
   service,
   startTestLandscape,
@@ -23,7 +24,7 @@ for (const runtime of ['node', 'deno'] as const) {
     let accounts: string;
 
     before(async () => {
-      landscape = await startTestLandscape(runtime);
+      landscape = await startTestLandscape(runtime, { serviceEnv: { accountservice: PATIENT_CALLS } });
       accounts = landscape.services.accountservice.url;
     });
     after(() => landscape?.close());

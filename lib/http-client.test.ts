@@ -5,26 +5,37 @@ import { createMemoryExporter } from './tracing/exporter.ts';
 import { ServiceClient } from './http-client.ts';
 import { createLogger } from './log.ts';
 import { Tracing } from './tracing/tracer.ts';
-import { sleep } from '../tools/wait.ts';
+import { until } from '../tools/wait.ts';
 
-type Behaviour = (request: IncomingMessage) => { status: number; body?: unknown } | 'hang';
+type Behaviour = (request: IncomingMessage) => { status: number; body?: unknown; delayMs?: number } | 'hang';
 
 /** A real HTTP server on loopback whose answers the test switches. */
 async function remote() {
   let behaviour: Behaviour = () => ({ status: 200, body: { ok: true } });
   const requests: IncomingMessage[] = [];
+  /** Requests whose client went away before an answer: aborted attempts. */
+  const abandoned: IncomingMessage[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(request);
+    response.on('close', () => {
+      if (!response.writableFinished) abandoned.push(request);
+    });
     const answer = behaviour(request);
     if (answer === 'hang') return;
-    response.writeHead(answer.status, { 'content-type': 'application/json' });
-    response.end(JSON.stringify(answer.body ?? {}));
+    const send = () => {
+      if (response.destroyed) return;
+      response.writeHead(answer.status, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(answer.body ?? {}));
+    };
+    if (answer.delayMs) setTimeout(send, answer.delayMs);
+    else send();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    abandoned,
     set: (next: Behaviour) => (behaviour = next),
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
@@ -36,6 +47,17 @@ function tracing() {
 }
 
 const log = createLogger({ service: 'test' }, { write: () => {} });
+
+/** Every attempt span ended no later than its parent: the call waited for what it aborted. */
+function assertNoSpanOutlivesItsParent(spans: ReturnType<typeof tracing>['spans']) {
+  const byId = new Map(spans.map((s) => [s.id, s]));
+  for (const span of spans) {
+    const parent = span.parentId === undefined ? undefined : byId.get(span.parentId);
+    if (!parent) continue;
+    const end = (s: typeof span) => s.timestamp! + s.duration!;
+    assert.ok(end(span) <= end(parent), `${span.name} ends ${end(span) - end(parent)} µs after its parent ${parent.name}`);
+  }
+}
 const FALLBACK = { ok: false };
 
 describe('ServiceClient', () => {
@@ -101,7 +123,16 @@ describe('ServiceClient', () => {
     assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
     c.close();
     assert.equal(server.requests.length, 1);
-    assert.equal(c.state, 'closed', 'a 4xx does not count against the service');
+  });
+
+  it('a 4xx does not count against the service', async () => {
+    server.set(() => ({ status: 404 }));
+    const { tracing: t } = tracing();
+    const c = client();
+    // Well past the volume threshold (3): were 4xx failures, 100 % of them would open the breaker.
+    for (let i = 0; i < 6; i++) assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
+    assert.equal(c.state, 'closed');
+    c.close();
   });
 
   it('opens after failures, fails fast while open, half-opens and closes when the service returns', async () => {
@@ -122,8 +153,7 @@ describe('ServiceClient', () => {
     assert.equal(spans.find((s) => s.name === 'while-open')?.tags['fallback.remote'], 'circuit breaker open');
 
     server.set(() => ({ status: 200, body: { ok: true } }));
-    await sleep(350);
-    assert.equal(c.state, 'half-open');
+    await until(() => c.state === 'half-open', 5000, 'the breaker to half-open after its 300 ms reset');
     const probe = t.rootSpan('probe');
     assert.deepEqual(await c.fetchJson('/x', probe, 'call'), { ok: true });
     probe.finish();
@@ -140,6 +170,90 @@ describe('ServiceClient', () => {
     assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
     const elapsed = performance.now() - started;
     assert.ok(elapsed >= 190 && elapsed < 900, `two attempts of 100 ms (${elapsed.toFixed(0)} ms)`);
+    c.close();
+  });
+
+  it('bounds each attempt by what is left of the deadline, aborting the attempt in flight', async () => {
+    // Each answer takes 300 ms: attempts of 200 ms time out; the third gets only what is left of 450 ms.
+    server.set(() => ({ status: 200, body: { ok: true }, delayMs: 300 }));
+    server.requests.length = 0;
+    server.abandoned.length = 0;
+    const { spans, tracing: t } = tracing();
+    const c = client({ retry: { attempts: 3, delayMs: 5, attemptTimeoutMs: 200, deadlineMs: 450 } });
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    const started = performance.now();
+    assert.deepEqual(await c.fetchJson('/slow', parent, 'call'), FALLBACK);
+    const elapsed = performance.now() - started;
+    parent.finish();
+    c.close();
+    const attempts = spans.filter((s) => s.name === 'call');
+    assert.equal(attempts.length, 3);
+    assert.deepEqual(attempts.map((s) => s.tags['aborted']), ['attempt timeout', 'attempt timeout', 'deadline']);
+    const third = attempts[2]!;
+    assert.ok(third.duration! < 200_000, `the third attempt had only the rest of the deadline, not 200 ms (${third.duration} µs)`);
+    assert.ok(elapsed < 3 * 200, `the call ended at its deadline, before three whole attempts (${elapsed.toFixed(0)} ms)`);
+    assertNoSpanOutlivesItsParent(spans);
+    await until(() => server.abandoned.length === 3, 2000, 'the server to see all three attempts abandoned');
+  });
+
+  it('aborts the attempt in flight when the breaker times out, and ends its span before the caller\'s', async () => {
+    server.set(() => 'hang');
+    const { spans, tracing: t } = tracing();
+    // One attempt allowed 1 s, but the whole call (and so the breaker's timeout) only 150 ms.
+    const c = client({ retry: { attempts: 1, delayMs: 1, attemptTimeoutMs: 1000, deadlineMs: 150 } });
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    const started = performance.now();
+    assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
+    const elapsed = performance.now() - started;
+    parent.finish();
+    c.close();
+    assert.ok(elapsed < 1000, `answered at the deadline, not after the attempt's 1 s (${elapsed.toFixed(0)} ms)`);
+    const [attempt] = spans.filter((s) => s.name === 'call');
+    assert.equal(attempt?.tags['aborted'], 'deadline');
+    assert.ok(attempt?.tags.error, 'the aborted attempt is marked failed');
+    assertNoSpanOutlivesItsParent(spans);
+  });
+
+  it('retries within a budget of the recent calls, and says so on the span when it refuses', async () => {
+    server.set(() => ({ status: 503 }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const c = client({
+      retry: { attempts: 3, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 1000 },
+      breaker: { volumeThreshold: 1000 },
+      retryBudget: { percent: 20, minPerSecond: 0, windowMs: 10_000 },
+    });
+    for (let i = 0; i < 10; i++) {
+      const parent = t.rootSpan(`r${i}`, { kind: 'SERVER' });
+      assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
+      parent.finish();
+    }
+    c.close();
+    // 10 calls fund 2 retries (20 %); without a budget there would be 20.
+    assert.equal(server.requests.length, 12);
+    const refusals = spans.flatMap((s) => (s.annotations ?? []).filter((a: any) => a.value === 'remote retry refused: retry budget spent'));
+    assert.ok(refusals.length >= 8, `the refused retries are shown (${refusals.length})`);
+  });
+
+  it('logs a state change with the trace ids of the request during which it happened', async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = createLogger({ service: 'test' }, { write: (line) => lines.push(JSON.parse(line)) });
+    server.set(() => ({ status: 500 }));
+    const { tracing: t } = tracing();
+    const c = client({ log: capture, retry: { attempts: 1, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 500 } });
+    const failing = Array.from({ length: 3 }, (_, i) => t.rootSpan(`f${i}`, { kind: 'SERVER' }));
+    for (const span of failing) await c.fetchJson('/x', span, 'call');
+    const opened = lines.find((l) => l['state'] === 'open');
+    assert.equal(opened?.['traceId'], failing[2]!.traceId, 'the third failure opened it');
+    assert.equal(opened?.['spanId'], failing[2]!.spanId);
+
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    await until(() => c.state === 'half-open', 5000, 'the breaker to half-open');
+    const probe = t.rootSpan('probe', { kind: 'SERVER' });
+    await c.fetchJson('/x', probe, 'call');
+    const closed = lines.find((l) => l['state'] === 'closed');
+    assert.equal(closed?.['traceId'], probe.traceId);
+    assert.equal(closed?.['spanId'], probe.spanId);
     c.close();
   });
 });

@@ -2,27 +2,33 @@
  * The resilient, traced client for calls between services.
  *
  * A call goes through one circuit breaker per remote service (opossum), and inside
- * it through bounded retries (p-retry: constant short backoff, never on 4xx, all
- * within a deadline). Every attempt is its own CLIENT span carrying the context
- * downstream in B3 and W3C headers. When the call fails or the breaker is open, the
- * caller gets the fallback and the parent span says why.
+ * it through bounded retries (p-retry: constant short backoff, never on 4xx), all within
+ * the call's deadline: each attempt may take the attempt timeout or what is left of the
+ * deadline, whichever is less. Retries also draw on a retry budget per remote service,
+ * so that a saturated service is not sent more work exactly when it can least take it.
+ * Every attempt is its own CLIENT span carrying the context downstream in B3 and W3C
+ * headers. When the deadline (which is also the breaker's timeout) fires, the attempt in flight
+ * is aborted and its span ends then, tagged `aborted`; the call returns only after that, so
+ * no attempt span outlives the caller's span. When the call fails or the breaker is
+ * open, the caller gets the fallback and the parent span says why.
  *
- * Connections are pooled and kept alive by the runtime's fetch.
+ * One HTTP exchange is one function (`Exchange`): the transport is swapped there alone.
  */
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
 import type { EnvReader } from './config.ts';
 import type { Logger } from './log.ts';
+import { defaultRetryBudgetSettings, RetryBudget, type RetryBudgetSettings } from './retry-budget.ts';
 import type { Span } from './tracing/span.ts';
 
 export interface RetrySettings {
   /** Attempts per call, the first included. */
   attempts: number;
-  /** Pause between attempts. */
+  /** Pause between attempts, in milliseconds. */
   delayMs: number;
-  /** Time allowed for one attempt. */
+  /** Time allowed for one attempt, in milliseconds (less when less of the deadline is left). */
   attemptTimeoutMs: number;
-  /** Time allowed for the whole call, retries included. */
+  /** Time allowed for the whole call, retries included, in milliseconds; also the breaker's timeout. */
   deadlineMs: number;
 }
 
@@ -45,9 +51,10 @@ export const defaultBreakerSettings: BreakerSettings = {
   windowMs: 10_000,
 };
 
-/** Retry and breaker settings from the environment (RETRY_*, BREAKER_*), defaults where unset. */
-export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; breaker: BreakerSettings } {
+/** Retry, retry budget and breaker settings from the environment (RETRY_*, RETRY_BUDGET_*, BREAKER_*), defaults where unset. */
+export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; retryBudget: RetryBudgetSettings; breaker: BreakerSettings } {
   const r = defaultRetrySettings;
+  const rb = defaultRetryBudgetSettings;
   const b = defaultBreakerSettings;
   return {
     retry: {
@@ -55,6 +62,11 @@ export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; break
       delayMs: env.integer('RETRY_DELAY_MS', r.delayMs, { min: 0, max: 10_000 }),
       attemptTimeoutMs: env.integer('RETRY_ATTEMPT_TIMEOUT_MS', r.attemptTimeoutMs, { min: 1, max: 60_000 }),
       deadlineMs: env.integer('RETRY_DEADLINE_MS', r.deadlineMs, { min: 1, max: 120_000 }),
+    },
+    retryBudget: {
+      percent: env.number('RETRY_BUDGET_PERCENT', rb.percent, { min: 0, max: 100 }),
+      minPerSecond: env.number('RETRY_BUDGET_MIN_PER_SECOND', rb.minPerSecond, { min: 0, max: 1000 }),
+      windowMs: env.integer('RETRY_BUDGET_WINDOW_MS', rb.windowMs, { min: 100, max: 600_000 }),
     },
     breaker: {
       errorThresholdPercentage: env.number('BREAKER_ERROR_PERCENTAGE', b.errorThresholdPercentage, { min: 1, max: 100 }),
@@ -65,6 +77,36 @@ export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; break
   };
 }
 
+/** What one HTTP exchange sends. */
+export interface ExchangeRequest {
+  url: URL;
+  method: string;
+  headers: Record<string, string>;
+  body?: string;
+}
+
+/** What one HTTP exchange answers: the status, and the parsed JSON body of a 2xx (undefined otherwise). */
+export interface ExchangeResponse {
+  status: number;
+  body: unknown;
+}
+
+/**
+ * Performs one HTTP exchange, reading the whole answer, and rejects as soon as `signal`
+ * aborts (with its reason). The only place the transport shows.
+ */
+export type Exchange = (request: ExchangeRequest, signal: AbortSignal) => Promise<ExchangeResponse>;
+
+/** The runtime's fetch, which pools and keeps connections alive. */
+export const fetchExchange: Exchange = async ({ url, method, headers, body }, signal) => {
+  const response = await fetch(url, { method, headers, body, signal });
+  if (!response.ok) {
+    await response.body?.cancel();
+    return { status: response.status, body: undefined };
+  }
+  return { status: response.status, body: await response.json() };
+};
+
 export interface ServiceClientOptions<T> {
   /** The remote service's name, as it appears in spans. */
   service: string;
@@ -73,7 +115,10 @@ export interface ServiceClientOptions<T> {
   fallback: () => T;
   log: Logger;
   retry?: Partial<RetrySettings>;
+  retryBudget?: Partial<RetryBudgetSettings>;
   breaker?: Partial<BreakerSettings>;
+  /** The transport; the runtime's fetch by default. */
+  exchange?: Exchange;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -89,34 +134,85 @@ class ClientError extends Error {
   override name = 'ClientError';
 }
 
+/**
+ * Why an attempt was aborted; the value of its span's `aborted` tag. The breaker's timeout
+ * is the call's deadline: whichever timer fires first, the cause is `deadline`.
+ */
+export type AbortCause = 'attempt timeout' | 'deadline';
+
+/** The reason an attempt's signal aborts with. */
+class AttemptAborted extends Error {
+  override name = 'AttemptAborted';
+  constructor(readonly abortCause: AbortCause, afterMs: number) {
+    super(`${abortCause}: attempt aborted after ${Math.round(afterMs)} ms`);
+  }
+}
+
+/** One call (all its attempts): its deadline, the signal that stops it, and when its last attempt ended. */
+class Call {
+  readonly #started = performance.now();
+  readonly #abort = new AbortController();
+  /** Settles when the retries have ended, the last attempt's span finished. */
+  settled: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    readonly parent: Span,
+    readonly deadlineMs: number,
+  ) {}
+
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  get remainingMs(): number {
+    return this.deadlineMs - (performance.now() - this.#started);
+  }
+
+  abort(cause: AbortCause): void {
+    this.#abort.abort(new AttemptAborted(cause, performance.now() - this.#started));
+  }
+}
+
+type Breaker = CircuitBreaker<[Call, string, string, RequestOptions], unknown>;
+
 export class ServiceClient<T> {
   readonly service: string;
   readonly #baseUrl: string;
   readonly #fallback: () => T;
   readonly #retry: RetrySettings;
-  readonly #breaker: CircuitBreaker<[string, Span, string, RequestOptions], T>;
+  readonly #budget: RetryBudget;
+  readonly #exchange: Exchange;
+  readonly #breaker: Breaker;
+  /** The call whose failure or success last settled in the breaker: the one that changed its state, if any did. */
+  #settling: Call | undefined;
 
-  constructor({ service, baseUrl, fallback, log, retry, breaker }: ServiceClientOptions<T>) {
+  constructor({ service, baseUrl, fallback, log, retry, retryBudget, breaker, exchange = fetchExchange }: ServiceClientOptions<T>) {
     this.service = service;
     this.#baseUrl = baseUrl;
     this.#fallback = fallback;
     this.#retry = { ...defaultRetrySettings, ...retry };
+    this.#budget = new RetryBudget({ ...defaultRetryBudgetSettings, ...retryBudget });
+    this.#exchange = exchange;
     const settings = { ...defaultBreakerSettings, ...breaker };
-    this.#breaker = new CircuitBreaker(
-      (path: string, parent: Span, name: string, options: RequestOptions) => this.#withRetries(path, parent, name, options),
-      {
+    this.#breaker = new CircuitBreaker((call: Call, path: string, name: string, options: RequestOptions) => this.#withRetries(call, path, name, options), {
       timeout: this.#retry.deadlineMs,
       errorThresholdPercentage: settings.errorThresholdPercentage,
       volumeThreshold: settings.volumeThreshold,
       resetTimeout: settings.resetTimeoutMs,
       rollingCountTimeout: settings.windowMs,
       errorFilter: (error: unknown) => error instanceof ClientError,
-      },
-    );
-    const report = () => log.warn('circuit breaker changed state', { service, state: this.state });
-    this.#breaker.on('open', report);
-    this.#breaker.on('halfOpen', report);
-    this.#breaker.on('close', report);
+    });
+    // opossum emits 'open' and 'close' synchronously while it settles one call, right after
+    // 'failure' (with that call's arguments) or, for the half-open trial, the only call let through.
+    this.#breaker.on('failure', (_error: unknown, _latency: number, args: unknown[]) => (this.#settling = args[0] as Call));
+    const report = (call?: Call) => {
+      const ids = call && { traceId: call.parent.traceId, spanId: call.parent.spanId };
+      log.warn('circuit breaker changed state', { service, state: this.state, ...ids });
+    };
+    this.#breaker.on('open', () => report(this.#settling));
+    // Half-open comes from the reset timer, not from a request.
+    this.#breaker.on('halfOpen', () => report());
+    this.#breaker.on('close', () => report(this.#settling));
   }
 
   get state(): BreakerState {
@@ -130,9 +226,14 @@ export class ServiceClient<T> {
    */
   async fetchJson(path: string, parent: Span, name: string, options: RequestOptions = {}): Promise<T> {
     const before = this.state;
+    const call = new Call(parent, this.#retry.deadlineMs);
     try {
-      return await this.#breaker.fire(path, parent, name, options);
+      return (await this.#breaker.fire(call, path, name, options)) as T;
     } catch (error) {
+      // The breaker's timeout leaves the action running: stop it, and wait for its attempt
+      // span to end, so that it cannot outlive the caller's span.
+      if (isBreakerTimeout(error)) call.abort('deadline');
+      await call.settled.catch(() => {});
       const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
       parent.annotate(`${this.service} fallback: ${reason}`);
       parent.tag(`fallback.${this.service}`, reason);
@@ -148,20 +249,32 @@ export class ServiceClient<T> {
     this.#breaker.shutdown();
   }
 
-  #withRetries(path: string, parent: Span, name: string, options: RequestOptions): Promise<T> {
-    const { attempts, delayMs, deadlineMs } = this.#retry;
-    return pRetry((attempt) => this.#attempt(path, parent, name, options, attempt), {
+  #withRetries(call: Call, path: string, name: string, options: RequestOptions): Promise<unknown> {
+    const { attempts, delayMs } = this.#retry;
+    this.#budget.recordCall();
+    // In half-open state the breaker lets this one call through: it is the trial that closes it.
+    if (this.#breaker.halfOpen) this.#settling = call;
+    const settled = pRetry((attempt) => this.#attempt(call, path, name, options, attempt), {
       retries: attempts - 1,
       minTimeout: delayMs,
       maxTimeout: delayMs,
       factor: 1,
       randomize: false,
-      maxRetryTime: deadlineMs,
+      signal: call.signal,
+      // No retry when no time is left for it, nor beyond the budget (which then says so).
+      shouldRetry: () => {
+        if (call.remainingMs <= delayMs) return false;
+        if (this.#budget.tryRetry()) return true;
+        call.parent.annotate(`${this.service} retry refused: retry budget spent`);
+        return false;
+      },
     });
+    call.settled = settled;
+    return settled;
   }
 
-  async #attempt(path: string, parent: Span, name: string, { method = 'GET', json }: RequestOptions, attempt: number): Promise<T> {
-    const span = parent.child(name, { kind: 'CLIENT', remoteService: this.service });
+  async #attempt(call: Call, path: string, name: string, { method = 'GET', json }: RequestOptions, attempt: number): Promise<unknown> {
+    const span = call.parent.child(name, { kind: 'CLIENT', remoteService: this.service });
     const url = new URL(path, this.#baseUrl);
     span.tag('http.method', method);
     span.tag('http.path', url.pathname);
@@ -170,33 +283,50 @@ export class ServiceClient<T> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (json !== undefined) headers['content-type'] = 'application/json';
     span.inject((key, value) => (headers[key] = value));
-    // A timer cleared when the attempt ends: AbortSignal.timeout's would outlive every call by its full timeout.
+
+    // Aborted by its own timeout (the attempt's, or the rest of the deadline if that is less) or by the call's signal.
     const abort = new AbortController();
-    const timer = setTimeout(() => abort.abort(new DOMException('attempt timed out', 'TimeoutError')), this.#retry.attemptTimeoutMs);
+    const timeoutMs = Math.min(this.#retry.attemptTimeoutMs, call.remainingMs);
+    const cause: AbortCause = timeoutMs < this.#retry.attemptTimeoutMs ? 'deadline' : 'attempt timeout';
+    const timer = setTimeout(() => abort.abort(new AttemptAborted(cause, timeoutMs)), Math.max(timeoutMs, 0));
+    const stop = () => abort.abort(call.signal.reason);
+    call.signal.addEventListener('abort', stop, { once: true });
     try {
-      const response = await fetch(url, {
-        method,
-        headers,
-        body: json === undefined ? undefined : JSON.stringify(json),
-        signal: abort.signal,
-      });
+      const body = json === undefined ? undefined : JSON.stringify(json);
+      const response = await abortable(this.#exchange({ url, method, headers, body }, abort.signal), abort.signal);
       span.tag('http.status_code', response.status);
-      if (!response.ok) {
-        await response.body?.cancel();
+      if (response.status >= 400) {
         const message = `${this.service} answered ${response.status}`;
         if (response.status < 500) throw new AbortError(new ClientError(message));
         throw new Error(message);
       }
-      return (await response.json()) as T;
+      return response.body;
     } catch (error) {
-      span.fail(error instanceof AbortError ? error.originalError : error);
+      const aborted = abort.signal.aborted ? (abort.signal.reason as AttemptAborted) : undefined;
+      if (aborted) span.tag('aborted', aborted.abortCause);
+      span.fail(aborted ?? (error instanceof AbortError ? error.originalError : error));
       // Network and timeout errors arrive as TypeError/DOMException; normalise so they are retried.
-      throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(error));
+      throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(aborted ?? error));
     } finally {
       clearTimeout(timer);
+      call.signal.removeEventListener('abort', stop);
       span.finish();
     }
   }
+}
+
+/** Settles with `work`, or rejects with the signal's reason as soon as it aborts, whatever the transport does. */
+function abortable<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<R>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+function isBreakerTimeout(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ETIMEDOUT';
 }
 
 function describe(error: unknown): string {

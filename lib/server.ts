@@ -28,7 +28,7 @@ interface DenoNamespace {
 export async function listen(fetch: FetchHandler, port: number): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
-    const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, fetch);
+    const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, async (request) => withoutInventedLength(request, await fetch(request)));
     return { port: server.addr.port, close: () => server.shutdown() };
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
@@ -55,6 +55,16 @@ export async function listen(fetch: FetchHandler, port: number): Promise<Running
         server.closeIdleConnections();
       }),
   };
+}
+
+/**
+ * Deno answers a HEAD whose response has no body and no `content-length` with
+ * `content-length: 0`, which RFC 9110 §8.6 forbids unless the GET's content is empty: an
+ * empty body stream makes it send no length at all, as Node does.
+ */
+function withoutInventedLength(request: Request, response: Response): Response {
+  if (request.method !== 'HEAD' || response.body !== null || response.headers.has('content-length')) return response;
+  return new Response(new ReadableStream({ start: (controller) => controller.close() }), response);
 }
 
 /** Runs `stop` once on SIGTERM or SIGINT. */

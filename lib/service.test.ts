@@ -113,4 +113,16 @@ describe('a service app', () => {
     await app.request('/testability/healthy/true');
     assert.equal((await app.request('/health')).status, 200);
   });
+
+  it('answers HEAD like GET, with the length of its body and without its side effects', async () => {
+    const { app, state } = setup({}, true);
+    const head = await app.request('/testability/failing/true', { method: 'HEAD' });
+    const get = await app.request('/testability/failing/true');
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String((await get.arrayBuffer()).byteLength));
+    assert.equal((await head.arrayBuffer()).byteLength, 0, 'no body');
+    assert.equal(state.failing, true, 'the GET switched');
+    await app.request('/testability/failing/false', { method: 'HEAD' });
+    assert.equal(state.failing, true, 'a HEAD switches nothing');
+  });
 });

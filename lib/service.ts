@@ -7,6 +7,7 @@ import process from 'node:process';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
+import { headRequests, isHead } from './head.ts';
 import { hostIPv4 } from './instance.ts';
 import { createLogger, isLogLevel, type Logger } from './log.ts';
 import { listen, onTermination, type RunningServer } from './server.ts';
@@ -66,10 +67,14 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   const state = { stopping: false, forcedDown: false, failing: false, lastRequestAt: 0 };
 
   app.use(async (c, next) => {
-    if (!c.req.path.startsWith('/health')) state.lastRequestAt = Date.now();
+    const counted = !c.req.path.startsWith('/health');
+    if (counted) state.lastRequestAt = Date.now();
     await next();
+    // Its end counts too: requests queued behind a long one reach the app only once it is done.
+    if (counted) state.lastRequestAt = Date.now();
   });
   app.use(tracingMiddleware({ tracing, log }));
+  app.use(headRequests());
 
   const problems = (names?: string[]) => {
     const found: string[] = [];
@@ -98,8 +103,10 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {
       const value = c.req.param('state');
       if (value !== 'true' && value !== 'false') return c.json({ error: 'state must be true or false' }, 400);
-      state[key] = (value === 'true') !== inverted;
-      return c.json({ [key]: state[key] });
+      const next = (value === 'true') !== inverted;
+      // A HEAD learns what the GET would answer, and switches nothing.
+      if (!isHead(c)) state[key] = next;
+      return c.json({ [key]: next });
     };
     app.get('/testability/healthy/:state', toggle('forcedDown', true));
     app.get('/testability/failing/:state', toggle('failing', false));
@@ -113,7 +120,8 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
 
   parts.routes(app);
 
-  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path.slice(0, 200)}` }, 404));
+  // A HEAD is routed as a GET and answers as the GET would, content-length included.
+  app.notFound((c) => c.json({ error: `no route for ${isHead(c) ? 'GET' : c.req.method} ${c.req.path.slice(0, 200)}` }, 404));
   app.onError((error, c) => {
     if (error instanceof HTTPException && error.status < 500) {
       return c.json({ error: error.message || 'bad request' }, error.status);

@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import type { TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { extract, inject, parseB3Single, parseTraceparent, parseTracestate } from './propagation.ts';
+import { extract, inject, parseB3Multi, parseB3Single, parseTraceparent, parseTracestate } from './propagation.ts';
 import type { Extracted, TraceContext } from './propagation.ts';
 
 const SEED = 0x5eed1234;
@@ -180,11 +180,23 @@ describe('malformed B3 is absent', () => {
     multis.push(['bad span id', { ...good, 'x-b3-spanid': badId(16) }]);
     multis.push(['bad parent id', { ...good, 'x-b3-parentspanid': badId(16) }]);
     multis.push(['bad sampled', { ...good, 'x-b3-sampled': rng.pick(['2', 'd', 'yes', 'tru', '\u00e9', 'truee', '1 1']) }]);
-    multis.push(['bad flags', { ...good, 'x-b3-flags': rng.pick(['2', 'd', 'true', '01', '3', '\u0000']) }]);
     multis.push(['trace id without span id', { 'x-b3-traceid': good['x-b3-traceid'], 'x-b3-sampled': '1' }]);
     multis.push(['span id without trace id', { 'x-b3-spanid': good['x-b3-spanid'], 'x-b3-flags': '1' }]);
     multis.push(['huge', { ...good, 'x-b3-traceid': good['x-b3-traceid'] + ' '.repeat(600) }]);
   }
+
+  test('b3 multi: unknown flags are ignored, the context kept', (t) => {
+    let n = 0;
+    for (let i = 0; i < 400; i++) {
+      const good = { 'x-b3-traceid': trace(), 'x-b3-spanid': rng.id(16), 'x-b3-sampled': rng.pick(['1', '0']) };
+      const flags = rng.pick(['2', 'd', 'true', '01', '3', '\u0000', 'abc', '-1', '11']);
+      const expected = parseB3Multi(headers(good));
+      assert.equal(expected.kind, 'context');
+      assert.deepEqual(extract(headers({ ...good, 'x-b3-flags': flags })), expected, `flags ${JSON.stringify(flags)}`);
+      n++;
+    }
+    count(t, n);
+  });
 
   test('b3 multi: extract returns none', (t) => {
     for (const [category, values] of multis) {

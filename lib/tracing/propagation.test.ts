@@ -326,6 +326,11 @@ describe('parseB3Multi', () => {
     ['debug', { ...ids, 'x-b3-flags': '1' }, context({ sampled: true, debug: true })],
     ['debug overrides deny', { ...ids, 'x-b3-flags': '1', 'x-b3-sampled': '0' }, context({ sampled: true, debug: true })],
     ['flags 0', { ...ids, 'x-b3-flags': '0', 'x-b3-sampled': '1' }, context({ sampled: true })],
+    // B3: only `1` means debug; a receiver ignores flags it does not know, keeping the caller's context.
+    ['unknown flags 2 ignored', { ...ids, 'x-b3-flags': '2', 'x-b3-sampled': '1' }, context({ sampled: true })],
+    ['unknown flags abc ignored', { ...ids, 'x-b3-flags': 'abc' }, context({})],
+    ['unknown flags 01 ignored, not debug', { ...ids, 'x-b3-flags': '01', 'x-b3-sampled': '0' }, context({ sampled: false })],
+    ['sampling only: unknown flags are no decision', { 'x-b3-flags': '2' }, { kind: 'none' }],
     [
       'upper case lowercased',
       { 'x-b3-traceid': T128.toUpperCase(), 'x-b3-spanid': SPAN.toUpperCase(), 'x-b3-parentspanid': PARENT.toUpperCase() },
@@ -349,7 +354,6 @@ describe('parseB3Multi', () => {
     ['parent id alone', { 'x-b3-parentspanid': PARENT, 'x-b3-sampled': '1' }],
     ['unknown sampled value', { ...ids, 'x-b3-sampled': 'yes' }],
     ['sampled d', { ...ids, 'x-b3-sampled': 'd' }],
-    ['unknown flags value', { ...ids, 'x-b3-flags': '2' }],
     ['unknown sampled value alone', { 'x-b3-sampled': '2' }],
     ['all-zero trace id', { ...ids, 'x-b3-traceid': '0'.repeat(32) }],
     ['all-zero span id', { ...ids, 'x-b3-spanid': '0'.repeat(16) }],

@@ -271,9 +271,12 @@ function samplingField(v: string): Decision | undefined {
   return undefined;
 }
 
-/** X-B3-Sampled (`1`/`0`, legacy `true`/`false`) and X-B3-Flags (`1` debug, `0` none); undefined when invalid. */
+/**
+ * X-B3-Sampled (`1`/`0`, legacy `true`/`false`) and X-B3-Flags; undefined when the sampled value is invalid.
+ * Only flags `1` means debug: B3 lets a receiver ignore flags it does not know, so any other value
+ * counts as absent and the caller's context is kept (https://github.com/openzipkin/b3-propagation#debug-flag).
+ */
 function b3MultiDecision(sampled: string | undefined, flags: string | undefined): Decision | undefined {
-  if (flags !== undefined && flags !== '0' && flags !== '1') return undefined;
   let decision: Decision = { debug: false };
   if (sampled !== undefined) {
     const s = sampled.length <= 5 ? sampled.toLowerCase() : '';

@@ -2,6 +2,7 @@
  * accountservice: an account from LMDB, with a quote from quotes-service and an image
  * from imageservice; reading the VIP account notifies vipservice through RabbitMQ.
  */
+import { headAnswer, isHead } from '../../lib/head.ts';
 import { resilienceFromEnv, ServiceClient } from '../../lib/http-client.ts';
 import { instanceName } from '../../lib/instance.ts';
 import type { Logger } from '../../lib/log.ts';
@@ -66,6 +67,8 @@ await runService({
           const span = c.var.span;
           const stored = accounts.get(id, span);
           if (!stored) return c.json({ error: `no account ${id}` }, 404);
+          // A HEAD learns whether the account exists; the quote, the image and the VIP notification are the GET's.
+          if (isHead(c)) return headAnswer(c, 'application/json');
 
           // The notification is committed to the outbox alongside the downstream calls:
           // the answer never waits for the broker, and never goes out before the

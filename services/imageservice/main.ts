@@ -1,17 +1,17 @@
 /**
  * imageservice: an image URL per account, shipped sample images toned sepia, and
- * sepia toning of posted JPEGs.
+ * sepia toning of posted JPEGs, in worker threads (toning.ts) within the limits of limits.ts.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { headAnswer, isHead } from '../../lib/head.ts';
 import { instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
-import type { Span } from '../../lib/tracing/span.ts';
-import { NotAnImageError, sepiaJpeg } from './sepia.ts';
+import { admitJpeg, ImageTooLargeError, MAX_UPLOAD_BYTES, NotAnImageError, UPLOAD_TOO_LARGE } from './limits.ts';
+import { Toning, ToningBusyError, toningFromEnv } from './toning.ts';
 
 const SAMPLES_DIR = new URL('./samples/', import.meta.url);
-const MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
 
 await runService({
   name: 'imageservice',
@@ -19,22 +19,34 @@ await runService({
   setup: ({ env }) => {
     // Image URLs point back at this service as the caller reached it, unless told otherwise.
     const publicUrl = env.string('PUBLIC_URL', '') && env.url('PUBLIC_URL', '');
+    const toning = new Toning(toningFromEnv(env));
     // The sample folder is read once: a request can only name a file in this list.
     const samples = new Map(
       readdirSync(SAMPLES_DIR)
         .filter((name) => name.endsWith('.jpg'))
         .sort()
-        .map((name) => [name, readFileSync(new URL(name, SAMPLES_DIR))] as const),
+        .map((name) => {
+          const bytes = readFileSync(new URL(name, SAMPLES_DIR));
+          admitJpeg(bytes);
+          return [name, bytes] as const;
+        }),
     );
     const names = [...samples.keys()];
     if (names.length === 0) throw new Error(`no sample images in ${SAMPLES_DIR.pathname}`);
     const servedBy = instanceName();
 
-    const toneSepia = (span: Span, bytes: Uint8Array) =>
-      span.trace('sepia', (child) => {
-        child.tag('image.bytes', bytes.byteLength);
-        return sepiaJpeg(bytes);
-      });
+    /** The toned image, or the JSON error naming the limit or the problem. */
+    const toned = async (c: Context, bytes: Uint8Array) => {
+      try {
+        return c.body(await toning.tone(bytes, c.var.span), 200, { 'content-type': 'image/jpeg' });
+      } catch (error) {
+        if (error instanceof ToningBusyError) {
+          return c.json({ error: error.message }, 503, { 'retry-after': String(error.retryAfterSeconds) });
+        }
+        if (error instanceof NotAnImageError) return c.json({ error: error.message }, 400);
+        throw error;
+      }
+    };
 
     return {
       routes(app) {
@@ -50,10 +62,12 @@ await runService({
           const filename = c.req.param('filename');
           const sample = samples.get(filename);
           if (!sample) return c.json({ error: `no sample image named ${JSON.stringify(filename.slice(0, 100))}` }, 404);
-          return c.body(toneSepia(c.var.span, sample), 200, { 'content-type': 'image/jpeg' });
+          // Toning is the GET's work; its length is known only once it is done.
+          if (isHead(c)) return headAnswer(c, 'image/jpeg');
+          return toned(c, sample);
         });
 
-        const tooLarge = (c: Context) => c.json({ error: `image larger than ${MAX_UPLOAD_BYTES} bytes` }, 413);
+        const tooLarge = (c: Context, message = UPLOAD_TOO_LARGE) => c.json({ error: message }, 413);
         app.post(
           '/image',
           // A declared length is refused before the body stream is opened: the Node server can then
@@ -72,14 +86,19 @@ await runService({
             const bytes = await uploadedImage(c.req.raw);
             if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
             try {
-              return c.body(toneSepia(c.var.span, bytes), 200, { 'content-type': 'image/jpeg' });
+              // Refused here, at once and on the event loop, is whatever the headers show cannot or must not be decoded.
+              admitJpeg(bytes);
             } catch (error) {
+              if (error instanceof ImageTooLargeError) return tooLarge(c, error.message);
               if (error instanceof NotAnImageError) return c.json({ error: error.message }, 400);
               throw error;
             }
+            return toned(c, bytes);
           },
         );
       },
+      details: () => ({ toning: toning.details }),
+      close: () => toning.close(),
     };
   },
 });

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import jpeg from 'jpeg-js';
-import { NotAnImageError, sepiaJpeg, toneSepia } from './sepia.ts';
+import { NotAnImageError } from './limits.ts';
+import { sepiaJpeg, toneSepia } from './sepia.ts';
 
 const sample = readFileSync(new URL('./samples/ocean.jpg', import.meta.url));
 

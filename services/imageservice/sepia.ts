@@ -1,35 +1,30 @@
 /**
  * Sepia toning of JPEG images, in pure JavaScript (jpeg-js): the same code runs on
- * Node and on Deno with no native addon to build or load, and decoding is bounded in
- * resolution and memory so a hostile upload cannot exhaust the process.
+ * Node and on Deno with no native addon to build or load. It runs in the toning workers
+ * (toning.ts), on images already checked against the limits (limits.ts); the decoder's own
+ * limits are set from the same numbers, as a second line only.
  */
 import { Buffer } from 'node:buffer';
 import jpeg from 'jpeg-js';
+import { MAX_DECODE_BYTES, MAX_PIXELS, NotAnImageError } from './limits.ts';
 
-export const MAX_MEGAPIXELS = 25;
-const MAX_DECODE_MEMORY_MB = 256;
+const MiB = 1024 * 1024;
 
-export class NotAnImageError extends Error {
-  override name = 'NotAnImageError';
-}
-
-/** Decodes a JPEG, tones it sepia and encodes it again. */
+/** Decodes a JPEG, tones it sepia and encodes it again. Throws NotAnImageError when it cannot be decoded. */
 export function sepiaJpeg(input: Uint8Array, quality = 85): Uint8Array<ArrayBuffer> {
-  if (input.length < 3 || input[0] !== 0xff || input[1] !== 0xd8 || input[2] !== 0xff) {
-    throw new NotAnImageError('body is not a JPEG image');
-  }
   let image: { width: number; height: number; data: Uint8Array };
   try {
     image = jpeg.decode(Buffer.from(input.buffer, input.byteOffset, input.byteLength), {
       useTArray: true,
       formatAsRGBA: true,
-      maxResolutionInMP: MAX_MEGAPIXELS,
-      maxMemoryUsageInMB: MAX_DECODE_MEMORY_MB,
+      maxResolutionInMP: MAX_PIXELS / 1e6,
+      // The tables the decoder also counts take a few KiB: one MiB over the limit is ample.
+      maxMemoryUsageInMB: Math.ceil(MAX_DECODE_BYTES / MiB) + 1,
     });
   } catch (error) {
     // The decoder's own messages describe its internals, not the upload; its limits are worth naming.
     const limit = error instanceof Error && /maxResolutionInMP|maxMemoryUsageInMB/.test(error.message);
-    throw new NotAnImageError(limit ? `image larger than ${MAX_MEGAPIXELS} megapixels` : 'JPEG could not be decoded');
+    throw new NotAnImageError(limit ? `JPEG over the decoder's limits (${error.message})` : 'JPEG could not be decoded');
   }
   toneSepia(image.data);
   return jpeg.encode(image, quality).data as Uint8Array<ArrayBuffer>;

@@ -1,4 +1,5 @@
 /** quotes-service: a quote per request; `strength` burns CPU to make latency visible. */
+import { headAnswer, isHead } from '../../lib/head.ts';
 import { hostIPv4, instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
 import { burnCpu, parseStrength, pickQuote } from './quotes.ts';
@@ -13,6 +14,8 @@ await runService({
         app.get('/api/quote', (c) => {
           const strength = parseStrength(c.req.query('strength'));
           if (typeof strength !== 'number') return c.json({ error: strength.error }, 400);
+          // The CPU a quote burns is the GET's.
+          if (isHead(c)) return headAnswer(c, 'application/json');
           if (strength > 0) {
             c.var.span.trace('burn-cpu', (span) => {
               span.tag('strength', strength);

@@ -1,0 +1,121 @@
+/**
+ * imageservice under image load and hostile images, as a real process: toning runs in
+ * worker threads, so `/health/live` stays fast while images are toned (on Node and on Deno);
+ * a full queue answers 503 with Retry-After; a decompression bomb is refused at once; and
+ * the size limits hold exactly where the README puts them, each refusal naming its limit.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { readJpegFrame } from '../services/imageservice/jpeg-frame.ts';
+import { MAX_UPLOAD_BYTES } from '../services/imageservice/limits.ts';
+import { bombJpeg, makeJpeg, padJpeg } from '../services/imageservice/test-jpegs.ts';
+import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
+import { startService, type RunningService, type Runtime } from '../tools/landscape.ts';
+import { sleep } from '../tools/wait.ts';
+import { closeCheckingSpans } from './support.ts';
+
+const WORKERS = 1;
+const QUEUE = 4;
+/** Generous: a blocked event loop shows seconds here, a free one milliseconds. */
+const LIVE_BOUND_MS = 1000;
+
+async function startImageservice(runtime: Runtime) {
+  const collector = await startCollector({ port: 0 });
+  const env = { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200', IMAGE_WORKERS: String(WORKERS), IMAGE_QUEUE: String(QUEUE) };
+  const images = await startService('imageservice', env, { runtime });
+  return { images, close: () => closeCheckingSpans(collector, () => images.stop()) };
+}
+
+const post = (images: RunningService, body: Uint8Array<ArrayBuffer>) => fetch(`${images.url}/image`, { method: 'POST', body });
+
+const percentile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
+
+for (const runtime of ['node', 'deno'] as const) {
+  describe(`imageservice under image load on ${runtime}`, () => {
+    let service: Awaited<ReturnType<typeof startImageservice>>;
+    before(async () => (service = await startImageservice(runtime)));
+    after(() => service?.close());
+
+    it('keeps /health/live fast while images are toned, and refuses beyond its queue with 503 and Retry-After', async (t) => {
+      const { images } = service;
+      const image = makeJpeg(1500, 1500, 'noise');
+      // One toning and QUEUE waiting: one more is refused.
+      const uploads = Array.from({ length: WORKERS + QUEUE + 1 }, () => post(images, image));
+      const latencies: number[] = [];
+      let done = false;
+      const answers = Promise.all(
+        uploads.map(async (upload) => {
+          const response = await upload;
+          return { status: response.status, retryAfter: response.headers.get('retry-after'), body: new Uint8Array(await response.arrayBuffer()) };
+        }),
+      ).finally(() => (done = true));
+      while (!done) {
+        const started = performance.now();
+        const live = await fetch(`${images.url}/health/live`);
+        await live.body?.cancel();
+        assert.equal(live.status, 200);
+        latencies.push(performance.now() - started);
+        await sleep(25);
+      }
+      const results = await answers;
+      const sorted = latencies.sort((a, b) => a - b);
+      t.diagnostic(
+        `/health/live during ${results.length} uploads of a 1500×1500 image: ${sorted.length} probes, ` +
+          `p50 ${percentile(sorted, 0.5).toFixed(1)} ms, p99 ${percentile(sorted, 0.99).toFixed(1)} ms, max ${sorted.at(-1)!.toFixed(1)} ms`,
+      );
+      assert.ok(sorted.at(-1)! < LIVE_BOUND_MS, `/health/live answered within ${LIVE_BOUND_MS} ms (max ${sorted.at(-1)!.toFixed(0)} ms)`);
+
+      const statuses = results.map((r) => r.status).sort();
+      assert.deepEqual(statuses, [...Array(WORKERS + QUEUE).fill(200), 503]);
+      const busy = results.find((r) => r.status === 503)!;
+      assert.ok(Number(busy.retryAfter) >= 1, `Retry-After: ${busy.retryAfter}`);
+      assert.match(JSON.parse(new TextDecoder().decode(busy.body)).error, /^too many images being toned \(\d+ waiting\): retry after \d+ s$/);
+      for (const r of results.filter((r) => r.status === 200)) assert.equal(readJpegFrame(r.body).width, 1500);
+    });
+  });
+}
+
+describe('imageservice limits over HTTP', () => {
+  let service: Awaited<ReturnType<typeof startImageservice>>;
+  before(async () => (service = await startImageservice('node')));
+  after(() => service?.close());
+
+  const error = async (response: Response) => ((await response.json()) as { error: string }).error;
+
+  it('refuses a decompression bomb at once, before decoding', async (t) => {
+    const bomb = bombJpeg(5000, 5000);
+    const started = performance.now();
+    const response = await post(service.images, bomb);
+    const ms = performance.now() - started;
+    assert.equal(response.status, 400);
+    // Only the header check says this: the decoder never saw the bomb (limits.test.ts times the check itself).
+    assert.match(await error(response), /^JPEG declares 5000×5000 pixels, more than its \d+ bytes of image data can encode$/);
+    t.diagnostic(`a ${bomb.byteLength}-byte JPEG declaring 25 megapixels refused in ${ms.toFixed(1)} ms over HTTP`);
+  });
+
+  it('accepts 8 MiB of upload and one byte less, and refuses one byte more, naming the upload limit', async () => {
+    const small = makeJpeg(64, 64);
+    for (const size of [MAX_UPLOAD_BYTES - 1, MAX_UPLOAD_BYTES]) {
+      const response = await post(service.images, padJpeg(small, size));
+      assert.equal(response.status, 200, `${size} bytes`);
+      await response.body?.cancel();
+    }
+    const over = await post(service.images, padJpeg(small, MAX_UPLOAD_BYTES + 1));
+    assert.equal(over.status, 413);
+    assert.equal(await error(over), 'image larger than 8388608 bytes (the upload limit, 8 MiB)');
+  });
+
+  it('tones a 25-megapixel JPEG and refuses one of a pixel row more, naming the pixel limit', async (t) => {
+    const over = await post(service.images, makeJpeg(5000, 5001));
+    assert.equal(over.status, 413);
+    assert.equal(await error(over), 'image of 5000×5001 pixels (25005000) is over the limit of 25000000 pixels (25 megapixels)');
+
+    const started = performance.now();
+    const at = await post(service.images, makeJpeg(5000, 5000));
+    const body = new Uint8Array(await at.arrayBuffer());
+    assert.equal(at.status, 200, new TextDecoder().decode(body.subarray(0, 200)));
+    const frame = readJpegFrame(body);
+    assert.deepEqual([frame.width, frame.height], [5000, 5000]);
+    t.diagnostic(`25 MP toned in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  });
+});
