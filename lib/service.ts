@@ -69,7 +69,6 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     if (!c.req.path.startsWith('/health')) state.lastRequestAt = Date.now();
     await next();
   });
-  app.use(tracingMiddleware({ tracing, log }));
 
   const problems = (names?: string[]) => {
     const found: string[] = [];
@@ -93,6 +92,9 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   app.get('/health/ready', (c) => report(c, problems(parts.readiness)));
   // For a supervisor: is the process serving at all? Dependencies are not its concern: restarting cannot mend them.
   app.get('/health/live', (c) => c.json({ status: 'UP' }));
+  // Registered before the tracing middleware, so they answer without it: probes (every few seconds
+  // per pod) would otherwise bury the traces of real requests and their log lines.
+  app.use(tracingMiddleware({ tracing, log }));
 
   if (testability) {
     const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {
