@@ -61,14 +61,21 @@ type ServiceManifest = Manifest & { spec: { selector?: Record<string, string>; p
 
 const WORKLOADS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
 
+/** The workloads' pods, as their controllers make them (a StatefulSet's first pod gets its claims as volumes). */
 export function pods(manifests: Manifest[]): Pod[] {
   return manifests.flatMap((m): Pod[] => {
+    const workload = m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec }; volumeClaimTemplates?: { metadata: { name: string } }[] };
     const template = WORKLOADS.includes(m.kind)
-      ? (m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template
+      ? workload.template
       : m.kind === 'Pod'
         ? { metadata: m.metadata, spec: m.spec as PodSpec }
         : undefined;
     if (!template) return [];
+    const claims = (workload.volumeClaimTemplates ?? []).map((claim) => ({
+      name: claim.metadata.name,
+      persistentVolumeClaim: { claimName: `${claim.metadata.name}-${m.metadata.name}-0` },
+    }));
+    if (claims.length > 0) template.spec = { ...template.spec, volumes: [...(template.spec.volumes ?? []), ...claims] };
     return [
       {
         name: m.metadata.name,
