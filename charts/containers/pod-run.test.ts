@@ -188,13 +188,14 @@ describe('the edge from the Ingress', () => {
     assert.equal(tlsSecret, 'landscape-edge-tls');
     assert.equal(host, 'shop.example.com');
     assert.match(config, /server_name shop\.example\.com;/);
-    for (const [match, target] of [
+    const expected: [string, string][] = [
       ['= /api/accounts', 'accountservice:6767'],
       ['/api/accounts/', 'accountservice:6767'],
       ['= /file', 'imageservice:7777'],
       ['/file/', 'imageservice:7777'],
       ['= /placeholder.jpg', 'accountservice:6767'],
-    ]) {
+    ];
+    for (const [match, target] of expected) {
       assert.match(config, new RegExp(`location ${match.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\{\\n\\s+proxy_pass http://${target};`), match);
     }
     assert.doesNotMatch(config, /location \/placeholder\.jpg\//, 'Exact matches no path below it');
