@@ -149,12 +149,16 @@ try {
   });
   const zipkin = runs.find((r) => r.aliases.includes('zipkin'))!;
   const zipkinUrl = `http://${zipkin.ip}:9411`;
-  const edge = await run.startEdge(manifests);
+  let edge!: Awaited<ReturnType<typeof run.startEdge>>;
+  await step('edge', async () => {
+    edge = await run.startEdge(manifests);
+    // nginx starts listening a moment after its container does.
+    await until(() => edgeGet(edge, '/', scratch).then(() => true, () => false), 30_000, 'the edge to accept connections', 200);
+    return `nginx from the rendered Ingress at https://${edge.host}, with the chart's certificate`;
+  });
 
   let accountTrace = '';
   await step('account through the edge', async () => {
-    // nginx starts listening a moment after its container does.
-    await until(() => edgeGet(edge, '/health', scratch).then(() => true, () => false), 30_000, 'the edge to accept connections', 200);
     const response = await edgeGet(edge, '/api/accounts/10000', scratch);
     assert.equal(response.status, 200, response.body.toString());
     const account = JSON.parse(response.body.toString()) as { id: string; quote: { ipAddress: string }; imageData: { url: string; servedBy: string } };
