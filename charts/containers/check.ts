@@ -20,7 +20,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { assertOwnAccountTrace, isCompleteAccountTrace, waitForTrace } from '../../e2e/support.ts';
@@ -291,8 +291,8 @@ try {
   }
 } finally {
   clearTimeout(bound);
+  // The scratch directory goes with the run's volumes.
   await run.close();
-  rmSync(scratch, { recursive: true, force: true });
   printSummary(failed);
 }
 process.exit(failed ? 1 : 0);
