@@ -1,6 +1,7 @@
 /** The Markdown report: the machine, ratios against the targets first, absolute numbers second. */
 import type { Runtime } from '../tools/landscape.ts';
 import { ORIGINAL_QUOTE_STRENGTH, spansPerRequest, type EndToEndResult } from './end-to-end.ts';
+import type { ContainerMemoryResult } from './containers.ts';
 import type { ExporterResult } from './export.ts';
 import type { LoadResult } from './load.ts';
 import type { OverheadResult, TracingCost, Variant } from './overhead.ts';
@@ -28,6 +29,7 @@ export interface Results {
   endToEnd: Partial<Record<Runtime, EndToEndResult>>;
   lmdb: LmdbReadResult[];
   exporter?: ExporterResult;
+  containers?: ContainerMemoryResult;
   profiles: Array<{ process: string; summary: ProfileSummary }>;
 }
 
@@ -331,6 +333,33 @@ function exportSection(results: Results): string {
   return parts.join('\n');
 }
 
+function containerSection(c: ContainerMemoryResult | undefined): string {
+  if (!c) return '';
+  return [
+    '## 6. Memory in containers, as Kubernetes counts it',
+    '',
+    'The working set of each service\'s container — cgroup memory usage less inactive file cache, what the kubelet ' +
+      'holds against the memory limit and `kubectl top` shows (charts/containers/working-set.ts) — with charts/landscape ' +
+      'run on Docker as `npm run test:containers` runs it (the images, the rendered pods\' limits and V8 heap flags, Deno). ' +
+      `Idle: ${c.settings.idleS} s after ready and one request, median of samples every 250 ms. Under load: the median and ` +
+      `the largest sample while ${c.loads.map((l) => `${l.what} (${n(l.result.rps)} req/s)`).join(', then ')} ran, ` +
+      `autocannon, ${c.settings.connections} connections, ${c.settings.durationS} s each.`,
+    '',
+    table(
+      ['service', 'request MiB', 'limit MiB', 'idle MiB', 'under load median MiB', 'under load max MiB', 'max ÷ limit'],
+      Object.entries(c.services).map(([name, m]) => [
+        name,
+        mib(m.requestBytes),
+        mib(m.limitBytes),
+        mib(m.idleBytes),
+        mib(m.loadMedianBytes),
+        mib(m.loadMaxBytes),
+        pct(m.loadMaxBytes / m.limitBytes, 0),
+      ]),
+    ),
+  ].join('\n');
+}
+
 function profileSection(results: Results): string {
   if (results.profiles.length === 0) return '';
   return [
@@ -376,6 +405,8 @@ export function renderReport(results: Results, findings: string): string {
     memorySection(results),
     '',
     exportSection(results),
+    '',
+    containerSection(results.containers),
     '',
     profileSection(results),
     '',

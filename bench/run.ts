@@ -3,7 +3,7 @@
  *
  *   npm run bench                         all of them; writes BENCHMARKS.md (about 5 minutes)
  *   npm run bench -- --quick              a short smoke run; prints the report
- *   npm run bench -- --only=overhead      overhead | end-to-end | export (comma-separated); prints the report
+ *   npm run bench -- --only=overhead      overhead | end-to-end | export | containers (comma-separated); prints the report
  *   npm run bench -- --runtime=deno       end to end on one runtime only
  *   npm run bench -- --profile            also CPU-profiles the Node processes (perturbs the numbers)
  *   npm run bench -- --out=report.md      writes the report there instead
@@ -16,13 +16,14 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { ROOT, type Runtime } from '../tools/landscape.ts';
 import { runEndToEnd, type EndToEndResult } from './end-to-end.ts';
+import { runContainerMemory } from './containers.ts';
 import { runExporterAlone } from './export.ts';
 import { runOverhead, runTracingCost } from './overhead.ts';
 import { summariseProfile } from './profile.ts';
 import { renderReport, type Machine, type Results } from './report.ts';
 import { runLmdbRead } from './storage.ts';
 
-const COMPARISONS = ['overhead', 'end-to-end', 'export'] as const;
+const COMPARISONS = ['overhead', 'end-to-end', 'export', 'containers'] as const;
 type Comparison = (typeof COMPARISONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -142,6 +143,11 @@ if (runs('end-to-end') || runs('export')) {
 if (runs('export')) {
   progress('5. the exporter alone');
   results.exporter = await runExporterAlone(q ? [10_000, 80_000] : [10_000, 40_000, 80_000, 120_000, 160_000], q ? 1 : 2);
+}
+
+if (runs('containers')) {
+  progress('6. memory in containers, as Kubernetes counts it');
+  results.containers = await runContainerMemory({ connections: 20, durationS: q ? 3 : 15, idleS: q ? 2 : 5 }, progress);
 }
 
 if (profileDir) {

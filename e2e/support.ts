@@ -219,13 +219,13 @@ export function isCompleteAccountTrace(spans: Span[], vip: boolean): boolean {
  * Asserts that a GET /accounts/:id trace holds exactly this request's spans: nothing of
  * another request (every span names this account where it can, and hangs off this
  * trace's server span), nothing missing, and extra spans only as numbered retry attempts.
- * Returns the server span.
+ * `path`: the request's path (the edge's public one is /api/accounts/:id). Returns the server span.
  */
-export function assertOwnAccountTrace(spans: Span[], accountId: string): Span {
+export function assertOwnAccountTrace(spans: Span[], accountId: string, path = `/accounts/${accountId}`): Span {
   const vip = accountId === '10000';
   const what = `trace of account ${accountId}`;
   const server = only(spans, (s) => service(s) === 'accountservice' && s.kind === 'SERVER', `server span in ${what}`);
-  assert.equal(server.tags?.['http.path'], `/accounts/${accountId}`, what);
+  assert.equal(server.tags?.['http.path'], path, what);
   const query = only(spans, (s) => s.name === 'queryaccount', `queryaccount in ${what}`);
   assert.equal(query.tags?.['account.id'], accountId, what);
   assert.equal(query.parentId, server.id);

@@ -221,10 +221,25 @@ export class Broker {
     });
   }
 
-  async close(): Promise<void> {
+  /**
+   * Closes the connection. amqplib waits for the broker's Close-Ok without a bound, and a broker
+   * stopping at the same moment (a cluster shutting down, both sides closing at once) may never
+   * send it: after `timeoutMs` the stop goes on without it.
+   */
+  async close(timeoutMs = 2000): Promise<void> {
     this.#closing = true;
     this.#session?.ended.abort();
-    await (await this.#connection).close().catch(() => {});
+    const connection = await this.#connection;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const confirmed = await Promise.race([
+      connection.close().then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
+    ]);
+    clearTimeout(timer);
+    if (!confirmed) this.#log.warn('RabbitMQ did not confirm closing the connection; stopping without it', { timeoutMs });
     this.#session = undefined;
     this.#publisher = undefined;
   }

@@ -104,6 +104,21 @@ describe('a service app', () => {
     assert.equal((await app.request('/health/live')).status, 200, 'still live while stopping');
   });
 
+  it('answers health and probe routes untraced, even with a sampled caller, and traces the rest', async () => {
+    const { app, spans, lines } = setup({ routes: (app) => app.get('/x', (c) => c.text('ok')) });
+    const sampled = { headers: { traceparent: '00-463ac35c9f6413ad48485a3953bb6124-a2fb4a1d1a96d312-01' } };
+    for (const path of ['/health', '/health/ready', '/health/live']) {
+      const response = await app.request(path, sampled);
+      assert.equal(response.status, 200, path);
+      assert.equal(response.headers.get('traceresponse'), null, `${path} carries no trace`);
+    }
+    assert.equal(spans.length, 0, 'no span for a probe');
+    assert.deepEqual(lines, [], 'no log line for a probe');
+    await app.request('/x', sampled);
+    await app.request('/health/x');
+    assert.deepEqual(spans.map((s) => s.name), ['get /x', 'get'], 'other routes, unknown ones under /health included, are traced');
+  });
+
   it('has the testability switch only when enabled', async () => {
     assert.equal((await setup().app.request('/testability/healthy/false')).status, 404);
     const { app } = setup({}, true);

@@ -73,7 +73,7 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     // Its end counts too: requests queued behind a long one reach the app only once it is done.
     if (counted) state.lastRequestAt = Date.now();
   });
-  app.use(tracingMiddleware({ tracing, log }));
+  // Before the health routes: a HEAD of those gets its content-length too.
   app.use(headRequests());
 
   const problems = (names?: string[]) => {
@@ -98,6 +98,9 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   app.get('/health/ready', (c) => report(c, problems(parts.readiness)));
   // For a supervisor: is the process serving at all? Dependencies are not its concern: restarting cannot mend them.
   app.get('/health/live', (c) => c.json({ status: 'UP' }));
+  // Registered before the tracing middleware, so they answer without it: probes (every few seconds
+  // per pod) would otherwise bury the traces of real requests and their log lines.
+  app.use(tracingMiddleware({ tracing, log }));
 
   if (testability) {
     const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {

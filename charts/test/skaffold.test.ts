@@ -8,40 +8,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { Ajv } from 'ajv';
-import { parse } from 'yaml';
+import { imageStages, skaffoldConfig, type SkaffoldConfig } from './build.ts';
 import { find, OUR_SERVICES, render, repoRoot, type Values } from './render.ts';
 import { pod, services } from './topology.ts';
 
-interface Artifact {
-  image: string;
-  context?: string;
-  docker?: { dockerfile?: string };
-  sync?: { manual?: { src: string; dest: string }[] };
-}
-
-interface Release {
-  name: string;
-  chartPath: string;
-  skipBuildDependencies?: boolean;
-  setValueTemplates: Record<string, string>;
-  setValues: Record<string, string>;
-}
-
-interface Profile {
-  name: string;
-  activation?: { command?: string; kubeContext?: string }[];
-  patches: { op: string; path: string; value?: unknown }[];
-}
-
-interface Config {
-  apiVersion: string;
-  build: { artifacts: Artifact[] };
-  deploy: { helm: { releases: Release[] } };
-  portForward: { resourceType: string; resourceName: string; namespace?: string; port: number; localPort: number }[];
-  profiles: Profile[];
-}
-
-const config = parse(readFileSync(join(repoRoot, 'skaffold.yaml'), 'utf8')) as Config;
+type Config = SkaffoldConfig;
+const config = skaffoldConfig();
 const release = config.deploy.helm.releases[0]!;
 const schemaPath = join(repoRoot, '..', 'shared', 'specs', 'skaffold-v4beta14.json');
 
@@ -53,24 +25,28 @@ test('skaffold.yaml is valid for the skaffold/v4beta14 schema', { skip: !existsS
 });
 
 describe('build', () => {
-  test('one artifact per service, each from its Dockerfile with the repository as context', () => {
+  test('one artifact per service, all from the one Dockerfile with the repository as context', () => {
     assert.deepEqual(config.build.artifacts.map((a) => a.image).sort(), [...OUR_SERVICES].sort());
     for (const artifact of config.build.artifacts) {
       assert.equal(artifact.context, '.');
-      assert.equal(artifact.docker?.dockerfile, `services/${artifact.image}/Dockerfile`);
-      assert.ok(existsSync(join(repoRoot, artifact.docker.dockerfile)), `${artifact.docker.dockerfile} exists`);
+      assert.equal(artifact.docker.dockerfile, 'Dockerfile');
+      assert.equal(artifact.docker.buildArgs?.SERVICE, artifact.image, `${artifact.image} builds its own service`);
     }
+    assert.ok(existsSync(join(repoRoot, 'Dockerfile')));
   });
 
   test('TypeScript sources sync into the image where the Dockerfile put them', () => {
     for (const artifact of config.build.artifacts) {
       const rules = artifact.sync?.manual ?? [];
       assert.deepEqual(rules.map((r) => r.src).sort(), ['lib/**/*.ts', 'services/**/*.ts']);
-      const dockerfile = readFileSync(join(repoRoot, artifact.docker!.dockerfile!), 'utf8');
-      const workdir = [...dockerfile.matchAll(/^WORKDIR (\S+)/gm)].at(-1)?.[1];
-      for (const rule of rules) assert.equal(rule.dest, workdir, `${artifact.image}: ${rule.src} lands in WORKDIR`);
-      assert.match(dockerfile, /^COPY .*\blib \.\/lib$/m);
-      assert.match(dockerfile, new RegExp(`^COPY .*services/${artifact.image} \\./services/${artifact.image}$`, 'm'));
+      const copies = imageStages(artifact.image).flatMap((s) => s.copies).filter((c) => !c.from);
+      for (const rule of rules) {
+        const folder = rule.src.split('/')[0]!;
+        const source = folder === 'services' ? `services/${artifact.image}` : folder;
+        const copy = copies.find((c) => c.sources.includes(source));
+        assert.equal(copy?.dest, `${rule.dest}/${source}`, `${artifact.image}: ${source} lands where ${rule.src} syncs to`);
+        assert.equal(copy?.chown, '1993:1993', `${artifact.image}: ${source} is writable for the sync`);
+      }
     }
   });
 });
@@ -155,14 +131,29 @@ describe('dev versus production', () => {
       assert.equal(prod.args, undefined, `${name}: production keeps the image's CMD`);
       assert.equal(prod.securityContext?.readOnlyRootFilesystem, true);
       const watched = pod(dev, name).spec.containers[0]!;
-      assert.deepEqual(watched.args, ['--watch', `services/${name}/main.ts`]);
+      const image = imageStages(name).at(-1)!;
+      assert.deepEqual(watched.args, ['--watch', image.cmd![0]], `${name}: the image's command, watched`);
       assert.equal(watched.securityContext?.readOnlyRootFilesystem, false, `${name}: the sync can write`);
     }
   });
 
-  test('the k3s profile forwards the Traefik that k3s bundles', () => {
+  test('the k3s profile forwards the Traefik that k3s bundles, on k3d, Rancher Desktop and plain k3s', () => {
     const edge = applyProfile('k3s').portForward.find((f) => f.resourceName === 'traefik')!;
     assert.equal(edge.namespace, 'kube-system');
     assert.ok(find(render({}), 'Ingress', 'accountservice'));
+    // Skaffold matches kubeContext as an unanchored regular expression.
+    const activates = (context: string) =>
+      config.profiles.find((p) => p.name === 'k3s')!.activation!.some((a) => a.kubeContext && new RegExp(a.kubeContext).test(context));
+    for (const context of ['k3d-landscape', 'rancher-desktop', 'default']) assert.ok(activates(context), context);
+    for (const context of ['kind-kind', 'minikube', 'docker-desktop', 'my-default-cluster']) assert.ok(!activates(context), context);
+  });
+
+  test("links in answers point at the edge's port forward", () => {
+    const edge = config.portForward.find((f) => f.resourceName === 'traefik')!;
+    const manifests = render(setValues(release.setValues));
+    for (const name of ['accountservice', 'imageservice']) {
+      const env = pod(manifests, name).spec.containers[0]!.env ?? [];
+      assert.equal(env.find((e) => e.name === 'PUBLIC_URL')?.value, `https://localhost:${edge.localPort}`, name);
+    }
   });
 });

@@ -61,14 +61,21 @@ type ServiceManifest = Manifest & { spec: { selector?: Record<string, string>; p
 
 const WORKLOADS = ['Deployment', 'StatefulSet', 'DaemonSet', 'Job'];
 
+/** The workloads' pods, as their controllers make them (a StatefulSet's first pod gets its claims as volumes). */
 export function pods(manifests: Manifest[]): Pod[] {
   return manifests.flatMap((m): Pod[] => {
+    const workload = m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec }; volumeClaimTemplates?: { metadata: { name: string } }[] };
     const template = WORKLOADS.includes(m.kind)
-      ? (m.spec as { template: { metadata: { labels: Record<string, string> }; spec: PodSpec } }).template
+      ? workload.template
       : m.kind === 'Pod'
         ? { metadata: m.metadata, spec: m.spec as PodSpec }
         : undefined;
     if (!template) return [];
+    const claims = (workload.volumeClaimTemplates ?? []).map((claim) => ({
+      name: claim.metadata.name,
+      persistentVolumeClaim: { claimName: `${claim.metadata.name}-${m.metadata.name}-0` },
+    }));
+    if (claims.length > 0) template.spec = { ...template.spec, volumes: [...(template.spec.volumes ?? []), ...claims] };
     return [
       {
         name: m.metadata.name,
@@ -164,4 +171,76 @@ export function environment(manifests: Manifest[], container: Container): Record
         (e.valueFrom?.configMapKeyRef && read('ConfigMap', e.valueFrom.configMapKeyRef)),
     ]),
   );
+}
+
+/** One path the edge routes (an Ingress path or an HTTPRoute match), to a Service port. */
+export interface EdgeRoute {
+  kind: 'Ingress' | 'HTTPRoute';
+  /** Undefined: any host. */
+  host?: string;
+  path: string;
+  /** Ingress pathType (HTTPRoute's PathPrefix is Prefix). */
+  type: 'Exact' | 'Prefix';
+  service: string;
+  port: { name?: string; number?: number };
+}
+
+type IngressSpec = {
+  rules: {
+    host?: string;
+    http: { paths: { path: string; pathType: 'Exact' | 'Prefix'; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] };
+  }[];
+};
+type HTTPRouteSpec = {
+  hostnames?: string[];
+  rules: { matches?: { path?: { type: string; value: string } }[]; backendRefs: { name: string; port: number }[] }[];
+};
+
+/** Every path the release's Ingresses and HTTPRoutes route. */
+export function edgeRoutes(manifests: Manifest[]): EdgeRoute[] {
+  return manifests.flatMap((m): EdgeRoute[] => {
+    if (m.kind === 'Ingress') {
+      return (m.spec as IngressSpec).rules.flatMap((rule) =>
+        rule.http.paths.map((p) => ({ kind: 'Ingress' as const, host: rule.host, path: p.path, type: p.pathType, service: p.backend.service.name, port: p.backend.service.port })),
+      );
+    }
+    if (m.kind === 'HTTPRoute') {
+      const spec = m.spec as HTTPRouteSpec;
+      return spec.rules.flatMap((rule) =>
+        (rule.matches ?? [{ path: { type: 'PathPrefix', value: '/' } }]).flatMap((match) =>
+          (spec.hostnames ?? [undefined]).flatMap((host) =>
+            rule.backendRefs.map((ref) => ({
+              kind: 'HTTPRoute' as const,
+              host,
+              path: match.path?.value ?? '/',
+              type: match.path?.type === 'Exact' ? ('Exact' as const) : ('Prefix' as const),
+              service: ref.name,
+              port: { number: ref.port },
+            })),
+          ),
+        ),
+      );
+    }
+    return [];
+  });
+}
+
+/**
+ * The route an edge picks for a URL, as the Ingress API defines it: the host must match (a rule
+ * without one matches any), Exact matches the whole path, Prefix matches whole path elements
+ * (/file matches /file and /file/x, not /files); the longest path wins, Exact before Prefix.
+ */
+export function routeFor(routes: EdgeRoute[], url: string): EdgeRoute | undefined {
+  const { hostname, pathname } = new URL(url);
+  const elements = (path: string) => path.split('/').filter(Boolean);
+  const matches = (route: EdgeRoute) => {
+    if (route.host !== undefined && route.host !== hostname) return false;
+    if (route.type === 'Exact') return route.path === pathname;
+    const prefix = elements(route.path);
+    const path = elements(pathname);
+    return prefix.every((element, i) => path[i] === element);
+  };
+  return routes
+    .filter(matches)
+    .sort((a, b) => b.path.length - a.path.length || (a.type === 'Exact' ? -1 : 1) - (b.type === 'Exact' ? -1 : 1))[0];
 }

@@ -11,14 +11,17 @@ import { PolicySet, type Endpoint, type NetworkPolicy } from './netpol.ts';
 import { find, NAMESPACE, OUR_SERVICES, render, SCENARIOS, type Manifest } from './render.ts';
 import {
   backends,
+  edgeRoutes,
   environment,
   pod,
   pods,
   portOf,
   probePort,
   resolveUrl,
+  routeFor,
   services,
   targetPort,
+  type EdgeRoute,
   type Pod,
 } from './topology.ts';
 
@@ -41,10 +44,13 @@ interface Hop {
   why: string;
 }
 
+/** Variables holding URLs a service hands out to clients, not URLs it calls. */
+const LINK_VARIABLES = ['PUBLIC_URL'];
+
 /** A URL in an environment that parses and has a scheme we call. */
 function urlsIn(env: Record<string, string | undefined>): [string, string][] {
   return Object.entries(env).flatMap(([name, value]) => {
-    if (!value) return [];
+    if (!value || LINK_VARIABLES.includes(name)) return [];
     return value.split(',').flatMap((part): [string, string][] => {
       try {
         return URL_SCHEMES.includes(new URL(part).protocol) ? [[name, part]] : [];
@@ -92,24 +98,20 @@ function hops(manifests: Manifest[]): Hop[] {
 
 /** The Services (and their ports) behind the Ingress and HTTPRoute. */
 function edgeBackends(manifests: Manifest[]) {
-  const refs: { name: string; port: { name?: string; number?: number } }[] = [];
-  for (const m of manifests) {
-    if (m.kind === 'Ingress') {
-      const spec = m.spec as { rules: { http: { paths: { path: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[] };
-      for (const path of spec.rules.flatMap((r) => r.http.paths)) refs.push(path.backend.service);
-    }
-    if (m.kind === 'HTTPRoute') {
-      const spec = m.spec as { rules: { backendRefs: { name: string; port: number }[] }[] };
-      for (const ref of spec.rules.flatMap((r) => r.backendRefs)) refs.push({ name: ref.name, port: { number: ref.port } });
-    }
-  }
-  return refs.map((ref) => {
-    const service = services(manifests).find((s) => s.metadata.name === ref.name);
-    assert.ok(service, `the edge's backend ${ref.name} is a rendered Service`);
-    const port = service.spec.ports.find((p) => (ref.port.name ? p.name === ref.port.name : p.port === ref.port.number));
-    assert.ok(port, `Service ${ref.name} has the edge's port ${JSON.stringify(ref.port)}`);
+  return edgeRoutes(manifests).map((route) => {
+    const service = services(manifests).find((s) => s.metadata.name === route.service);
+    assert.ok(service, `the edge's backend ${route.service} is a rendered Service`);
+    const port = service.spec.ports.find((p) => (route.port.name ? p.name === route.port.name : p.port === route.port.number));
+    assert.ok(port, `Service ${route.service} has the edge's port ${JSON.stringify(route.port)}`);
     return { service, port };
   });
+}
+
+/** The component (app.kubernetes.io/name) of the pods the edge sends a URL to, if it routes it. */
+function serviceAt(manifests: Manifest[], routes: EdgeRoute[], url: string): string | undefined {
+  const route = routeFor(routes, url);
+  const service = route && services(manifests).find((s) => s.metadata.name === route.service);
+  return service && backends(manifests, service)[0]?.labels['app.kubernetes.io/name'];
 }
 
 function policies(manifests: Manifest[]): PolicySet {
@@ -171,18 +173,39 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       }
     });
 
-    test('the edge routes /api/accounts to accountservice', () => {
-      const edges = edgeBackends(manifests);
-      assert.ok(edges.length > 0, 'an Ingress or HTTPRoute is rendered');
-      for (const { service } of edges) {
-        assert.deepEqual(backends(manifests, service).map((p) => p.labels['app.kubernetes.io/name']), ['accountservice']);
+    test('the edge routes the accounts API and what its answers link to, and nothing else', () => {
+      const routes = edgeRoutes(manifests);
+      assert.ok(routes.length > 0, 'an Ingress or HTTPRoute is rendered');
+      const host = (values.edge as { host?: string } | undefined)?.host ?? 'any.example';
+      for (const kind of new Set(routes.map((r) => r.kind))) {
+        const ofKind = routes.filter((r) => r.kind === kind);
+        assert.equal(serviceAt(manifests, ofKind, `https://${host}/api/accounts/10000`), 'accountservice', `${kind}: the accounts API`);
+        assert.equal(serviceAt(manifests, ofKind, `https://${host}/file/forest.jpg`), 'imageservice', `${kind}: sepia images`);
+        assert.equal(serviceAt(manifests, ofKind, `https://${host}/placeholder.jpg`), 'accountservice', `${kind}: the fallback image`);
+      }
+      for (const path of ['/accounts/10000', '/health', '/files/x.jpg', '/placeholder.jpg/x', '/api/quote', '/testability/failing/true']) {
+        assert.equal(serviceAt(manifests, routes, `https://${host}${path}`), undefined, `${path} stays inside`);
       }
       for (const m of manifests.filter((m) => m.kind === 'Ingress')) {
-        const spec = m.spec as { tls: { secretName: string }[]; rules: { http: { paths: { path: string; pathType: string }[] } }[] };
-        assert.deepEqual(spec.rules[0]!.http.paths.map((p) => [p.path, p.pathType]), [['/api/accounts', 'Prefix']]);
-        assert.ok(spec.tls[0]?.secretName, 'the Ingress terminates TLS');
+        assert.ok((m.spec as { tls: { secretName: string }[] }).tls[0]?.secretName, 'the Ingress terminates TLS');
         assert.deepEqual(m.metadata.annotations ?? {}, {}, 'no controller-specific annotations');
       }
+    });
+
+    test("links in answers start with the edge's public address, which the edge routes back", () => {
+      const host = (values.edge as { host?: string } | undefined)?.host;
+      const env = (name: string) => environment(manifests, pods(manifests).find((p) => p.labels['app.kubernetes.io/name'] === name)!.spec.containers[0]!);
+      for (const name of ['accountservice', 'imageservice']) {
+        const publicUrl = env(name).PUBLIC_URL;
+        if (!host) {
+          assert.equal(publicUrl, undefined, `${name}: no public address without edge.host`);
+          continue;
+        }
+        assert.equal(new URL(publicUrl ?? 'none:').hostname, host, name);
+        assert.equal(serviceAt(manifests, edgeRoutes(manifests), `${publicUrl}/file/forest.jpg`), 'imageservice');
+        assert.equal(serviceAt(manifests, edgeRoutes(manifests), `${publicUrl}/placeholder.jpg`), 'accountservice');
+      }
+      for (const name of ['quotes-service', 'vipservice']) assert.equal(env(name).PUBLIC_URL, undefined, `${name} links to nothing`);
     });
 
     test("probes ask our services' health routes on their container port", () => {
@@ -276,4 +299,18 @@ test('the default render holds the trace hops this test derives', () => {
   assert.ok(whys.some((why) => why.startsWith('accountservice AMQP_URL=amqp://landscape:')));
   assert.ok(whys.some((why) => why.startsWith('landscape-test ACCOUNT_URL=http://accountservice:6767/accounts/')));
   assert.ok(find(manifests, 'Pod', 'landscape-test'));
+});
+
+test("PUBLIC_URL follows the edge's public address", () => {
+  const publicUrl = (edge: Record<string, unknown>) => {
+    const manifests = render({ edge });
+    return environment(manifests, pod(manifests, 'imageservice').spec.containers[0]!).PUBLIC_URL;
+  };
+  assert.equal(publicUrl({}), undefined, 'no host: links name the address the service was called at');
+  assert.equal(publicUrl({ host: 'shop.example.com' }), 'https://shop.example.com');
+  assert.equal(publicUrl({ host: 'shop.example.com', publicUrl: 'https://localhost:8443/' }), 'https://localhost:8443');
+  const traefikGateway = { host: 'shop.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'traefik', port: 8443 } };
+  assert.equal(publicUrl(traefikGateway), 'https://shop.example.com:8443', "the created Gateway's listener port");
+  assert.equal(publicUrl({ host: 'shop.example.com', ingress: { enabled: false } }), undefined, 'no edge rendered');
+  assert.throws(() => render({ edge: { publicUrl: 'https://shop.example.com/prefix' } }), /schema/, 'a base URL without a path');
 });

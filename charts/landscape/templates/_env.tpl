@@ -9,6 +9,10 @@
   value: {{ $root.Values.tracing.sampleRate | quote }}
 - name: TESTABILITY_ENABLED
   value: {{ $root.Values.testability | quote }}
+{{- if (index $root.Values.services (index . 1)).data }}
+- name: DATA_DIR
+  value: /data
+{{- end }}
 {{- with (index $root.Values.services (index . 1)).heapLimitMiB }}
 - name: DENO_V8_FLAGS
   value: {{ printf "--max-old-space-size=%d" (int .) | quote }}
@@ -30,8 +34,7 @@
 - name: IMAGE_SERVICE_URL
   value: {{ include "landscape.serviceUrl" (list . "imageservice") | quote }}
 {{ include "landscape.env.amqp" . }}
-- name: DATA_DIR
-  value: /data
+{{- include "landscape.env.publicUrl" . }}
 {{- end }}
 
 {{- define "landscape.env.vipservice" -}}
@@ -39,6 +42,15 @@
 {{- end }}
 
 {{- define "landscape.env.imageservice" -}}
+{{- include "landscape.env.publicUrl" . }}
+{{- end }}
+
+{{/* PUBLIC_URL, for links in answers that clients follow through the edge, when the edge has an address. */}}
+{{- define "landscape.env.publicUrl" -}}
+{{- with include "landscape.publicUrl" . }}
+- name: PUBLIC_URL
+  value: {{ . | quote }}
+{{- end }}
 {{- end }}
 
 {{- define "landscape.env.quotes-service" -}}

@@ -81,3 +81,23 @@ readOnlyRootFilesystem: {{ . }}
 capabilities:
   drop: [ALL]
 {{- end }}
+
+{{/* The edge's public base URL: edge.publicUrl, else https://<edge.host> (with the created
+Gateway's port when only the Gateway serves and it is not 443), else empty: no public address. */}}
+{{- define "landscape.publicUrl" -}}
+{{- $edge := .Values.edge -}}
+{{- if $edge.publicUrl -}}
+{{- $edge.publicUrl | trimSuffix "/" -}}
+{{- else if and $edge.host (or $edge.ingress.enabled $edge.gateway.enabled) -}}
+{{- $gatewayPort := and (not $edge.ingress.enabled) $edge.gateway.className (not $edge.gateway.parentRef.name) (ne (int $edge.gateway.port) 443) -}}
+{{- printf "https://%s" $edge.host -}}{{ if $gatewayPort }}:{{ $edge.gateway.port }}{{ end }}
+{{- end -}}
+{{- end }}
+
+{{/* What the edge routes, as a YAML list of {path, type (Ingress pathType), service}: the
+accounts API, and what its answers link to (sepia images, the placeholder image). */}}
+{{- define "landscape.edgeRoutes" -}}
+- { path: /api/accounts, type: Prefix, service: accountservice }
+- { path: /file, type: Prefix, service: imageservice }
+- { path: /placeholder.jpg, type: Exact, service: accountservice }
+{{- end }}

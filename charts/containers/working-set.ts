@@ -1,0 +1,67 @@
+/**
+ * A container's memory as Kubernetes counts it: the working set, which the kubelet compares
+ * with the memory limit and evicts on, and `kubectl top` shows — the cgroup's memory usage less
+ * its inactive file cache (cAdvisor's container_memory_working_set_bytes):
+ *
+ * - cgroup v1: memory.usage_in_bytes − total_inactive_file (memory.stat)
+ * - cgroup v2: memory.current − inactive_file (memory.stat)
+ *
+ * Read from the cgroup of a process in the container (Linux /proc and /sys/fs/cgroup).
+ */
+import { readFileSync } from 'node:fs';
+import { docker } from './engine.ts';
+
+/** The working set of the memory cgroup `pid` belongs to, in bytes. */
+export function workingSetBytes(pid: number): number {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  const v1 = lines.find((line) => line.split(':')[1]?.split(',').includes('memory'));
+  const stat = (dir: string) =>
+    Object.fromEntries(
+      readFileSync(`${dir}/memory.stat`, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ') as [string, string]),
+    );
+  if (v1) {
+    const dir = `/sys/fs/cgroup/memory${v1.split(':')[2]}`;
+    const usage = Number(readFileSync(`${dir}/memory.usage_in_bytes`, 'utf8'));
+    return Math.max(0, usage - Number(stat(dir).total_inactive_file ?? 0));
+  }
+  const v2 = lines.find((line) => line.startsWith('0::'));
+  if (!v2) throw new Error(`no memory cgroup for process ${pid}`);
+  const dir = `/sys/fs/cgroup${v2.slice(3)}`;
+  const usage = Number(readFileSync(`${dir}/memory.current`, 'utf8'));
+  return Math.max(0, usage - Number(stat(dir).inactive_file ?? 0));
+}
+
+/** The host pid of a running container's first process. */
+export async function containerPid(container: string): Promise<number> {
+  const { stdout } = await docker(['inspect', '--format', '{{.State.Pid}}', container]);
+  const pid = Number(stdout.trim());
+  if (!pid) throw new Error(`container ${container} is not running`);
+  return pid;
+}
+
+/** Samples the working set of each container (by name → pid) every `everyMs` until stopped. */
+export function sampleWorkingSets(pids: Record<string, number>, everyMs = 250) {
+  const samples: Record<string, number[]> = Object.fromEntries(Object.keys(pids).map((name) => [name, []]));
+  const take = () => {
+    for (const [name, pid] of Object.entries(pids)) {
+      try {
+        samples[name]!.push(workingSetBytes(pid));
+      } catch {
+        // Gone in the meantime.
+      }
+    }
+  };
+  take();
+  const timer = setInterval(take, everyMs);
+  return {
+    samples,
+    stop() {
+      clearInterval(timer);
+      take();
+      return samples;
+    },
+  };
+}
