@@ -639,12 +639,11 @@ function problemWith(c: Case, answer: Answer): string | undefined {
     return `status ${status}, expected ${c.expect.join(' or ')}: ${body.subarray(0, 200).toString()}`;
   }
   // Health and probe routes answer untraced (lib/service.ts); every other answer names its trace.
-  if (c.method === 'GET' && PROBE_ROUTES.includes(c.path)) {
+  if ((c.method === 'GET' || c.method === 'HEAD') && PROBE_ROUTES.includes(c.path)) {
     if (headers.traceresponse !== undefined) return `a traceresponse on a probe route: ${headers.traceresponse}`;
   } else if (!/^00-[0-9a-f]{32}-[0-9a-f]{16}-0[0-3]$/.test(String(headers.traceresponse))) {
     return `no valid traceresponse: ${headers.traceresponse}`;
-  }
-  if (c.traceId && !String(headers.traceresponse).startsWith(`00-${c.traceId}-`)) {
+  } else if (c.traceId && !String(headers.traceresponse).startsWith(`00-${c.traceId}-`)) {
     return `a new trace ${headers.traceresponse}, not the caller's ${c.traceId}`;
   }
   if (c.method === 'HEAD') return body.length === 0 ? undefined : `a HEAD answered with ${body.length} bytes of body`;
