@@ -7,11 +7,12 @@
  * downstream in B3 and W3C headers. When the call fails or the breaker is open, the
  * caller gets the fallback and the parent span says why.
  *
- * Connections are pooled and kept alive by the runtime's fetch.
+ * Each client keeps its own pool of kept-alive connections (lib/http-transport.ts).
  */
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
 import type { EnvReader } from './config.ts';
+import { createHttpTransport } from './http-transport.ts';
 import type { Logger } from './log.ts';
 import type { Span } from './tracing/span.ts';
 
@@ -94,6 +95,7 @@ export class ServiceClient<T> {
   readonly #baseUrl: string;
   readonly #fallback: () => T;
   readonly #retry: RetrySettings;
+  readonly #transport = createHttpTransport();
   readonly #breaker: CircuitBreaker<[string, Span, string, RequestOptions], T>;
 
   constructor({ service, baseUrl, fallback, log, retry, breaker }: ServiceClientOptions<T>) {
@@ -143,9 +145,10 @@ export class ServiceClient<T> {
     }
   }
 
-  /** Stops the breaker's timers. */
+  /** Stops the breaker's timers and closes the client's connections. */
   close(): void {
     this.#breaker.shutdown();
+    void this.#transport.close();
   }
 
   #withRetries(path: string, parent: Span, name: string, options: RequestOptions): Promise<T> {
@@ -174,15 +177,16 @@ export class ServiceClient<T> {
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new DOMException('attempt timed out', 'TimeoutError')), this.#retry.attemptTimeoutMs);
     try {
-      const response = await fetch(url, {
+      const response = await this.#transport.send({
         method,
+        url,
         headers,
         body: json === undefined ? undefined : JSON.stringify(json),
         signal: abort.signal,
       });
       span.tag('http.status_code', response.status);
       if (!response.ok) {
-        await response.body?.cancel();
+        await response.discard();
         const message = `${this.service} answered ${response.status}`;
         if (response.status < 500) throw new AbortError(new ClientError(message));
         throw new Error(message);
