@@ -1,6 +1,6 @@
 /**
  * (1) Tracing overhead on one service: the same Hono handler (a SERVER span, a local
- * child span, a traced outgoing call) untraced, traced by lib/tracing, and traced by
+ * child span, a traced outgoing call over lib/http-transport.ts) untraced, traced by lib/tracing, and traced by
  * OpenTelemetry (@hono/otel + the OTel SDK + its Zipkin exporter), each in its own Node
  * process calling the same downstream process; both tracers export to a collector.
  */
@@ -58,6 +58,8 @@ export interface OverheadResult {
   spans: Record<Traced, { expected: number; delivered: number }>;
   /** CPU time of the handler process per request, µs (median over rounds): contention-free cost. */
   cpuPerRequestUs: Record<Variant, number>;
+  /** CPU µs per request above the untraced handler's: median over rounds of the difference within a round. */
+  cpuAddedUs: Record<Variant, number>;
   /** Share of one core the collector used during the traced rounds (it shares the machine). */
   collectorCores: number;
   /** Handlers pinned to the first CPU, everything else (load generator, downstream, collectors) to the others. */
@@ -140,8 +142,11 @@ export async function runOverhead(settings: OverheadSettings, progress: (line: s
     }
     const summary = Object.fromEntries(VARIANTS.map((v) => [v, summarise(results[v])])) as Record<Variant, LoadResult>;
     const cpuPerRequestUs = Object.fromEntries(VARIANTS.map((v) => [v, median(cpu[v])])) as Record<Variant, number>;
+    const cpuAddedUs = Object.fromEntries(
+      VARIANTS.map((v) => [v, median(cpu[v].map((us, i) => us - cpu.untraced[i]!))]),
+    ) as Record<Variant, number>;
     const collectorCores = collectorCpu.seconds / collectorCpu.wall;
-    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, collectorCores, pinned };
+    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, cpuAddedUs, collectorCores, pinned };
   } finally {
     unpin();
     await Promise.all(started.map((p) => p.stop()));

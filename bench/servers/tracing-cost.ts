@@ -2,9 +2,11 @@
  * The tracing work of one request of the overhead benchmark's handler, without HTTP:
  * a SERVER span from the incoming headers, a local child span, a CLIENT span injected
  * into outgoing headers, one await in between (as the call would), tags, finish.
- * `node --import tsx bench/servers/tracing-cost.ts ours|otel` prints JSON: µs per
- * request by variant, one figure per round (ROUNDS, PER_ROUND requests each; ONLY=<variant> for one). Spans are encoded but not sent. One tracer per process: OTel's
- * AsyncLocalStorage context slows every await in the process it is enabled in.
+ * `node --import tsx bench/servers/tracing-cost.ts ours|otel` prints JSON: CPU µs per
+ * request by variant (the process's, all threads: what other processes on the cores do not
+ * change), one figure per round (ROUNDS, PER_ROUND requests each; ONLY=<variant> for one).
+ * Spans are encoded but not sent. One tracer per process: OTel's AsyncLocalStorage context
+ * slows every await in the process it is enabled in.
  */
 import process from 'node:process';
 import { createLogger, type Logger } from '../../lib/log.ts';
@@ -172,9 +174,10 @@ const runMany = async (run: Request) => {
 for (const run of Object.values(variants)) await runMany(run);
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, run] of Object.entries(variants)) {
-    const started = performance.now();
+    const started = process.cpuUsage();
     await runMany(run);
-    results[name]!.push(((performance.now() - started) * 1000) / PER_ROUND);
+    const used = process.cpuUsage(started);
+    results[name]!.push((used.user + used.system) / PER_ROUND);
   }
 }
 console.log(JSON.stringify(results));
