@@ -19,13 +19,14 @@ import {
   type CollectorProcess,
 } from './processes.ts';
 
-export const VARIANTS = ['untraced', 'ours', 'otel', 'ours-unsampled', 'ours-b3-single'] as const;
+export const VARIANTS = ['untraced', 'ours', 'otel', 'ours-unsampled', 'ours-unexported', 'ours-b3-single'] as const;
 export type Variant = (typeof VARIANTS)[number];
 const TRACED = ['ours', 'otel', 'ours-b3-single'] as const;
 type Traced = (typeof TRACED)[number];
 const isTraced = (variant: Variant): variant is Traced => (TRACED as readonly string[]).includes(variant);
 /**
  * The script and environment of each variant: `ours-unsampled` propagates context and records nothing;
+ * `ours-unexported` records spans and drops them (what export costs is the difference from `ours`);
  * `ours-b3-single` writes the one `b3` header instead of the four `X-B3-*` ones (with `traceparent`).
  */
 const SERVERS: Record<Variant, [string, Record<string, string>]> = {
@@ -33,6 +34,7 @@ const SERVERS: Record<Variant, [string, Record<string, string>]> = {
   ours: ['ours.ts', {}],
   otel: ['otel.ts', {}],
   'ours-unsampled': ['ours.ts', { TRACING_SAMPLE_RATE: '0' }],
+  'ours-unexported': ['ours.ts', { EXPORT: 'none' }],
   'ours-b3-single': ['ours.ts', { B3: 'single' }],
 };
 /** SERVER, the local child, CLIENT. */

@@ -65,6 +65,7 @@ const LABEL: Record<Variant, string> = {
   ours: 'lib/tracing, 100 % sampled',
   otel: 'OpenTelemetry (@hono/otel + SDK), 100 % sampled',
   'ours-unsampled': 'lib/tracing, 0 % sampled (propagation only)',
+  'ours-unexported': 'lib/tracing, 100 % sampled, spans dropped instead of exported',
   'ours-b3-single': 'lib/tracing, 100 % sampled, `b3` single header',
 };
 

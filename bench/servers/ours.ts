@@ -4,7 +4,8 @@
  * outgoing call is a CLIENT span with B3 and W3C headers, as ServiceClient makes it,
  * without the breaker and retries: the other variants make the same plain call.
  * TRACING_SAMPLE_RATE as for the services (0: context propagated, nothing recorded); B3=single
- * injects the one `b3` header instead of the four X-B3-* ones.
+ * injects the one `b3` header instead of the four X-B3-* ones; EXPORT=none records spans and
+ * drops them.
  */
 import process from 'node:process';
 import { Hono } from 'hono';
@@ -19,7 +20,8 @@ import { callDownstream, downstreamUrl, findAccount, serve, zipkinUrl } from './
 
 const serviceName = 'bench-ours';
 const log = createLogger({ service: serviceName });
-const exporter = createZipkinExporter({ url: zipkinUrl(), log, intervalMs: 1000 });
+// EXPORT=none: spans recorded and dropped when they finish, to tell recording from export.
+const exporter = process.env['EXPORT'] === 'none' ? { logSpan: () => {} } : createZipkinExporter({ url: zipkinUrl(), log, intervalMs: 1000 });
 const sampleRate = Number(process.env['TRACING_SAMPLE_RATE'] ?? 1);
 const tracing = new Tracing({ serviceName, exporter, sampleRate, ipv4: hostIPv4() });
 const target = downstreamUrl();
