@@ -22,6 +22,7 @@
  * else use(await response.json())
  * ```
  */
+import type { Dispatcher } from 'undici';
 
 export interface HttpRequest {
   method: string;
@@ -60,6 +61,8 @@ export interface HttpTransportOptions {
   keepAliveMs?: number;
 }
 
+type Undici = typeof import('undici');
+
 const isDeno = 'Deno' in globalThis;
 // Loaded on Node only: Deno keeps its native fetch and does not pay for undici's modules.
 const undici = isDeno ? undefined : await import('undici');
@@ -70,13 +73,13 @@ export function createHttpTransport(options: HttpTransportOptions = {}): HttpTra
 }
 
 function undiciTransport(
-  { Agent, request }: typeof import('undici'),
+  { Agent, request }: Undici,
   { connections, keepAliveMs = 4000 }: HttpTransportOptions,
 ): HttpTransport {
   const agent = new Agent({ connections: connections ?? null, keepAliveTimeout: keepAliveMs });
   return {
     async send({ method, url, headers, body, signal }) {
-      const response = await request(url, { method: method as 'GET', headers, body, signal, dispatcher: agent });
+      const response = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, signal, dispatcher: agent });
       const received = response.body;
       const status = response.statusCode;
       return {
