@@ -1,6 +1,6 @@
 /**
  * (1) Tracing overhead on one service: the same Hono handler (a SERVER span, a local
- * child span, a traced outgoing call) untraced, traced by lib/tracing, and traced by
+ * child span, a traced outgoing call over lib/http-transport.ts) untraced, traced by lib/tracing, and traced by
  * OpenTelemetry (@hono/otel + the OTel SDK + its Zipkin exporter), each in its own Node
  * process calling the same downstream process; both tracers export to a collector.
  */
@@ -19,13 +19,14 @@ import {
   type CollectorProcess,
 } from './processes.ts';
 
-export const VARIANTS = ['untraced', 'ours', 'otel', 'ours-unsampled', 'ours-b3-single'] as const;
+export const VARIANTS = ['untraced', 'ours', 'otel', 'ours-unsampled', 'ours-unexported', 'ours-b3-single'] as const;
 export type Variant = (typeof VARIANTS)[number];
 const TRACED = ['ours', 'otel', 'ours-b3-single'] as const;
 type Traced = (typeof TRACED)[number];
 const isTraced = (variant: Variant): variant is Traced => (TRACED as readonly string[]).includes(variant);
 /**
  * The script and environment of each variant: `ours-unsampled` propagates context and records nothing;
+ * `ours-unexported` records spans and drops them (what export costs is the difference from `ours`);
  * `ours-b3-single` writes the one `b3` header instead of the four `X-B3-*` ones (with `traceparent`).
  */
 const SERVERS: Record<Variant, [string, Record<string, string>]> = {
@@ -33,6 +34,7 @@ const SERVERS: Record<Variant, [string, Record<string, string>]> = {
   ours: ['ours.ts', {}],
   otel: ['otel.ts', {}],
   'ours-unsampled': ['ours.ts', { TRACING_SAMPLE_RATE: '0' }],
+  'ours-unexported': ['ours.ts', { EXPORT: 'none' }],
   'ours-b3-single': ['ours.ts', { B3: 'single' }],
 };
 /** SERVER, the local child, CLIENT. */
@@ -58,6 +60,8 @@ export interface OverheadResult {
   spans: Record<Traced, { expected: number; delivered: number }>;
   /** CPU time of the handler process per request, µs (median over rounds): contention-free cost. */
   cpuPerRequestUs: Record<Variant, number>;
+  /** CPU µs per request above the untraced handler's: median over rounds of the difference within a round. */
+  cpuAddedUs: Record<Variant, number>;
   /** Share of one core the collector used during the traced rounds (it shares the machine). */
   collectorCores: number;
   /** Handlers pinned to the first CPU, everything else (load generator, downstream, collectors) to the others. */
@@ -140,8 +144,11 @@ export async function runOverhead(settings: OverheadSettings, progress: (line: s
     }
     const summary = Object.fromEntries(VARIANTS.map((v) => [v, summarise(results[v])])) as Record<Variant, LoadResult>;
     const cpuPerRequestUs = Object.fromEntries(VARIANTS.map((v) => [v, median(cpu[v])])) as Record<Variant, number>;
+    const cpuAddedUs = Object.fromEntries(
+      VARIANTS.map((v) => [v, median(cpu[v].map((us, i) => us - cpu.untraced[i]!))]),
+    ) as Record<Variant, number>;
     const collectorCores = collectorCpu.seconds / collectorCpu.wall;
-    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, collectorCores, pinned };
+    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, cpuAddedUs, collectorCores, pinned };
   } finally {
     unpin();
     await Promise.all(started.map((p) => p.stop()));

@@ -12,11 +12,13 @@
  * no attempt span outlives the caller's span. When the call fails or the breaker is
  * open, the caller gets the fallback and the parent span says why.
  *
- * One HTTP exchange is one function (`Exchange`): the transport is swapped there alone.
+ * Each client keeps its own pool of kept-alive connections (lib/http-transport.ts), the one
+ * place the runtime's HTTP client shows.
  */
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
 import type { EnvReader } from './config.ts';
+import { createHttpTransport } from './http-transport.ts';
 import type { Logger } from './log.ts';
 import { defaultRetryBudgetSettings, RetryBudget, type RetryBudgetSettings } from './retry-budget.ts';
 import type { Span } from './tracing/span.ts';
@@ -77,36 +79,6 @@ export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; retry
   };
 }
 
-/** What one HTTP exchange sends. */
-export interface ExchangeRequest {
-  url: URL;
-  method: string;
-  headers: Record<string, string>;
-  body?: string;
-}
-
-/** What one HTTP exchange answers: the status, and the parsed JSON body of a 2xx (undefined otherwise). */
-export interface ExchangeResponse {
-  status: number;
-  body: unknown;
-}
-
-/**
- * Performs one HTTP exchange, reading the whole answer, and rejects as soon as `signal`
- * aborts (with its reason). The only place the transport shows.
- */
-export type Exchange = (request: ExchangeRequest, signal: AbortSignal) => Promise<ExchangeResponse>;
-
-/** The runtime's fetch, which pools and keeps connections alive. */
-export const fetchExchange: Exchange = async ({ url, method, headers, body }, signal) => {
-  const response = await fetch(url, { method, headers, body, signal });
-  if (!response.ok) {
-    await response.body?.cancel();
-    return { status: response.status, body: undefined };
-  }
-  return { status: response.status, body: await response.json() };
-};
-
 export interface ServiceClientOptions<T> {
   /** The remote service's name, as it appears in spans. */
   service: string;
@@ -117,8 +89,6 @@ export interface ServiceClientOptions<T> {
   retry?: Partial<RetrySettings>;
   retryBudget?: Partial<RetryBudgetSettings>;
   breaker?: Partial<BreakerSettings>;
-  /** The transport; the runtime's fetch by default. */
-  exchange?: Exchange;
 }
 
 export type BreakerState = 'closed' | 'open' | 'half-open';
@@ -181,18 +151,17 @@ export class ServiceClient<T> {
   readonly #fallback: () => T;
   readonly #retry: RetrySettings;
   readonly #budget: RetryBudget;
-  readonly #exchange: Exchange;
+  readonly #transport = createHttpTransport();
   readonly #breaker: Breaker;
   /** The call whose failure or success last settled in the breaker: the one that changed its state, if any did. */
   #settling: Call | undefined;
 
-  constructor({ service, baseUrl, fallback, log, retry, retryBudget, breaker, exchange = fetchExchange }: ServiceClientOptions<T>) {
+  constructor({ service, baseUrl, fallback, log, retry, retryBudget, breaker }: ServiceClientOptions<T>) {
     this.service = service;
     this.#baseUrl = baseUrl;
     this.#fallback = fallback;
     this.#retry = { ...defaultRetrySettings, ...retry };
     this.#budget = new RetryBudget({ ...defaultRetryBudgetSettings, ...retryBudget });
-    this.#exchange = exchange;
     const settings = { ...defaultBreakerSettings, ...breaker };
     this.#breaker = new CircuitBreaker((call: Call, path: string, name: string, options: RequestOptions) => this.#withRetries(call, path, name, options), {
       timeout: this.#retry.deadlineMs,
@@ -244,9 +213,10 @@ export class ServiceClient<T> {
     }
   }
 
-  /** Stops the breaker's timers. */
+  /** Stops the breaker's timers and closes the client's connections. */
   close(): void {
     this.#breaker.shutdown();
+    void this.#transport.close();
   }
 
   #withRetries(call: Call, path: string, name: string, options: RequestOptions): Promise<unknown> {
@@ -292,15 +262,21 @@ export class ServiceClient<T> {
     const stop = () => abort.abort(call.signal.reason);
     call.signal.addEventListener('abort', stop, { once: true });
     try {
-      const body = json === undefined ? undefined : JSON.stringify(json);
-      const response = await abortable(this.#exchange({ url, method, headers, body }, abort.signal), abort.signal);
+      const response = await this.#transport.send({
+        method,
+        url,
+        headers,
+        body: json === undefined ? undefined : JSON.stringify(json),
+        signal: abort.signal,
+      });
       span.tag('http.status_code', response.status);
-      if (response.status >= 400) {
+      if (!response.ok) {
+        await response.discard();
         const message = `${this.service} answered ${response.status}`;
         if (response.status < 500) throw new AbortError(new ClientError(message));
         throw new Error(message);
       }
-      return response.body;
+      return await response.json();
     } catch (error) {
       const aborted = abort.signal.aborted ? (abort.signal.reason as AttemptAborted) : undefined;
       if (aborted) span.tag('aborted', aborted.abortCause);
@@ -313,16 +289,6 @@ export class ServiceClient<T> {
       span.finish();
     }
   }
-}
-
-/** Settles with `work`, or rejects with the signal's reason as soon as it aborts, whatever the transport does. */
-function abortable<R>(work: Promise<R>, signal: AbortSignal): Promise<R> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<R>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }
 
 function isBreakerTimeout(error: unknown): boolean {

@@ -1,9 +1,10 @@
 /**
- * What the overhead benchmark's three handler variants share, so they differ only in
+ * What the overhead benchmark's handler variants share, so they differ only in
  * tracing: the handler's own work, the downstream call, and how a server announces
  * its port and stops.
  */
 import process from 'node:process';
+import { createHttpTransport } from '../../lib/http-transport.ts';
 import { listen, onTermination, type FetchHandler } from '../../lib/server.ts';
 
 export interface Account {
@@ -23,6 +24,17 @@ export function findAccount(id: string): Account {
 /** Where the outgoing call goes (bench/servers/downstream.ts). */
 export function downstreamUrl(): URL {
   return new URL('/api/quote', process.env['DOWNSTREAM_URL'] ?? 'http://127.0.0.1:8080');
+}
+
+const transport = createHttpTransport();
+
+/**
+ * The downstream call, over the transport ServiceClient uses (lib/http-transport.ts), with the
+ * variant's headers: the same client for every variant, so they differ only in tracing.
+ */
+export async function callDownstream(target: URL, headers: Record<string, string>): Promise<{ status: number; body: unknown }> {
+  const response = await transport.send({ method: 'GET', url: target, headers });
+  return { status: response.status, body: await response.json() };
 }
 
 export function zipkinUrl(): string {

@@ -6,8 +6,8 @@
  * and discarded), and prints JSON: µs per read, median and p99, one timing per read.
  */
 import process from 'node:process';
-import zipkin from 'zipkin';
 import { openStore, openTable } from '../../lib/storage.ts';
+import { encodeBatch } from '../../lib/tracing/exporter.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import {
   AccountStore,
@@ -25,7 +25,7 @@ const table = openTable<StoredAccount>(store, 'accounts');
 const accounts = new AccountStore(store);
 const tracing = new Tracing({
   serviceName: 'accountservice',
-  exporter: { logSpan: (span) => void zipkin.jsonEncoder.JSON_V2.encode(span) },
+  exporter: { logSpan: (span) => void encodeBatch([span]) },
   ipv4: '10.0.0.1',
 });
 const parent = tracing.rootSpan('get /accounts/:accountid', { kind: 'SERVER' });

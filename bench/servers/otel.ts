@@ -14,7 +14,7 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BatchSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { Hono } from 'hono';
-import { downstreamUrl, findAccount, serve, zipkinUrl } from './common.ts';
+import { callDownstream, downstreamUrl, findAccount, serve, zipkinUrl } from './common.ts';
 
 const serviceName = 'bench-otel';
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -33,9 +33,9 @@ function getQuote(): Promise<unknown> {
     const headers: Record<string, string> = { accept: 'application/json' };
     propagation.inject(context.active(), headers);
     try {
-      const response = await fetch(target, { headers });
-      span.setAttribute('http.response.status_code', response.status);
-      return (await response.json()) as unknown;
+      const { status, body } = await callDownstream(target, headers);
+      span.setAttribute('http.response.status_code', status);
+      return body;
     } catch (error) {
       span.setStatus({ code: SpanStatusCode.ERROR, message: String(error) });
       throw error;

@@ -2,14 +2,16 @@
  * The tracing work of one request of the overhead benchmark's handler, without HTTP:
  * a SERVER span from the incoming headers, a local child span, a CLIENT span injected
  * into outgoing headers, one await in between (as the call would), tags, finish.
- * `node --import tsx bench/servers/tracing-cost.ts ours|otel` prints JSON: µs per
- * request by variant, one figure per round. Spans are encoded but not sent. One tracer per process: OTel's
- * AsyncLocalStorage context slows every await in the process it is enabled in.
+ * `node --import tsx bench/servers/tracing-cost.ts ours|otel` prints JSON: CPU µs per
+ * request by variant (the process's, all threads: what other processes on the cores do not
+ * change), one figure per round (ROUNDS, PER_ROUND requests each; ONLY=<variant> for one).
+ * Spans are encoded but not sent. One tracer per process: OTel's AsyncLocalStorage context
+ * slows every await in the process it is enabled in.
  */
 import process from 'node:process';
-import zipkin from 'zipkin';
 import { createLogger, type Logger } from '../../lib/log.ts';
 import { encodeBatch } from '../../lib/tracing/exporter.ts';
+import type { SpanLogger, ZipkinSpan } from '../../lib/tracing/model.ts';
 import { extract } from '../../lib/tracing/propagation.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import { findAccount } from './common.ts';
@@ -71,16 +73,16 @@ async function oursVariants(): Promise<Record<string, Request>> {
   const ipv4 = '10.0.0.1';
   // What the exporter does: keep each finished span, encode a batch of 1000 at once (lib/tracing/exporter.ts);
   // the POST itself is left out, as OTel's is below.
-  const batch: zipkin.model.Span[] = [];
+  const batch: ZipkinSpan[] = [];
   const encoded = {
-    logSpan(span: zipkin.model.Span) {
+    logSpan(span: ZipkinSpan) {
       if (batch.push(span) < 1000) return;
       encodeBatch(batch);
       batch.length = 0;
     },
   };
   const nowhere = { logSpan: () => {} };
-  const tracing = (exporter: zipkin.Logger, sampleRate = 1) => new Tracing({ serviceName, exporter, ipv4, sampleRate });
+  const tracing = (exporter: SpanLogger, sampleRate = 1) => new Tracing({ serviceName, exporter, ipv4, sampleRate });
   return {
     untraced: untraced(),
     'ours: recorded and encoded': ours(tracing(encoded), log),
@@ -155,7 +157,10 @@ async function otelVariants(): Promise<Record<string, Request>> {
   };
 }
 
-const variants = tracer === 'otel' ? await otelVariants() : await oursVariants();
+const all = tracer === 'otel' ? await otelVariants() : await oursVariants();
+// ONLY=<variant>: that one alone, e.g. for instruction counts under callgrind (run with two PER_ROUND values, subtract).
+const only = process.env['ONLY'];
+const variants = only === undefined ? all : { [only]: all[only]! };
 const results: Record<string, number[]> = Object.fromEntries(Object.keys(variants).map((name) => [name, []]));
 // Timers (batch flushes) get their turn now and then, as between requests.
 const yieldToTimers = () => new Promise((resolve) => setImmediate(resolve));
@@ -169,9 +174,10 @@ const runMany = async (run: Request) => {
 for (const run of Object.values(variants)) await runMany(run);
 for (let round = 0; round < ROUNDS; round++) {
   for (const [name, run] of Object.entries(variants)) {
-    const started = performance.now();
+    const started = process.cpuUsage();
     await runMany(run);
-    results[name]!.push(((performance.now() - started) * 1000) / PER_ROUND);
+    const used = process.cpuUsage(started);
+    results[name]!.push((used.user + used.system) / PER_ROUND);
   }
 }
 console.log(JSON.stringify(results));

@@ -9,9 +9,10 @@
  * that waits for the POSTs in flight, for shutdown. Under load a full batch goes out at
  * once rather than at the next tick, so the cap bounds memory, not throughput.
  */
-import zipkin from 'zipkin';
+import type zipkin from 'zipkin';
 import { HttpLogger } from 'zipkin-transport-http';
 import type { Logger } from '../log.ts';
+import type { Endpoint, SpanLogger, ZipkinSpan } from './model.ts';
 
 export interface ZipkinExporterOptions {
   /** Zipkin base URL; spans go to `${url}/api/v2/spans`. */
@@ -37,43 +38,78 @@ export interface ExporterStats {
   queued: number;
 }
 
-export interface SpanExporter extends zipkin.Logger {
+export interface SpanExporter extends SpanLogger {
   /** Sends what is buffered now and waits for every POST in flight. */
   flush(): Promise<void>;
   stats(): ExporterStats;
 }
 
 /** Keeps finished spans in memory, as the JSON v2 objects Zipkin would receive: for tests. */
-export function createMemoryExporter(): zipkin.Logger & { spans: any[] } {
+export function createMemoryExporter(): SpanLogger & { spans: any[] } {
   const spans: any[] = [];
   return { spans, logSpan: (span) => spans.push(...JSON.parse(encodeBatch([span]))) };
 }
 
 /**
  * A batch as the body of `POST /api/v2/spans`: the JSON v2 array zipkin-js's JSON_V2 encoder
- * writes span by span (empty and false fields left out), in one JSON.stringify.
+ * writes span by span (empty and false fields left out, fields in its order), written as
+ * text directly. Ids are lowercase hex and kinds fixed words, so only names, endpoints,
+ * annotation values and tags go through JSON.stringify; each endpoint is encoded once.
  */
-export function encodeBatch(spans: readonly zipkin.model.Span[]): string {
-  return JSON.stringify(spans.map(toJsonV2));
+export function encodeBatch(spans: readonly ZipkinSpan[]): string {
+  let json = '[';
+  for (let i = 0; i < spans.length; i++) json += (i === 0 ? '' : ',') + encodeSpan(spans[i]!);
+  return json + ']';
 }
 
-function toJsonV2(span: zipkin.model.Span): Record<string, unknown> {
-  const json: Record<string, unknown> = { traceId: span.traceId };
-  if (span.parentId) json.parentId = span.parentId;
-  json.id = span.id;
-  if (span.name) json.name = span.name;
-  if (span.kind) json.kind = span.kind;
-  if (span.timestamp) json.timestamp = span.timestamp;
-  if (span.duration) json.duration = span.duration;
-  if (span.localEndpoint) json.localEndpoint = span.localEndpoint;
-  if (span.remoteEndpoint) json.remoteEndpoint = span.remoteEndpoint;
-  if (span.annotations.length > 0) json.annotations = span.annotations;
-  for (const _ in span.tags) {
-    json.tags = span.tags;
-    break;
+function encodeSpan(span: ZipkinSpan): string {
+  let json = '{"traceId":"' + span.traceId + '"';
+  if (span.parentId) json += ',"parentId":"' + span.parentId + '"';
+  json += ',"id":"' + span.id + '"';
+  if (span.name) json += ',"name":' + quote(span.name);
+  if (span.kind) json += ',"kind":"' + span.kind + '"';
+  if (span.timestamp) json += ',"timestamp":' + span.timestamp;
+  if (span.duration) json += ',"duration":' + span.duration;
+  if (span.localEndpoint) json += ',"localEndpoint":' + encodeEndpoint(span.localEndpoint);
+  if (span.remoteEndpoint) json += ',"remoteEndpoint":' + encodeEndpoint(span.remoteEndpoint);
+  const { annotations, tags } = span;
+  if (annotations && annotations.length > 0) {
+    json += ',"annotations":[';
+    for (let i = 0; i < annotations.length; i++) {
+      const { timestamp, value } = annotations[i]!;
+      json += (i === 0 ? '{"timestamp":' : ',{"timestamp":') + timestamp + ',"value":' + quote(value) + '}';
+    }
+    json += ']';
   }
-  if (span.debug) json.debug = true;
-  if (span.shared) json.shared = true;
+  let separator = ',"tags":{';
+  for (const key in tags) {
+    json += separator + quote(key) + ':' + quote(tags[key]!);
+    separator = ',';
+  }
+  if (separator === ',') json += '}';
+  if (span.debug) json += ',"debug":true';
+  if (span.shared) json += ',"shared":true';
+  return json + '}';
+}
+
+/**
+ * A JSON string literal, as JSON.stringify writes it: most names and tags need no escape, and
+ * finding that out is much cheaper than JSON.stringify's set-up for one short string.
+ */
+function quote(text: string): string {
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    // Control characters, the quote, the backslash and (lone, perhaps) surrogates are JSON.stringify's to escape.
+    if (c < 0x20 || c === 0x22 || c === 0x5c || (c >= 0xd800 && c <= 0xdfff)) return JSON.stringify(text);
+  }
+  return '"' + text + '"';
+}
+
+const encodedEndpoints = new WeakMap<Endpoint, string>();
+
+function encodeEndpoint(endpoint: Endpoint): string {
+  let json = encodedEndpoints.get(endpoint);
+  if (json === undefined) encodedEndpoints.set(endpoint, (json = JSON.stringify(endpoint)));
   return json;
 }
 
@@ -99,13 +135,13 @@ export function createZipkinExporter({
   const inFlight = new Set<Promise<unknown>>();
   const lastReported = { dropped: 0, failed: 0 };
   /** Finished spans, waiting for their batch (failed batches go back in front). */
-  let waiting: zipkin.model.Span[] = [];
+  let waiting: ZipkinSpan[] = [];
   /** False after a failed POST, until one succeeds: only the interval then tries again. */
   let collectorKeepsUp = true;
 
   /** The fetch HttpLogger posts `batch` with: a timeout, and the batch kept to put back if the POST fails. */
   const postOf =
-    (batch: zipkin.model.Span[]) =>
+    (batch: ZipkinSpan[]) =>
     (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
       const request = fetch(input, { ...init, signal: AbortSignal.timeout(timeoutMs) });
       const tracked = request
@@ -129,7 +165,7 @@ export function createZipkinExporter({
     };
 
   /** A failed batch goes back in front of the waiting spans, as far as the cap allows; the rest is dropped. */
-  const requeue = (batch: zipkin.model.Span[]) => {
+  const requeue = (batch: ZipkinSpan[]) => {
     const room = Math.max(0, maxQueuedSpans - waiting.length);
     waiting = batch.slice(0, room).concat(waiting);
     stats.dropped += Math.max(0, batch.length - room);

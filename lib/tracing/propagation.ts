@@ -91,7 +91,7 @@ const NONE: Extracted = Object.freeze({ kind: 'none' });
 
 /** Reads the incoming trace context, by the precedence in the module comment. */
 export function extract(get: HeaderGetter): Extracted {
-  const traceparent = clean(read(get, 'traceparent'), MAX_VALUE_LENGTH);
+  const traceparent = field(get, 'traceparent');
   const w3c = parseTraceparent(traceparent);
   const b3 = extractB3(get);
   if (w3c !== undefined) {
@@ -114,7 +114,18 @@ export function extract(get: HeaderGetter): Extracted {
  */
 export function inject(ctx: TraceContext, set: HeaderSetter, options?: { b3?: 'multi' | 'single' }): void {
   if (!isValidContext(ctx)) return;
-  if (options?.b3 === 'single') {
+  const tracestate = parseTracestate(ctx.tracestate);
+  const valid = tracestate === ctx.tracestate ? ctx : { ...ctx, tracestate };
+  injectValid(valid, formatTraceparent(valid), set, options?.b3);
+}
+
+/**
+ * inject for a context known to be valid, its tracestate already normalised (a span's
+ * own, made from ids we generated or `extract` validated), with its `traceparent` value
+ * made once for every hop and the `traceresponse`.
+ */
+export function injectValid(ctx: TraceContext, traceparent: string, set: HeaderSetter, b3: 'multi' | 'single' = 'multi'): void {
+  if (b3 === 'single') {
     set('b3', formatB3Single(ctx));
   } else {
     // Lower-case names, as HTTP/2 requires and HTTP/1.1 allows: undici takes a slower path for mixed case.
@@ -125,9 +136,8 @@ export function inject(ctx: TraceContext, set: HeaderSetter, options?: { b3?: 'm
     if (ctx.debug) set('x-b3-flags', '1');
     else if (ctx.sampled !== undefined) set('x-b3-sampled', ctx.sampled ? '1' : '0');
   }
-  set('traceparent', formatTraceparent(ctx));
-  const tracestate = parseTracestate(ctx.tracestate);
-  if (tracestate !== undefined) set('tracestate', tracestate);
+  set('traceparent', traceparent);
+  if (ctx.tracestate !== undefined) set('tracestate', ctx.tracestate);
 }
 
 /** W3C Trace Context Level 2 `traceresponse` value: 00-<32 hex trace id>-<16 hex span id>-<flags 2 hex>. */
@@ -222,12 +232,13 @@ export function parseB3Single(value: string | null | undefined): Extracted {
 
 /** Parses the `X-B3-*` multi headers: a context, a sampling decision alone, or none. */
 export function parseB3Multi(get: HeaderGetter): Extracted {
-  const field = (name: string) => clean(read(get, name), MAX_VALUE_LENGTH);
-  const rawTrace = field('x-b3-traceid');
-  const rawSpan = field('x-b3-spanid');
-  const rawParent = field('x-b3-parentspanid');
-  const decision = b3MultiDecision(field('x-b3-sampled'), field('x-b3-flags'));
+  const decision = b3MultiDecision(field(get, 'x-b3-sampled'), field(get, 'x-b3-flags'));
   if (decision === undefined) return NONE;
+  const rawTrace = field(get, 'x-b3-traceid');
+  // Without a trace id only a decision can come, and an empty one is none: the other ids need not be read.
+  if (rawTrace === undefined && !decision.debug && decision.sampled === undefined) return NONE;
+  const rawSpan = field(get, 'x-b3-spanid');
+  const rawParent = field(get, 'x-b3-parentspanid');
   if (rawTrace === undefined && rawSpan === undefined && rawParent === undefined) {
     return decision.debug || decision.sampled !== undefined ? { kind: 'sampling', ...decision } : NONE;
   }
@@ -373,6 +384,11 @@ function read(get: HeaderGetter, name: string): string | undefined {
   }
   if (Array.isArray(value)) return value.every((v) => typeof v === 'string') ? value.join(', ') : undefined;
   return typeof value === 'string' ? value : undefined;
+}
+
+/** A header's value, cleaned; a function of the module rather than a closure per call (tsx names each closure it makes). */
+function field(get: HeaderGetter, name: string): string | undefined {
+  return clean(read(get, name), MAX_VALUE_LENGTH);
 }
 
 /** Length-checked (before any other work) and trimmed value; undefined when absent, oversized or empty. */

@@ -1,16 +1,22 @@
 /**
- * A span that is carried explicitly: it holds its own Zipkin model span and ids, never
- * zipkin-js's per-process "current id" slot, so concurrent requests interleaving across
- * awaits cannot write into each other's traces. The model span is filled in place and
- * handed to the exporter when the span finishes: no per-annotation records to collect
- * and regroup on the request path.
+ * A span that is carried explicitly: it holds its own ids and its own Zipkin span
+ * record, never a per-process "current span" slot, so concurrent requests interleaving
+ * across awaits cannot write into each other's traces. The record is filled in place
+ * and handed to the exporter when the span finishes.
  */
-import zipkin from 'zipkin';
-import { formatTraceresponse, inject, type HeaderSetter, type TraceContext } from './propagation.ts';
+import { newSpanId } from './ids.ts';
+import type { Endpoint, SpanKind, ZipkinSpan } from './model.ts';
+import { formatTraceparent, injectValid, type HeaderSetter, type TraceContext } from './propagation.ts';
 
-export type SpanKind = 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
+export type { SpanKind } from './model.ts';
 
-export type W3cExtras = Pick<TraceContext, 'tracestate' | 'random'>;
+/**
+ * A span's own context: ids we generated or `extract` validated, a sampling decision
+ * always made, the tracestate already normalised.
+ */
+export interface SpanContext extends TraceContext {
+  sampled: boolean;
+}
 
 export interface SpanOptions {
   /** Omit for a local span (work inside this process). */
@@ -21,29 +27,17 @@ export interface SpanOptions {
 
 /** What a span needs from the tracer that made it. */
 export interface SpanSink {
-  readonly localEndpoint: zipkin.model.Endpoint;
-  remoteEndpoint(serviceName: string): zipkin.model.Endpoint;
-  childId(parent: zipkin.TraceId): zipkin.TraceId;
+  readonly localEndpoint: Endpoint | undefined;
+  remoteEndpoint(serviceName: string): Endpoint | undefined;
   /** Takes a finished span. */
-  report(span: zipkin.model.Span): void;
+  report(span: ZipkinSpan): void;
 }
+
+const ORIGIN_MICROS = performance.timeOrigin * 1000;
 
 /** Microseconds since the epoch, at sub-millisecond resolution. */
 export function nowMicros(): number {
-  return Math.round((performance.timeOrigin + performance.now()) * 1000);
-}
-
-/** The value of a zipkin-js option, or undefined for None. */
-function valueOf<T>(option: zipkin.option.IOption<T>): T | undefined {
-  return option.present ? option.getOrElse(undefined as T) : undefined;
-}
-
-/**
- * Zipkin's span names are lower case. zipkin-js's setName lowercases for the host's locale
- * (slow, and wrong for a Turkish one); Zipkin itself uses the root locale, as this does.
- */
-function setName(model: zipkin.model.Span, name: string): void {
-  (model as { name: string | undefined }).name = name.toLowerCase();
+  return Math.round(ORIGIN_MICROS + performance.now() * 1000);
 }
 
 /** Zipkin caps nothing, but a tag value the size of a request body helps nobody. */
@@ -52,69 +46,68 @@ const MAX_TAG_LENGTH = 512;
 export class Span {
   readonly #sink: SpanSink;
   /** The span as Zipkin will receive it; absent when the trace is not sampled. */
-  readonly #model: zipkin.model.Span | undefined;
+  readonly #record: ZipkinSpan | undefined;
   readonly #start: number;
+  /** Made once, for every hop below this span and the traceresponse. */
+  #traceparent: string | undefined;
   #finished = false;
 
-  constructor(
-    sink: SpanSink,
-    readonly id: zipkin.TraceId,
-    name: string,
-    options: SpanOptions = {},
-    /** What W3C callers add (tracestate, the random flag), passed on to every hop below this span. */
-    readonly w3c: W3cExtras = {},
-  ) {
+  /**
+   * @param shared a server span joining its caller's span (B3), which Zipkin merges with the caller's.
+   */
+  constructor(sink: SpanSink, readonly context: SpanContext, name: string, options: SpanOptions = {}, shared = false) {
     this.#sink = sink;
-    if (id.sampled.getOrElse(false)) {
-      const model = new zipkin.model.Span(id);
-      setName(model, name);
-      if (options.kind) model.setKind(options.kind);
-      model.setLocalEndpoint(sink.localEndpoint);
-      if (options.remoteService) model.setRemoteEndpoint(sink.remoteEndpoint(options.remoteService));
-      this.#model = model;
+    if (context.sampled) {
+      this.#record = {
+        traceId: context.traceId,
+        parentId: context.parentId,
+        id: context.spanId,
+        kind: options.kind,
+        // Zipkin lowercases names in the root locale (zipkin-js used the host's, slower and wrong for a Turkish one).
+        name: name.toLowerCase(),
+        timestamp: 0,
+        duration: 0,
+        localEndpoint: sink.localEndpoint,
+        remoteEndpoint: options.remoteService === undefined ? undefined : sink.remoteEndpoint(options.remoteService),
+        annotations: undefined,
+        tags: {},
+        debug: context.debug,
+        shared,
+      };
     }
     // Taken last, so the span times the work and not its own setup.
     this.#start = nowMicros();
-    this.#model?.setTimestamp(this.#start);
+    if (this.#record) this.#record.timestamp = this.#start;
   }
 
   get traceId(): string {
-    return this.id.traceId;
+    return this.context.traceId;
   }
 
   get spanId(): string {
-    return this.id.spanId;
+    return this.context.spanId;
   }
 
   /** False when the trace is not sampled: nothing is recorded, the context still travels. */
   get recording(): boolean {
-    return this.#model !== undefined;
+    return this.#record !== undefined;
   }
 
-  get context(): TraceContext {
-    const sampled = valueOf(this.id.sampled);
-    const context: TraceContext = { traceId: this.id.traceId, spanId: this.id.spanId, debug: this.id.isDebug() };
-    const parentId = valueOf(this.id.parentSpanId);
-    if (parentId !== undefined) context.parentId = parentId;
-    if (sampled !== undefined) context.sampled = sampled;
-    if (this.w3c.tracestate !== undefined) context.tracestate = this.w3c.tracestate;
-    if (this.w3c.random) context.random = true;
-    return context;
-  }
-
-  /** The W3C `traceresponse` value naming this span, for the caller. */
+  /** The W3C `traceresponse` value naming this span, for the caller (the same text as its `traceparent`). */
   get traceresponse(): string {
-    return formatTraceresponse({ traceId: this.traceId, spanId: this.spanId, sampled: this.recording, random: this.w3c.random });
+    return (this.#traceparent ??= formatTraceparent(this.context));
   }
 
   /** Writes this span's context into outgoing headers (HTTP or AMQP). */
   inject(set: HeaderSetter, options?: { b3?: 'multi' | 'single' }): void {
-    inject(this.context, set, options);
+    injectValid(this.context, this.traceresponse, set, options?.b3);
   }
 
   /** Opens a span below this one. */
   child(name: string, options?: SpanOptions): Span {
-    return new Span(this.#sink, this.#sink.childId(this.id), name, options, this.w3c);
+    const { traceId, spanId, sampled, debug, tracestate, random } = this.context;
+    const context: SpanContext = { traceId, spanId: newSpanId(), parentId: spanId, sampled, debug, tracestate, random };
+    return new Span(this.#sink, context, name, options);
   }
 
   /**
@@ -149,16 +142,16 @@ export class Span {
   }
 
   setName(name: string): void {
-    if (this.#model) setName(this.#model, name);
+    if (this.#record) this.#record.name = name.toLowerCase();
   }
 
   /** A timestamped event, shown on the span in Zipkin. */
   annotate(message: string): void {
-    if (!this.#finished) this.#model?.addAnnotation(nowMicros(), message);
+    if (this.#record && !this.#finished) (this.#record.annotations ??= []).push({ timestamp: nowMicros(), value: message });
   }
 
   tag(key: string, value: string | number | boolean): void {
-    this.#model?.putTag(key, String(value).slice(0, MAX_TAG_LENGTH));
+    if (this.#record) this.#record.tags[key] = String(value).slice(0, MAX_TAG_LENGTH);
   }
 
   /** Marks the span failed; Zipkin shows spans tagged `error` in red. */
@@ -170,9 +163,9 @@ export class Span {
   finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    if (!this.#model) return;
+    if (!this.#record) return;
     // Zipkin drops a zero duration; one microsecond is the honest minimum.
-    this.#model.setDuration(Math.max(nowMicros() - this.#start, 1));
-    this.#sink.report(this.#model);
+    this.#record.duration = Math.max(nowMicros() - this.#start, 1);
+    this.#sink.report(this.#record);
   }
 }

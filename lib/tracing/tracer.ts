@@ -1,18 +1,17 @@
 /**
- * One tracer per service: zipkin-js ids and sampling, Zipkin model spans built in
+ * One tracer per service: ids, sampling by trace id, Zipkin span records built in
  * place, an exporter shipping them. Spans are created from an incoming context (or
  * none) and from then on carried explicitly; see span.ts for why.
  */
-import zipkin from 'zipkin';
+import { newSpanId, newTraceId } from './ids.ts';
+import type { Endpoint, SpanLogger, ZipkinSpan } from './model.ts';
 import type { Extracted } from './propagation.ts';
-import { Span, type SpanKind, type SpanSink, type W3cExtras } from './span.ts';
-
-const { Tracer, ExplicitContext, TraceId, model, option, sampler } = zipkin;
+import { Span, type SpanContext, type SpanKind, type SpanSink } from './span.ts';
 
 export interface TracerOptions {
   serviceName: string;
   /** Where finished spans go (an exporter to Zipkin, or a test's collector). */
-  exporter: zipkin.Logger;
+  exporter: SpanLogger & { flush?: () => Promise<void> };
   /** Fraction of new traces recorded, 0..1. Incoming decisions are always honoured. */
   sampleRate?: number;
   /** This host's IPv4 address, for the spans' local endpoint. */
@@ -28,81 +27,75 @@ export type Continuation =
 
 export class Tracing implements SpanSink {
   readonly serviceName: string;
-  readonly localEndpoint: zipkin.model.Endpoint;
-  readonly #remoteEndpoints = new Map<string, zipkin.model.Endpoint>();
-  readonly #tracer: zipkin.Tracer;
-  readonly #exporter: zipkin.Logger & { flush?: () => Promise<void> };
+  readonly localEndpoint: Endpoint | undefined;
+  readonly #remoteEndpoints = new Map<string, Endpoint | undefined>();
+  readonly #exporter: TracerOptions['exporter'];
+  readonly #sample: (traceId: string) => boolean;
 
   constructor({ serviceName, exporter, sampleRate = 1, ipv4 }: TracerOptions) {
     this.serviceName = serviceName;
-    this.localEndpoint = new model.Endpoint({ serviceName, ipv4 });
+    this.localEndpoint = endpoint(serviceName, ipv4);
     this.#exporter = exporter;
-    this.#tracer = new Tracer({
-      // Required by zipkin-js, never consulted: spans are carried, and report themselves.
-      ctxImpl: new ExplicitContext(),
-      recorder: { record: () => {} },
-      sampler: new sampler.Sampler(traceIdRatio(sampleRate)),
-      traceId128Bit: true,
-      localServiceName: serviceName,
-    });
+    this.#sample = traceIdRatio(sampleRate);
   }
 
   /**
-   * Opens a span continuing what was extracted from an incoming request or message:
+   * Opens a span continuing what `extract` read from an incoming request or message:
    * joined or as a child when there is a context, a new trace otherwise (keeping a
-   * sampling-only decision when one came).
+   * sampling-only decision when one came). A decision the caller deferred is made
+   * here, by trace id; debug forces recording.
    */
   continueSpan(
     name: string,
     extracted: Extracted,
     options: { kind: SpanKind; remoteService?: string; continuation: Continuation },
   ): Span {
-    let id: zipkin.TraceId;
-    let w3c: W3cExtras = {};
     if (extracted.kind === 'context') {
-      const { context } = extracted;
-      const caller = new TraceId({
-        traceId: context.traceId,
-        spanId: context.spanId,
-        parentId: context.parentId === undefined ? option.None : new option.Some(context.parentId),
-        sampled: context.sampled === undefined ? option.None : new option.Some(context.sampled),
-        debug: context.debug,
-      });
-      id = options.continuation === 'join' && extracted.format !== 'w3c' ? this.#join(caller) : this.childId(caller);
-      w3c = { tracestate: context.tracestate, random: context.random };
-    } else if (extracted.kind === 'sampling') {
-      id = this.#tracer.createRootId(
-        extracted.sampled === undefined ? option.None : new option.Some(extracted.sampled),
-        extracted.debug,
-      );
-    } else {
-      id = this.#tracer.createRootId();
+      const { traceId, spanId, parentId, sampled, debug, tracestate, random } = extracted.context;
+      const decided = debug || (sampled ?? this.#sample(traceId));
+      if (options.continuation === 'join' && extracted.format !== 'w3c') {
+        // As zipkin-js's Tracer.join: a caller that deferred the decision recorded nothing, so there is nothing to share.
+        const context: SpanContext = { traceId, spanId, parentId, sampled: decided, debug, tracestate, random };
+        return new Span(this, context, name, options, sampled !== undefined || debug);
+      }
+      const context: SpanContext = { traceId, spanId: newSpanId(), parentId: spanId, sampled: decided, debug, tracestate, random };
+      return new Span(this, context, name, options);
     }
-    return new Span(this, id, name, options, w3c);
+    const traceId = newTraceId();
+    const debug = extracted.kind === 'sampling' && extracted.debug;
+    const sampled = debug || ((extracted.kind === 'sampling' ? extracted.sampled : undefined) ?? this.#sample(traceId));
+    return this.#root(traceId, sampled, debug, name, options);
   }
 
   /** Opens the first span of a new trace. */
   rootSpan(name: string, options: { kind?: SpanKind; remoteService?: string } = {}): Span {
-    return new Span(this, this.#tracer.createRootId(), name, options);
+    const traceId = newTraceId();
+    return this.#root(traceId, this.#sample(traceId), false, name, options);
   }
 
-  /** Tracer.join, missing from zipkin-js's type declarations: shares the caller's span id. */
-  #join(caller: zipkin.TraceId): zipkin.TraceId {
-    return (this.#tracer as unknown as { join(id: zipkin.TraceId): zipkin.TraceId }).join(caller);
-  }
-
-  childId(parent: zipkin.TraceId): zipkin.TraceId {
-    return this.#tracer.createChildId(parent);
+  #root(traceId: string, sampled: boolean, debug: boolean, name: string, options: { kind?: SpanKind; remoteService?: string }): Span {
+    const context: SpanContext = {
+      traceId,
+      spanId: newSpanId(),
+      parentId: undefined,
+      sampled,
+      debug,
+      tracestate: undefined,
+      random: undefined,
+    };
+    return new Span(this, context, name, options);
   }
 
   /** Endpoints are immutable once made: one per remote service, shared by its spans. */
-  remoteEndpoint(serviceName: string): zipkin.model.Endpoint {
-    let endpoint = this.#remoteEndpoints.get(serviceName);
-    if (!endpoint) this.#remoteEndpoints.set(serviceName, (endpoint = new model.Endpoint({ serviceName })));
-    return endpoint;
+  remoteEndpoint(serviceName: string): Endpoint | undefined {
+    let found = this.#remoteEndpoints.get(serviceName);
+    if (found === undefined && !this.#remoteEndpoints.has(serviceName)) {
+      this.#remoteEndpoints.set(serviceName, (found = endpoint(serviceName)));
+    }
+    return found;
   }
 
-  report(span: zipkin.model.Span): void {
+  report(span: ZipkinSpan): void {
     this.#exporter.logSpan(span);
   }
 
@@ -112,13 +105,19 @@ export class Tracing implements SpanSink {
   }
 }
 
+/** An endpoint as Zipkin wants it (service name lower case), or none when there is nothing to say. */
+function endpoint(serviceName: string, ipv4?: string): Endpoint | undefined {
+  if (!serviceName && !ipv4) return undefined;
+  return Object.freeze({ serviceName: serviceName ? serviceName.toLowerCase() : undefined, ipv4 });
+}
+
 /**
  * Samples by the trace id's low bits rather than a coin toss, so every service with
  * the same rate makes the same decision for the same trace.
  */
-function traceIdRatio(rate: number): (id: zipkin.TraceId) => boolean {
+function traceIdRatio(rate: number): (traceId: string) => boolean {
   if (rate >= 1) return () => true;
   if (rate <= 0) return () => false;
   const bound = rate * 2 ** 52;
-  return (id) => parseInt(id.traceId.slice(-13), 16) < bound;
+  return (traceId) => parseInt(traceId.slice(-13), 16) < bound;
 }

@@ -1,0 +1,124 @@
+/**
+ * One HTTP exchange between services, over the client that costs least on the runtime:
+ *
+ * - **Node**: undici's `request` through a keep-alive connection pool (an undici `Agent`).
+ *   undici is the library Node's own `fetch` is built on; its `request` skips the WHATWG
+ *   layers (Headers validation, web streams, Response objects) and costs about a quarter of
+ *   `fetch`'s CPU per call (BENCHMARKS.md, Findings).
+ * - **Deno**: the runtime's `fetch`, which is native there: undici also runs under Deno,
+ *   but costs the same per call and loads a Node-compat stack besides.
+ *
+ * Both behave as `fetch` does: an aborted signal rejects the exchange, or the body still
+ * being read, with the signal's reason (a `TimeoutError` DOMException for
+ * `AbortSignal.timeout`); a refused or reset connection rejects with an Error; any status
+ * resolves. A response's body must be read (`json`) or discarded (`discard`), so its
+ * connection goes back to the pool.
+ *
+ * @example
+ * ```ts
+ * const transport = createHttpTransport()
+ * const response = await transport.send({ method: 'GET', url, headers: { accept: 'application/json' }, signal })
+ * if (response.status !== 200) await response.discard()
+ * else use(await response.json())
+ * ```
+ */
+import type { Dispatcher } from 'undici';
+
+export interface HttpRequest {
+  method: string;
+  url: URL | string;
+  /** Lower-case names. */
+  headers: Record<string, string>;
+  body?: string;
+  /** Aborts the exchange, the body included. */
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  /** A 2xx status. */
+  ok: boolean;
+  /** Reads the body as JSON; rejects when it is not JSON, or with the signal's reason on abort. */
+  json(): Promise<unknown>;
+  /** Reads and drops the body, so the connection returns to the pool. */
+  discard(): Promise<void>;
+}
+
+export interface HttpTransport {
+  send(request: HttpRequest): Promise<HttpResponse>;
+  /** Closes the pool's connections (Node); exchanges in flight finish first. */
+  close(): Promise<void>;
+}
+
+export interface HttpTransportOptions {
+  /**
+   * Connections per origin at most (Node; Deno's fetch manages its own pool). Unbounded by
+   * default, as the circuit breaker in front lets every call through while closed: a call
+   * it admitted never waits in a queue of the pool's that its deadline does not see.
+   */
+  connections?: number;
+  /** How long an idle connection is kept for the next call, unless the server says less (Node). */
+  keepAliveMs?: number;
+}
+
+type Undici = typeof import('undici');
+
+const isDeno = 'Deno' in globalThis;
+// Loaded on Node only: Deno keeps its native fetch and does not pay for undici's modules.
+const undici = isDeno ? undefined : await import('undici');
+
+/** A transport for the runtime running this code. */
+export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
+  return undici ? undiciTransport(undici, options) : fetchTransport();
+}
+
+function undiciTransport(
+  { Agent, request }: Undici,
+  { connections, keepAliveMs = 4000 }: HttpTransportOptions,
+): HttpTransport {
+  const agent = new Agent({ connections: connections ?? null, keepAliveTimeout: keepAliveMs });
+  return {
+    async send({ method, url, headers, body, signal }) {
+      const response = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, signal, dispatcher: agent });
+      const received = response.body;
+      const status = response.statusCode;
+      return {
+        status,
+        ok: status >= 200 && status <= 299,
+        json: () => received.json(),
+        discard: () => received.dump(),
+      };
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** What is read of a body being discarded before the connection is given up instead (undici's `dump` default). */
+const DISCARD_LIMIT = 128 * 1024;
+
+function fetchTransport(): HttpTransport {
+  return {
+    async send({ method, url, headers, body, signal }) {
+      const response = await fetch(url, { method, headers, body, signal });
+      return {
+        status: response.status,
+        ok: response.ok,
+        json: () => response.json(),
+        discard: () => drain(response.body),
+      };
+    },
+    close: async () => {},
+  };
+}
+
+/** Reads a body to its end, up to DISCARD_LIMIT bytes: a body left unread would cost the connection. */
+async function drain(body: ReadableStream<Uint8Array> | null): Promise<void> {
+  if (!body) return;
+  const reader = body.getReader();
+  for (let read = 0; read <= DISCARD_LIMIT; ) {
+    const chunk = await reader.read();
+    if (chunk.done) return;
+    read += chunk.value.byteLength;
+  }
+  await reader.cancel();
+}
