@@ -12,7 +12,7 @@
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
 import type { EnvReader } from './config.ts';
-import type { Logger } from './log.ts';
+import { msSince, type Logger } from './log.ts';
 import type { Span } from './tracing/span.ts';
 
 export interface RetrySettings {
@@ -94,6 +94,7 @@ export class ServiceClient<T> {
   readonly #baseUrl: string;
   readonly #fallback: () => T;
   readonly #retry: RetrySettings;
+  readonly #log: Logger;
   readonly #breaker: CircuitBreaker<[string, Span, string, RequestOptions], T>;
 
   constructor({ service, baseUrl, fallback, log, retry, breaker }: ServiceClientOptions<T>) {
@@ -101,6 +102,7 @@ export class ServiceClient<T> {
     this.#baseUrl = baseUrl;
     this.#fallback = fallback;
     this.#retry = { ...defaultRetrySettings, ...retry };
+    this.#log = log;
     const settings = { ...defaultBreakerSettings, ...breaker };
     this.#breaker = new CircuitBreaker(
       (path: string, parent: Span, name: string, options: RequestOptions) => this.#withRetries(path, parent, name, options),
@@ -134,6 +136,9 @@ export class ServiceClient<T> {
       return await this.#breaker.fire(path, parent, name, options);
     } catch (error) {
       const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
+      if (this.#log.enabled('debug')) {
+        this.#log.debug('fallback', { traceId: parent.traceId, spanId: parent.spanId, service: this.service, reason });
+      }
       parent.annotate(`${this.service} fallback: ${reason}`);
       parent.tag(`fallback.${this.service}`, reason);
       return this.#fallback();
@@ -173,6 +178,10 @@ export class ServiceClient<T> {
     // A timer cleared when the attempt ends: AbortSignal.timeout's would outlive every call by its full timeout.
     const abort = new AbortController();
     const timer = setTimeout(() => abort.abort(new DOMException('attempt timed out', 'TimeoutError')), this.#retry.attemptTimeoutMs);
+    const debug = this.#log.enabled('debug');
+    const started = debug ? performance.now() : 0;
+    let status: number | undefined;
+    let failure: unknown;
     try {
       const response = await fetch(url, {
         method,
@@ -180,6 +189,7 @@ export class ServiceClient<T> {
         body: json === undefined ? undefined : JSON.stringify(json),
         signal: abort.signal,
       });
+      status = response.status;
       span.tag('http.status_code', response.status);
       if (!response.ok) {
         await response.body?.cancel();
@@ -189,12 +199,27 @@ export class ServiceClient<T> {
       }
       return (await response.json()) as T;
     } catch (error) {
+      failure = error;
       span.fail(error instanceof AbortError ? error.originalError : error);
       // Network and timeout errors arrive as TypeError/DOMException; normalise so they are retried.
       throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(error));
     } finally {
       clearTimeout(timer);
       span.finish();
+      if (debug) {
+        this.#log.debug('call attempt', {
+          traceId: span.traceId,
+          spanId: span.spanId,
+          service: this.service,
+          method,
+          path: url.pathname,
+          attempt,
+          attempts: this.#retry.attempts,
+          status,
+          durationMs: msSince(started),
+          error: failure === undefined ? undefined : describe(failure),
+        });
+      }
     }
   }
 }

@@ -13,6 +13,11 @@ export interface Logger {
   info(msg: string, fields?: LogFields): void;
   warn(msg: string, fields?: LogFields): void;
   error(msg: string, fields?: LogFields): void;
+  /**
+   * Whether lines at `level` are written: a caller checks it before building the fields
+   * of a line that would be dropped (`if (log.enabled('debug')) log.debug('…', { … })`).
+   */
+  enabled(level: LogLevel): boolean;
   /** A logger whose lines also carry `fields`. */
   child(fields: LogFields): Logger;
 }
@@ -28,10 +33,13 @@ export function createLogger(fields: LogFields, options: LoggerOptions = {}): Lo
 }
 
 /**
- * A child keeps a link to its parent and merges fields only when it writes a line:
- * every request gets a logger, few of them log.
+ * A child keeps a link to its parent and serialises the fixed fields only when it writes
+ * its first line: every request gets a logger, and most write one line or none.
  */
 class JsonLogger implements Logger {
+  /** The fixed fields as JSON members, `"service":"x","traceId":"…",`, once serialised. */
+  #fixed: string | undefined;
+
   constructor(
     readonly parent: JsonLogger | undefined,
     readonly fields: LogFields,
@@ -51,19 +59,40 @@ class JsonLogger implements Logger {
   error(msg: string, extra?: LogFields): void {
     this.#emit('error', msg, extra);
   }
+  enabled(level: LogLevel): boolean {
+    return rank[level] >= this.min;
+  }
   child(fields: LogFields): Logger {
     return new JsonLogger(this, fields, this.min, this.write);
   }
 
-  #allFields(): LogFields {
-    return this.parent ? { ...this.parent.#allFields(), ...this.fields } : this.fields;
+  #fixedMembers(): string {
+    this.#fixed ??= (this.parent ? this.parent.#fixedMembers() : '') + members(this.fields);
+    return this.#fixed;
   }
 
+  // The line is assembled as text, so each field is serialised once. A field of `extra`
+  // that repeats a fixed one comes later in the line, and wins when the line is parsed.
   #emit(level: LogLevel, msg: string, extra?: LogFields): void {
     if (rank[level] < this.min) return;
-    const line = { time: new Date().toISOString(), level, ...this.#allFields(), msg, ...extra };
-    this.write(JSON.stringify(line, errorReplacer));
+    const rest = extra ? members(extra).slice(0, -1) : '';
+    this.write(`{"time":"${new Date().toISOString()}","level":"${level}",${this.#fixedMembers()}"msg":${JSON.stringify(msg)}${rest && `,${rest}`}}`);
   }
+}
+
+/** `fields` as JSON object members, each followed by a comma: `"a":1,"b":"x",` (empty for no fields). */
+function members(fields: LogFields): string {
+  const json = JSON.stringify(fields, holdsObject(fields) ? errorReplacer : undefined);
+  return json.length > 2 ? `${json.slice(1, -1)},` : '';
+}
+
+/** Whether a value may hold an error; a replacer slows JSON.stringify down, and most lines hold only strings and numbers. */
+function holdsObject(fields: LogFields): boolean {
+  for (const key in fields) {
+    const value = fields[key];
+    if (typeof value === 'object' && value !== null) return true;
+  }
+  return false;
 }
 
 /** Errors serialise to their name and message: stacks stay out of logs shipped off the box. */
@@ -74,4 +103,9 @@ function errorReplacer(_key: string, value: unknown): unknown {
 
 export function isLogLevel(value: string): value is LogLevel {
   return value in rank;
+}
+
+/** Milliseconds since `start` (a `performance.now()` reading), to the microsecond: the `durationMs` of log lines. */
+export function msSince(start: number): number {
+  return Math.round((performance.now() - start) * 1000) / 1000;
 }

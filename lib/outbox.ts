@@ -76,6 +76,9 @@ export class Outbox {
       span.finish();
       throw error;
     }
+    if (this.#log.enabled('debug')) {
+      this.#log.debug('outbox: message committed', { traceId: span.traceId, spanId: span.spanId, queue, messageId, pending: this.size });
+    }
     void this.#drain();
   }
 
@@ -120,6 +123,12 @@ export class Outbox {
         span.finish();
       }
       await this.#entries.remove(next.key);
+      if (this.#log.enabled('debug')) {
+        // The entry's b3 header, `{traceId}-{spanId}-…`, names its PRODUCER span, also after a restart.
+        const [traceId, spanId] = entry.headers['b3']?.split('-') ?? [];
+        const { queue, messageId } = entry;
+        this.#log.debug('outbox: message published', { traceId, spanId, queue, messageId, waitedMs: Date.now() - entry.enqueuedAt });
+      }
     }
   }
 }

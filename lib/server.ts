@@ -25,10 +25,30 @@ interface DenoNamespace {
   ): DenoServer;
 }
 
-export async function listen(fetch: FetchHandler, port: number): Promise<RunningServer> {
+/** Deno's error classes for what Node reports as error codes. */
+const DENO_ERROR_CODES: Record<string, string> = {
+  AddrInUse: 'EADDRINUSE',
+  AddrNotAvailable: 'EADDRNOTAVAIL',
+  PermissionDenied: 'EACCES',
+  NotCapable: 'EACCES',
+};
+
+/**
+ * Serves `fetch` on `hostname:port` (port 0: any free one). Rejects when it cannot listen,
+ * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`).
+ */
+export async function listen(fetch: FetchHandler, port: number, hostname = '127.0.0.1'): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
-    const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, fetch);
+    let server: DenoServer;
+    try {
+      server = deno.serve({ port, hostname, onListen: () => {} }, fetch);
+    } catch (error) {
+      // A host name that does not resolve comes as a plain Error; its message is all that tells.
+      const unresolved = error instanceof Error && error.message.startsWith('failed to lookup address');
+      const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : DENO_ERROR_CODES[error.name]) : undefined;
+      throw code ? Object.assign(error as Error, { code }) : error;
+    }
     return { port: server.addr.port, close: () => server.shutdown() };
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
@@ -41,8 +61,12 @@ export async function listen(fetch: FetchHandler, port: number): Promise<Running
         : Response.json({ error: 'internal error' }, { status: 500 }),
   });
   const server = createServer(listener);
-  const { promise, resolve } = withResolvers<number>();
-  server.listen(port, () => resolve((server.address() as import('node:net').AddressInfo).port));
+  const { promise, resolve, reject } = withResolvers<number>();
+  server.once('error', reject);
+  server.listen(port, hostname, () => {
+    server.off('error', reject);
+    resolve((server.address() as import('node:net').AddressInfo).port);
+  });
   const bound = await promise;
   return {
     port: bound,
@@ -57,15 +81,28 @@ export async function listen(fetch: FetchHandler, port: number): Promise<Running
   };
 }
 
-/** Runs `stop` once on SIGTERM or SIGINT. */
-export function onTermination(stop: (signal: string) => void): void {
+export interface TerminationOptions {
+  /**
+   * Also stop when standard input reaches its end: a parent that holds the other end of
+   * a pipe (npm start, the tests) then never leaves this process behind, however the
+   * parent ends, SIGKILL included.
+   */
+  onStdinClose?: boolean;
+}
+
+/** Runs `stop` once, on SIGTERM or SIGINT (or when standard input closes, if asked), with what caused it. */
+export function onTermination(stop: (cause: string) => void, { onStdinClose = false }: TerminationOptions = {}): void {
   let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      stop(signal);
-    });
+  const once = (cause: string) => {
+    if (stopping) return;
+    stopping = true;
+    stop(cause);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => once(signal));
+  if (onStdinClose) {
+    process.stdin.on('data', () => {});
+    process.stdin.once('end', () => once('stdin closed'));
+    process.stdin.once('error', () => once('stdin closed'));
   }
 }
 

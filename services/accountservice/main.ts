@@ -20,6 +20,7 @@ import {
   type ImageData,
   type Quote,
 } from './accounts.ts';
+import { PLACEHOLDER_PATH, placeholderJpeg } from './placeholder.ts';
 
 await runService({
   name: 'accountservice',
@@ -29,11 +30,13 @@ await runService({
     const imagesUrl = env.url('IMAGE_SERVICE_URL', 'http://127.0.0.1:7777');
     const amqpUrl = env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']);
     const dataDir = env.string('DATA_DIR', '.data/accountservice');
+    // Links in answers (the placeholder image) point here as the caller reached us, unless told otherwise.
+    const publicUrl = env.optionalUrl('PUBLIC_URL');
     const vipQueue = env.string('VIP_QUEUE', 'vip_queue');
     // The CPU work each quote asks of quotes-service (4, the original's, is ~0.4 ms; it accepts up to 1000).
     const quoteStrength = env.integer('QUOTE_STRENGTH', 4, { min: 0, max: 1000 });
 
-    const store = openStore(dataDir);
+    const store = openStore(dataDir, 'DATA_DIR');
     const accounts = new AccountStore(store);
     const added = await accounts.seed();
     log.info('accounts ready', { dataDir, added });
@@ -46,6 +49,7 @@ await runService({
     const images = client<ImageData>('imageservice', imagesUrl, IMAGE_FALLBACK);
     const outbox = new Outbox({ store, broker, log });
     const servedBy = instanceName();
+    const placeholder = placeholderJpeg();
 
     const notifyVip = async (accountId: string, span: Span, requestLog: Logger) => {
       try {
@@ -58,6 +62,10 @@ await runService({
     };
 
     const routes = (app: ServiceApp) => {
+      app.get(PLACEHOLDER_PATH, (c) =>
+        c.body(placeholder, 200, { 'content-type': 'image/jpeg', 'cache-control': 'public, max-age=86400' }),
+      );
+
       // The second path is the public one the edge routes, served as is so any ingress works unchanged.
       for (const path of ['/accounts/:accountId', '/api/accounts/:accountId']) {
         app.get(path, async (c) => {
@@ -71,11 +79,13 @@ await runService({
           // the answer never waits for the broker, and never goes out before the
           // notification is safe on disk.
           const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log) : undefined;
-          const [quote, imageData] = await Promise.all([
+          const [quote, image] = await Promise.all([
             quotes.fetchJson(`/api/quote?strength=${quoteStrength}`, span, 'getquote'),
             images.fetchJson(`/accounts/${id}`, span, 'getimageurl'),
             notified,
           ]);
+          const imageData =
+            image === IMAGE_FALLBACK ? { ...image, url: `${publicUrl ?? new URL(c.req.url).origin}${image.url}` } : image;
           const account: Account = { ...stored, servedBy, quote, imageData };
           return c.json(account);
         });
