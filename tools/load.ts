@@ -135,11 +135,11 @@ async function main(): Promise<void> {
   const started = performance.now();
   let stopped = false;
   process.once('SIGINT', () => (stopped = true));
-  // Open loop: requests leave on schedule whatever the answers' latency, up to the in-flight bound.
-  while (!stopped) {
+  // Open loop: request i leaves at i / rate seconds whatever the answers' latency, up to the in-flight bound.
+  const total = Math.max(1, Math.round(rate * durationS));
+  while (!stopped && sent + skipped < total) {
     const elapsedS = (performance.now() - started) / 1000;
-    if (elapsedS >= durationS) break;
-    for (const due = Math.floor(elapsedS * rate); sent + skipped < due; ) {
+    for (const due = Math.min(total, Math.floor(elapsedS * rate) + 1); sent + skipped < due; ) {
       if (inFlight.size >= LIMITS.inFlight) {
         skipped++;
         continue;
