@@ -3,6 +3,8 @@
  * trace and span ids), so every line written while handling a request can be
  * joined with its trace.
  */
+import process from 'node:process';
+
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 export type LogFields = Record<string, unknown>;
 
@@ -24,12 +26,40 @@ export interface Logger {
 
 export interface LoggerOptions {
   level?: LogLevel;
-  /** Where finished lines go; defaults to standard output. */
+  /** Where finished lines go; defaults to standard output, through `stdoutLines`. */
   write?: (line: string) => void;
 }
 
 export function createLogger(fields: LogFields, options: LoggerOptions = {}): Logger {
-  return new JsonLogger(undefined, fields, rank[options.level ?? 'info'], options.write ?? ((line: string) => console.log(line)));
+  return new JsonLogger(undefined, fields, rank[options.level ?? 'info'], options.write ?? stdoutLines());
+}
+
+let toStdout: ((line: string) => void) | undefined;
+
+/**
+ * Lines to standard output, written together at the end of the current turn of the event
+ * loop (or every 256 lines): one write for all the access lines of the requests answered
+ * in a turn, where a write per line would cost more than the rest of the logging. Lines
+ * still waiting are written when the process exits (process.exit and a crash included;
+ * SIGKILL loses at most one turn's lines).
+ */
+export function stdoutLines(): (line: string) => void {
+  if (toStdout) return toStdout;
+  let pending: string[] = [];
+  const flush = () => {
+    if (pending.length === 0) return;
+    const text = `${pending.join('\n')}\n`;
+    pending = [];
+    process.stdout.write(text);
+  };
+  process.on('exit', flush);
+  process.on('uncaughtExceptionMonitor', flush);
+  toStdout = (line) => {
+    const count = pending.push(line);
+    if (count === 1) setImmediate(flush);
+    else if (count >= 256) flush();
+  };
+  return toStdout;
 }
 
 /**
