@@ -6,9 +6,10 @@
  *   {"time":…,"level":"info","service":"accountservice","traceId":"…","spanId":"…","msg":"request",
  *    "method":"GET","route":"/accounts/:accountId","path":"/accounts/10000","status":200,"durationMs":12.345}
  *
- * 2xx and 3xx answers and 4xx ones are logged at `info`, 5xx ones at `error`; a 4xx or 5xx
- * line carries the reason as `error` (what was thrown, or the `error` field of the JSON
- * answer). A line the level filters out costs one comparison.
+ * Answers below 500 are logged at `info`, 5xx ones at `error`; the line of a 4xx or 5xx
+ * carries the reason as `error` (what was thrown, or the `error` field of the JSON answer).
+ * A line the level filters out is never formatted. Registered after the probes' routes,
+ * as the tracing middleware is, it leaves them out.
  *
  * @example
  * ```ts

@@ -164,7 +164,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     const parts = await definition.setup({ env, log, tracing });
     const { app, state } = createServiceApp({ tracing, log, parts, testability });
     const server = await listen(app.fetch, port, host).catch((error: unknown) => {
-      throw listenProblem(error, host, port) ?? error;
+      throw listenConfigError(error, host, port) ?? error;
     });
     log.info('listening', { host, port: server.port, zipkin: zipkinUrl, sampleRate, testability });
 
@@ -200,7 +200,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
 }
 
 /** A failure to listen that the HOST or PORT setting explains, as a ConfigError naming it. */
-function listenProblem(error: unknown, host: string, port: number): ConfigError | undefined {
+function listenConfigError(error: unknown, host: string, port: number): ConfigError | undefined {
   const code = (error as { code?: unknown })?.code;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   switch (code) {

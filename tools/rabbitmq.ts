@@ -1,12 +1,12 @@
 /** Making sure a RabbitMQ broker is reachable for a local run, starting a local one if it is installed. */
 import { spawn, spawnSync } from 'node:child_process';
-import { connect } from 'node:net';
-import amqp from 'amqplib';
-import { deadLetterQueue } from '../lib/messaging.ts';
 import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
+import amqp from 'amqplib';
+import { deadLetterQueue } from '../lib/messaging.ts';
 import { freePort, sleep, until } from './wait.ts';
 
 export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {

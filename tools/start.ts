@@ -23,7 +23,7 @@ const DEFAULT_ZIPKIN_PORT = 9411;
 const BANNER_ORDER: ServiceName[] = ['accountservice', 'quotes-service', 'imageservice', 'vipservice'];
 const COLLECTOR_HOST = '127.0.0.1';
 
-/** What was started so far, stopped in reverse order. */
+/** What has been started so far; the services stop first, while the collector and the broker they use still run. */
 let landscape: Landscape | undefined;
 let collector: RunningCollector | undefined;
 let broker: EnsuredBroker | undefined;
