@@ -25,6 +25,9 @@ interface DenoNamespace {
   ): DenoServer;
 }
 
+/** How long an idle kept-alive connection stays open on Node. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
 /** Deno's error classes for what Node reports as error codes. */
 const DENO_ERROR_CODES: Record<string, string> = {
   AddrInUse: 'EADDRINUSE',
@@ -60,7 +63,9 @@ export async function listen(fetch: FetchHandler, port: number, hostname = '127.
         ? Response.json({ error: error.message }, { status: 400 })
         : Response.json({ error: 'internal error' }, { status: 500 }),
   });
-  const server = createServer(listener);
+  // Idle keep-alive connections stay open longer than clients and proxies keep theirs (Node's own
+  // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000 }, listener);
   const { promise, resolve, reject } = withResolvers<number>();
   server.once('error', reject);
   server.listen(port, hostname, () => {
