@@ -10,6 +10,7 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import amqp from 'amqplib';
+import jpeg from 'jpeg-js';
 import { deadLetterQueue } from '../lib/messaging.ts';
 import { Operator } from '../lib/messaging.testing.ts';
 import type { ServiceName } from '../tools/landscape.ts';
@@ -113,7 +114,13 @@ describe('resilience under injected faults', () => {
     try {
       const answer = await read();
       assert.equal(answer.status, 200);
-      assert.deepEqual(answer.body.imageData, { url: 'http://path.to.placeholder', servedBy: 'fallback' });
+      assert.deepEqual(answer.body.imageData, { url: `${accounts}/placeholder.jpg`, servedBy: 'fallback' });
+      // The fallback's image opens: accountservice serves it itself.
+      const placeholder = await fetch(answer.body.imageData.url);
+      assert.equal(placeholder.status, 200);
+      assert.equal(placeholder.headers.get('content-type'), 'image/jpeg');
+      const { width, height } = jpeg.decode(new Uint8Array(await placeholder.arrayBuffer()));
+      assert.ok(width > 0 && height > 0, 'a JPEG that decodes');
       t.diagnostic(`answer while imageservice hangs: ${answer.ms.toFixed(0)} ms (deadline 1000 ms)`);
       assert.ok(answer.ms < 3000, 'bounded by the deadline');
       // Attempt spans end before their server span: once it is there, they are.

@@ -9,6 +9,8 @@ describe('envReader', () => {
     assert.equal(env.number('EMPTY', 0.5), 0.5);
     assert.equal(env.url('ZIPKIN_URL', 'http://127.0.0.1:9411/'), 'http://127.0.0.1:9411');
     assert.equal(env.boolean('FLAG', false), false);
+    assert.equal(env.optionalUrl('PUBLIC_URL'), undefined);
+    assert.equal(env.optionalUrl('EMPTY'), undefined);
   });
 
   it('reads valid values', () => {
@@ -17,6 +19,7 @@ describe('envReader', () => {
     assert.equal(env.number('RATE', 1, { min: 0, max: 1 }), 0.1);
     assert.equal(env.boolean('FLAG', false), true);
     assert.equal(env.url('URL', 'amqp://x', ['amqp:', 'amqps:']), 'amqps://u:p@h:5671/v');
+    assert.equal(envReader({ PUBLIC_URL: 'https://shop.example/' }).optionalUrl('PUBLIC_URL'), 'https://shop.example');
   });
 
   for (const [name, value, read] of [
@@ -25,6 +28,7 @@ describe('envReader', () => {
     ['TRACING_SAMPLE_RATE', '1.5', (e: ReturnType<typeof envReader>) => e.number('TRACING_SAMPLE_RATE', 1, { min: 0, max: 1 })],
     ['TRACING_SAMPLE_RATE', 'half', (e: ReturnType<typeof envReader>) => e.number('TRACING_SAMPLE_RATE', 1, { min: 0, max: 1 })],
     ['ZIPKIN_URL', 'not a url', (e: ReturnType<typeof envReader>) => e.url('ZIPKIN_URL', 'http://x')],
+    ['PUBLIC_URL', '/relative', (e: ReturnType<typeof envReader>) => e.optionalUrl('PUBLIC_URL')],
     ['AMQP_URL', 'http://rabbit', (e: ReturnType<typeof envReader>) => e.url('AMQP_URL', 'amqp://x', ['amqp:'])],
     ['TESTABILITY_ENABLED', 'yes', (e: ReturnType<typeof envReader>) => e.boolean('TESTABILITY_ENABLED', false)],
   ] as const) {

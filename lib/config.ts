@@ -30,7 +30,7 @@ export function envReader(env: Env = process.env) {
     }
     return n;
   };
-  return {
+  const reader = {
     string: (name: string, fallback: string) => raw(name) ?? fallback,
     number,
     integer: (name: string, fallback: number, range: { min?: number; max?: number } = {}) =>
@@ -57,6 +57,9 @@ export function envReader(env: Env = process.env) {
       }
       return value.replace(/\/+$/, '');
     },
+    /** Like `url`, for a setting without a default: undefined when unset. */
+    optionalUrl: (name: string, schemes?: string[]): string | undefined =>
+      raw(name) === undefined ? undefined : reader.url(name, '', schemes),
     oneOf: <T extends string>(name: string, fallback: T, allowed: readonly T[]): T => {
       const value = raw(name) ?? fallback;
       if (!(allowed as readonly string[]).includes(value)) {
@@ -65,6 +68,7 @@ export function envReader(env: Env = process.env) {
       return value as T;
     },
   };
+  return reader;
 }
 
 export type EnvReader = ReturnType<typeof envReader>;

@@ -256,4 +256,37 @@ describe('ServiceClient', () => {
     assert.equal(closed?.['spanId'], probe.spanId);
     c.close();
   });
+
+  it('logs each attempt and the fallback at debug, with the ids of their spans, and nothing above debug', async () => {
+    server.set(() => ({ status: server.requests.length === 1 ? 503 : 500 }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const lines: any[] = [];
+    const debugLog = createLogger({ service: 'test' }, { level: 'debug', write: (line) => lines.push(JSON.parse(line)) });
+    const c = client({ log: debugLog, retry: { attempts: 2, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 1000 } });
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
+    parent.finish();
+    c.close();
+    const attempts = spans.filter((s) => s.name === 'call');
+    const attemptLines = lines.filter((l) => l.msg === 'call attempt');
+    assert.deepEqual(
+      attemptLines.map((l) => [l.attempt, l.attempts, l.status, l.error, l.spanId, l.traceId]),
+      [
+        [1, 2, 503, 'remote answered 503', attempts[0]!.id, parent.traceId],
+        [2, 2, 500, 'remote answered 500', attempts[1]!.id, parent.traceId],
+      ],
+    );
+    for (const line of attemptLines) assert.equal(typeof line.durationMs, 'number');
+    const fallback = lines.find((l) => l.msg === 'fallback');
+    assert.deepEqual([fallback?.traceId, fallback?.spanId, fallback?.service], [parent.traceId, parent.spanId, 'remote']);
+    assert.match(fallback?.reason, /500/);
+
+    const quiet: string[] = [];
+    const infoLog = createLogger({ service: 'test' }, { level: 'info', write: (line) => quiet.push(line) });
+    const d = client({ log: infoLog, retry: { attempts: 2, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 1000 } });
+    await d.fetchJson('/x', t.rootSpan('r'), 'call');
+    d.close();
+    assert.deepEqual(quiet, []);
+  });
 });

@@ -19,7 +19,7 @@ import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
 import type { EnvReader } from './config.ts';
 import { createHttpTransport } from './http-transport.ts';
-import type { Logger } from './log.ts';
+import { msSince, type Logger } from './log.ts';
 import { defaultRetryBudgetSettings, RetryBudget, type RetryBudgetSettings } from './retry-budget.ts';
 import type { Span } from './tracing/span.ts';
 
@@ -150,6 +150,7 @@ export class ServiceClient<T> {
   readonly #baseUrl: string;
   readonly #fallback: () => T;
   readonly #retry: RetrySettings;
+  readonly #log: Logger;
   readonly #budget: RetryBudget;
   readonly #transport = createHttpTransport();
   readonly #breaker: Breaker;
@@ -161,6 +162,7 @@ export class ServiceClient<T> {
     this.#baseUrl = baseUrl;
     this.#fallback = fallback;
     this.#retry = { ...defaultRetrySettings, ...retry };
+    this.#log = log;
     this.#budget = new RetryBudget({ ...defaultRetryBudgetSettings, ...retryBudget });
     const settings = { ...defaultBreakerSettings, ...breaker };
     this.#breaker = new CircuitBreaker((call: Call, path: string, name: string, options: RequestOptions) => this.#withRetries(call, path, name, options), {
@@ -204,6 +206,9 @@ export class ServiceClient<T> {
       if (isBreakerTimeout(error)) call.abort('deadline');
       await call.settled.catch(() => {});
       const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
+      if (this.#log.enabled('debug')) {
+        this.#log.debug('fallback', { traceId: parent.traceId, spanId: parent.spanId, service: this.service, reason });
+      }
       parent.annotate(`${this.service} fallback: ${reason}`);
       parent.tag(`fallback.${this.service}`, reason);
       return this.#fallback();
@@ -261,6 +266,10 @@ export class ServiceClient<T> {
     const timer = setTimeout(() => abort.abort(new AttemptAborted(cause, timeoutMs)), Math.max(timeoutMs, 0));
     const stop = () => abort.abort(call.signal.reason);
     call.signal.addEventListener('abort', stop, { once: true });
+    const debug = this.#log.enabled('debug');
+    const started = debug ? performance.now() : 0;
+    let status: number | undefined;
+    let failure: unknown;
     try {
       const response = await this.#transport.send({
         method,
@@ -269,6 +278,7 @@ export class ServiceClient<T> {
         body: json === undefined ? undefined : JSON.stringify(json),
         signal: abort.signal,
       });
+      status = response.status;
       span.tag('http.status_code', response.status);
       if (!response.ok) {
         await response.discard();
@@ -280,6 +290,7 @@ export class ServiceClient<T> {
     } catch (error) {
       const aborted = abort.signal.aborted ? (abort.signal.reason as AttemptAborted) : undefined;
       if (aborted) span.tag('aborted', aborted.abortCause);
+      failure = aborted ?? error;
       span.fail(aborted ?? (error instanceof AbortError ? error.originalError : error));
       // Network and timeout errors arrive as TypeError/DOMException; normalise so they are retried.
       throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(aborted ?? error));
@@ -287,6 +298,20 @@ export class ServiceClient<T> {
       clearTimeout(timer);
       call.signal.removeEventListener('abort', stop);
       span.finish();
+      if (debug) {
+        this.#log.debug('call attempt', {
+          traceId: span.traceId,
+          spanId: span.spanId,
+          service: this.service,
+          method,
+          path: url.pathname,
+          attempt,
+          attempts: this.#retry.attempts,
+          status,
+          durationMs: msSince(started),
+          error: failure === undefined ? undefined : describe(failure),
+        });
+      }
     }
   }
 }

@@ -125,6 +125,7 @@ export class Outbox {
       span.finish();
       throw error;
     }
+    if (this.#log.enabled('debug')) this.#messageLog(entry).debug('outbox message committed', { pending: this.size });
     void this.#drain();
     await Promise.race([confirm, Promise.resolve(window).then(noop, noop)]);
     if (this.#waiting.delete(messageId)) {

@@ -25,10 +25,33 @@ interface DenoNamespace {
   ): DenoServer;
 }
 
-export async function listen(fetch: FetchHandler, port: number): Promise<RunningServer> {
+/** How long an idle kept-alive connection stays open on Node. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/** Deno's error classes for what Node reports as error codes. */
+const DENO_ERROR_CODES: Record<string, string> = {
+  AddrInUse: 'EADDRINUSE',
+  AddrNotAvailable: 'EADDRNOTAVAIL',
+  PermissionDenied: 'EACCES',
+  NotCapable: 'EACCES',
+};
+
+/**
+ * Serves `fetch` on `hostname:port` (port 0: any free one). Rejects when it cannot listen,
+ * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`).
+ */
+export async function listen(fetch: FetchHandler, port: number, hostname = '127.0.0.1'): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
-    const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, async (request) => withoutInventedLength(request, await fetch(request)));
+    let server: DenoServer;
+    try {
+      server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => withoutInventedLength(request, await fetch(request)));
+    } catch (error) {
+      // A host name that does not resolve comes as a plain Error; its message is all that tells.
+      const unresolved = error instanceof Error && error.message.startsWith('failed to lookup address');
+      const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : DENO_ERROR_CODES[error.name]) : undefined;
+      throw code ? Object.assign(error as Error, { code }) : error;
+    }
     return { port: server.addr.port, close: () => server.shutdown() };
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
@@ -40,9 +63,15 @@ export async function listen(fetch: FetchHandler, port: number): Promise<Running
         ? Response.json({ error: error.message }, { status: 400 })
         : Response.json({ error: 'internal error' }, { status: 500 }),
   });
-  const server = createServer(listener);
-  const { promise, resolve } = withResolvers<number>();
-  server.listen(port, () => resolve((server.address() as import('node:net').AddressInfo).port));
+  // Idle keep-alive connections stay open longer than clients and proxies keep theirs (Node's own
+  // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
+  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000 }, listener);
+  const { promise, resolve, reject } = withResolvers<number>();
+  server.once('error', reject);
+  server.listen(port, hostname, () => {
+    server.off('error', reject);
+    resolve((server.address() as import('node:net').AddressInfo).port);
+  });
   const bound = await promise;
   return {
     port: bound,
@@ -67,15 +96,28 @@ function withoutInventedLength(request: Request, response: Response): Response {
   return new Response(new ReadableStream({ start: (controller) => controller.close() }), response);
 }
 
-/** Runs `stop` once on SIGTERM or SIGINT. */
-export function onTermination(stop: (signal: string) => void): void {
+export interface TerminationOptions {
+  /**
+   * Also stop when standard input reaches its end: a parent that holds the other end of
+   * a pipe (npm start, the tests) then never leaves this process behind, however the
+   * parent ends, SIGKILL included.
+   */
+  onStdinClose?: boolean;
+}
+
+/** Runs `stop` once, on SIGTERM or SIGINT (or when standard input closes, if asked), with what caused it. */
+export function onTermination(stop: (cause: string) => void, { onStdinClose = false }: TerminationOptions = {}): void {
   let stopping = false;
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      if (stopping) return;
-      stopping = true;
-      stop(signal);
-    });
+  const once = (cause: string) => {
+    if (stopping) return;
+    stopping = true;
+    stop(cause);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => once(signal));
+  if (onStdinClose) {
+    process.stdin.on('data', () => {});
+    process.stdin.once('end', () => once('stdin closed'));
+    process.stdin.once('error', () => once('stdin closed'));
   }
 }
 

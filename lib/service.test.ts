@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createMemoryExporter } from './tracing/exporter.ts';
-import { createLogger } from './log.ts';
+import { createLogger, type LogLevel } from './log.ts';
 import { createServiceApp, type ServiceParts } from './service.ts';
 import { Tracing } from './tracing/tracer.ts';
 
-function setup(parts: Partial<ServiceParts> = {}, testability = false) {
+function setup(parts: Partial<ServiceParts> = {}, testability = false, level: LogLevel = 'info') {
   const lines: any[] = [];
   const exporter = createMemoryExporter();
   const spans = exporter.spans;
   const tracing = new Tracing({ serviceName: 'svc', exporter });
-  const log = createLogger({ service: 'svc' }, { write: (line) => lines.push(JSON.parse(line)) });
+  const log = createLogger({ service: 'svc' }, { level, write: (line) => lines.push(JSON.parse(line)) });
   const { app, state } = createServiceApp({ tracing, log, parts: { routes: () => {}, ...parts }, testability });
   return { app, state, spans, lines };
 }
@@ -64,9 +64,55 @@ describe('a service app', () => {
     assert.equal(spans[0].tags.error, 'kaput');
     assert.equal(spans[0].tags['http.status_code'], '500');
     assert.ok(response.headers.get('traceresponse'));
-    const logged = lines.find((l) => l.msg === 'request failed');
-    assert.equal(logged?.error.message, 'kaput');
-    assert.equal(logged?.error.stack, undefined);
+    const logged = lines.filter((l) => l.level === 'error');
+    assert.equal(logged.length, 1, 'one line: the access line');
+    assert.deepEqual(
+      [logged[0].msg, logged[0].status, logged[0].route, logged[0].traceId, logged[0].spanId],
+      ['request', 500, '/boom', spans[0].traceId, spans[0].id],
+    );
+    assert.deepEqual(logged[0].error, { name: 'Error', message: 'kaput' }, 'name and message, no stack');
+  });
+
+  it('writes one access line per request with its route, status, duration and trace ids; 4xx at info with the reason', async () => {
+    const { app, spans, lines } = setup({
+      routes: (app) => {
+        app.get('/items/:id', (c) => (c.req.param('id') === '0' ? c.json({ error: 'no item 0' }, 404) : c.json({})));
+        app.get('/down', (c) => c.json({ error: 'the database is away' }, 503));
+      },
+    });
+    await app.request('/items/7');
+    await app.request('/items/0');
+    await app.request('/nowhere');
+    await app.request('/down');
+    const access = lines.filter((l) => l.msg === 'request');
+    assert.deepEqual(
+      access.map((l) => [l.level, l.method, l.route, l.path, l.status, l.error]),
+      [
+        ['info', 'GET', '/items/:id', '/items/7', 200, undefined],
+        ['info', 'GET', '/items/:id', '/items/0', 404, 'no item 0'],
+        ['info', 'GET', undefined, '/nowhere', 404, 'no route for GET /nowhere'],
+        ['error', 'GET', '/down', '/down', 503, 'the database is away'],
+      ],
+    );
+    assert.equal(lines.length, access.length, 'nothing else');
+    for (const [i, line] of access.entries()) {
+      assert.deepEqual([line.traceId, line.spanId, line.service], [spans[i].traceId, spans[i].id, 'svc']);
+      assert.ok(typeof line.durationMs === 'number' && line.durationMs >= 0 && line.durationMs < 1000, String(line.durationMs));
+    }
+  });
+
+  it('neither traces nor logs probes', async () => {
+    const { app, spans, lines } = setup({}, false, 'debug');
+    for (const path of ['/health', '/health/ready', '/health/live']) assert.equal((await app.request(path)).status, 200);
+    assert.deepEqual(spans, []);
+    assert.deepEqual(lines, []);
+  });
+
+  it('logs only failures when the level is warn', async () => {
+    const { app, lines } = setup({ routes: (app) => app.get('/x', (c) => c.json({ error: 'no' }, c.req.query('s') === '5' ? 500 : 400)) }, false, 'warn');
+    await app.request('/x');
+    await app.request('/x?s=5');
+    assert.deepEqual(lines.map((l) => [l.level, l.status]), [['error', 500]]);
   });
 
   it('answers unknown routes with a JSON 404 and names the span for the method only', async () => {

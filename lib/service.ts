@@ -6,6 +6,7 @@
 import process from 'node:process';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
+import { accessLog } from './access-log.ts';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
 import { headRequests, isHead } from './head.ts';
 import { hostIPv4 } from './instance.ts';
@@ -98,9 +99,11 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   app.get('/health/ready', (c) => report(c, problems(parts.readiness)));
   // For a supervisor: is the process serving at all? Dependencies are not its concern: restarting cannot mend them.
   app.get('/health/live', (c) => c.json({ status: 'UP' }));
-  // Registered before the tracing middleware, so they answer without it: probes (every few seconds
-  // per pod) would otherwise bury the traces of real requests and their log lines.
+  // The health routes are registered before the tracing middleware and the access log, so probes
+  // (every few seconds per pod) are neither traced nor logged: they would bury the traces and log
+  // lines of real requests. Everything below is both.
   app.use(tracingMiddleware({ tracing, log }));
+  app.use(accessLog());
 
   if (testability) {
     const toggle = (key: 'forcedDown' | 'failing', inverted: boolean) => (c: Context<ServiceEnv>) => {
@@ -129,7 +132,7 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
     if (error instanceof HTTPException && error.status < 500) {
       return c.json({ error: error.message || 'bad request' }, error.status);
     }
-    (c.var.log ?? log).error('request failed', { error, method: c.req.method, path: c.req.path });
+    // The access line logs it, with the request's trace ids.
     return c.json({ error: 'internal error' }, 500);
   });
 
@@ -158,6 +161,8 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     if (!isLogLevel(level)) throw new ConfigError('LOG_LEVEL', `expected debug, info, warn or error, got ${JSON.stringify(level)}`);
     const log = createLogger({ service: definition.name }, { level });
     const port = env.port('PORT', definition.defaultPort);
+    const host = env.string('HOST', '127.0.0.1');
+    const stopOnStdinClose = env.boolean('STOP_ON_STDIN_CLOSE', false);
     const zipkinUrl = env.url('ZIPKIN_URL', 'http://127.0.0.1:9411');
     const sampleRate = env.number('TRACING_SAMPLE_RATE', 1, { min: 0, max: 1 });
     const testability = env.boolean('TESTABILITY_ENABLED', false);
@@ -168,11 +173,13 @@ export async function runService(definition: ServiceDefinition): Promise<Running
 
     const parts = await definition.setup({ env, log, tracing });
     const { app, state } = createServiceApp({ tracing, log, parts, testability });
-    const server = await listen(app.fetch, port);
-    log.info('listening', { port: server.port, zipkin: zipkinUrl, sampleRate, testability });
+    const server = await listen(app.fetch, port, host).catch((error: unknown) => {
+      throw listenConfigError(error, host, port) ?? error;
+    });
+    log.info('listening', { host, port: server.port, zipkin: zipkinUrl, sampleRate, testability });
 
-    onTermination(async (signal) => {
-      log.info('stopping', { signal });
+    onTermination(async (cause) => {
+      log.info('stopping', { cause });
       state.stopping = true;
       const deadline = setTimeout(() => {
         log.error('stop timed out; exiting', { timeoutMs: shutdownTimeoutMs });
@@ -190,7 +197,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
       }
       clearTimeout(deadline);
       process.exit();
-    });
+    }, { onStdinClose: stopOnStdinClose });
     return server;
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -199,5 +206,23 @@ export async function runService(definition: ServiceDefinition): Promise<Running
       bootLog.error('failed to start', { error });
     }
     process.exit(1);
+  }
+}
+
+/** A failure to listen that the HOST or PORT setting explains, as a ConfigError naming it. */
+function listenConfigError(error: unknown, host: string, port: number): ConfigError | undefined {
+  const code = (error as { code?: unknown })?.code;
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (code) {
+    case 'EADDRINUSE':
+      return new ConfigError('PORT', `${where} is already in use: stop what listens there, or set PORT to a free port (0: any)`);
+    case 'EACCES':
+      return new ConfigError('PORT', `not permitted to listen on ${where}: choose a PORT above 1023, or grant the permission`);
+    case 'EADDRNOTAVAIL':
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError('HOST', `${JSON.stringify(host)} is not an address of this machine: use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)`);
+    default:
+      return undefined;
   }
 }

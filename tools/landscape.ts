@@ -17,6 +17,8 @@ export const DEFAULT_PORTS: Record<ServiceName, number> = {
   imageservice: 7777,
   vipservice: 6868,
 };
+/** The variable that moves a service's port under `npm start` and `npm run load`: ACCOUNTSERVICE_PORT, QUOTES_SERVICE_PORT, … */
+export const portVariable = (name: ServiceName) => `${name.toUpperCase().replace('-', '_')}_PORT`;
 
 export interface LandscapeOptions {
   runtime?: Runtime;
@@ -37,8 +39,11 @@ export interface LandscapeOptions {
 
 export interface RunningService {
   name: ServiceName;
-  url: string;
+  /** Where it listens, as it says: 127.0.0.1 unless HOST says otherwise. */
+  host: string;
   port: number;
+  /** How to reach it from this machine. */
+  url: string;
   process: ChildProcess;
   /** The environment it was started with (beyond this process's own). */
   env: Record<string, string>;
@@ -64,13 +69,15 @@ export async function startService(
   { runtime = 'node', onLog, startTimeoutMs = 30_000 }: Pick<LandscapeOptions, 'runtime' | 'onLog' | 'startTimeoutMs'> = {},
 ): Promise<RunningService> {
   const [command, args] = serviceCommand(runtime, name);
+  // Standard input is a pipe the service watches: when this process ends, however it ends
+  // (SIGKILL included), the pipe closes and the service stops gracefully.
   const child = spawn(command, args, {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1', STOP_ON_STDIN_CLOSE: 'true', ...env },
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await new Promise<number>((resolve, reject) => {
+  const { host, port } = await new Promise<{ host: string; port: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${name} did not start within ${startTimeoutMs} ms`)), startTimeoutMs);
     const lines = createInterface({ input: child.stdout! });
     const errors = createInterface({ input: child.stderr! });
@@ -78,7 +85,7 @@ export async function startService(
       onLog?.(name, line);
       if (line.includes('"msg":"listening"')) {
         clearTimeout(timer);
-        resolve((JSON.parse(line) as { port: number }).port);
+        resolve(JSON.parse(line) as { host: string; port: number });
       }
     });
     errors.on('line', (line) => onLog?.(name, line));
@@ -89,8 +96,9 @@ export async function startService(
   });
   return {
     name,
+    host,
     port,
-    url: `http://127.0.0.1:${port}`,
+    url: urlOf(host, port),
     process: child,
     env,
     async stop(signal = 'SIGTERM') {
@@ -102,6 +110,13 @@ export async function startService(
       return code;
     },
   };
+}
+
+/** The URL that reaches `host:port` from this machine: a wildcard address is reached through loopback. */
+export function urlOf(host: string, port: number): string {
+  if (host === '0.0.0.0' || host === '') return `http://127.0.0.1:${port}`;
+  if (host === '::') return `http://[::1]:${port}`;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
 /** Starts the four services; accountservice last, pointed at the others. */

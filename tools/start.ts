@@ -1,70 +1,142 @@
 /**
- * `npm start`: the whole landscape on this machine. Starts a local Zipkin-API
- * collector on :9411 (unless ZIPKIN_URL names one), makes sure RabbitMQ is reachable,
- * runs the four services on their usual ports and stops everything on Ctrl+C.
+ * `npm start`: the whole landscape on this machine. Checks its ports first, uses the
+ * Zipkin already answering on :9411 or starts a local Zipkin-API collector there (unless
+ * ZIPKIN_URL names one), makes sure RabbitMQ is reachable, runs the four services and
+ * stops everything when it stops.
  *
- *   RUNTIME=deno npm start     # the services on Deno instead of Node
+ *   RUNTIME=deno npm start                  # the services on Deno instead of Node
+ *   ACCOUNTSERVICE_PORT=16767 npm start     # a service elsewhere (QUOTES_SERVICE_PORT, IMAGESERVICE_PORT, VIPSERVICE_PORT)
+ *   ZIPKIN_PORT=19411 npm start             # the collector elsewhere
+ *
+ * Nothing it starts outlives it, however it ends: the services and a broker it started
+ * hold a pipe from this process and stop when it closes (lib/server.ts, tools/rabbitmq.ts);
+ * the collector runs in this process.
  */
 import process from 'node:process';
+import { ConfigError, envReader } from '../lib/config.ts';
 import { startCollector, type RunningCollector } from './collector/index.ts';
-import { DEFAULT_PORTS, startLandscape, type Runtime } from './landscape.ts';
-import { ensureRabbitMQ } from './rabbitmq.ts';
+import { DEFAULT_PORTS, portVariable, SERVICES, startLandscape, type Landscape, type Runtime, type ServiceName } from './landscape.ts';
+import { ensureRabbitMQ, type EnsuredBroker } from './rabbitmq.ts';
+import { listenProblem } from './wait.ts';
 
-const runtime = (process.env.RUNTIME ?? 'node') as Runtime;
-if (runtime !== 'node' && runtime !== 'deno') {
-  console.error(`RUNTIME: expected node or deno, got ${JSON.stringify(runtime)}`);
-  process.exit(1);
+const DEFAULT_ZIPKIN_PORT = 9411;
+const BANNER_ORDER: ServiceName[] = ['accountservice', 'quotes-service', 'imageservice', 'vipservice'];
+const COLLECTOR_HOST = '127.0.0.1';
+
+/** What has been started so far; the services stop first, while the collector and the broker they use still run. */
+let landscape: Landscape | undefined;
+let collector: RunningCollector | undefined;
+let broker: EnsuredBroker | undefined;
+let stopping = false;
+
+async function stop(code: number, reason?: string): Promise<never> {
+  if (stopping) return new Promise<never>(() => {});
+  stopping = true;
+  if (reason) console.log(`stopping the landscape (${reason}) ...`);
+  await landscape?.stop();
+  await collector?.close();
+  await broker?.stop();
+  process.exit(code);
 }
-const amqpUrl = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+
+/** Ends the start with one line saying what is wrong and how to fix it. */
+function fail(message: string): Promise<never> {
+  console.error(message);
+  return stop(1);
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => void stop(0, signal));
+// npm hands a signal it gets to its script, and the script execs this process (package.json).
+// A parent that ends without one (SIGKILL) leaves this process re-parented: that too stops everything.
+const parent = process.ppid;
+setInterval(() => process.ppid !== parent && void stop(0, 'its parent process ended'), 500).unref();
 
 try {
-  await ensureRabbitMQ(amqpUrl);
+  const env = envReader();
+  const runtime = env.oneOf<Runtime>('RUNTIME', 'node', ['node', 'deno']);
+  const host = env.string('HOST', '127.0.0.1');
+  const ports = Object.fromEntries(SERVICES.map((name) => [name, env.port(portVariable(name), DEFAULT_PORTS[name])])) as Record<
+    ServiceName,
+    number
+  >;
+  const zipkinPort = env.port('ZIPKIN_PORT', DEFAULT_ZIPKIN_PORT);
+  const zipkinUrlSetting = env.optionalUrl('ZIPKIN_URL');
+  const amqpUrl = env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']);
+
+  await checkServicePorts(host, ports);
+  const zipkin = zipkinUrlSetting ? { url: zipkinUrlSetting, note: 'ZIPKIN_URL' } : await localZipkin(zipkinPort);
+  broker = await ensureRabbitMQ(amqpUrl, { stopWithUs: true });
+  landscape = await startLandscape({
+    runtime,
+    zipkinUrl: zipkin.url,
+    amqpUrl,
+    // accountservice's and vipservice's LMDB directories, as the services' own defaults place them.
+    dataDir: '.data',
+    ports,
+    onLog: (_service, line) => console.log(line),
+  });
+  printBanner(runtime, landscape, zipkin, broker);
 } catch (error) {
-  console.error(error instanceof Error ? error.message : error);
-  process.exit(1);
+  await fail(error instanceof Error ? error.message : String(error));
 }
 
-let collector: RunningCollector | undefined;
-if (!process.env.ZIPKIN_URL) collector = await startCollector({ port: 9411 });
-const zipkinUrl = process.env.ZIPKIN_URL || collector!.url;
+/** One line for the ports the services cannot have, naming each port's service and variable. */
+async function checkServicePorts(host: string, ports: Record<ServiceName, number>): Promise<void> {
+  const taken: string[] = [];
+  let denied = false;
+  for (const name of SERVICES) {
+    const problem = await listenProblem(ports[name], host);
+    if (!problem) continue;
+    denied ||= problem !== 'EADDRINUSE';
+    taken.push(`${ports[name]} (${name}: ${portVariable(name)})`);
+  }
+  if (taken.length === 0) return;
+  if (denied) throw new Error(`cannot listen on ${host} port ${taken.join(', ')}; set the variable to a port above 1023, or check HOST`);
+  const what = taken.length === 1 ? `port ${taken[0]} is` : `ports ${taken.join(', ')} are`;
+  throw new Error(`${what} in use on ${host}; is another npm start running? Stop it, or set the variable to a free port`);
+}
 
-const landscape = await startLandscape({
-  runtime,
-  zipkinUrl,
-  amqpUrl,
-  dataDir: '.data',
-  ports: DEFAULT_PORTS,
-  onLog: (_service, line) => console.log(line),
-}).catch(async (error: unknown) => {
-  console.error(error instanceof Error ? error.message : error);
-  await collector?.close();
-  process.exit(1);
-});
+/** The collector on ZIPKIN_PORT, or the Zipkin that already answers there. */
+async function localZipkin(port: number): Promise<{ url: string; note: string }> {
+  const url = `http://${COLLECTOR_HOST}:${port}`;
+  const problem = await listenProblem(port, COLLECTOR_HOST);
+  if (!problem) {
+    collector = await startCollector({ port, hostname: COLLECTOR_HOST });
+    return { url: collector.url, note: 'local collector' };
+  }
+  if (await answersZipkinApi(url)) return { url, note: 'a Zipkin that was already running' };
+  throw new Error(
+    `port ${port} (the local Zipkin collector: ZIPKIN_PORT) is in use by something that does not answer the Zipkin API; ` +
+      'set ZIPKIN_PORT to a free port, or ZIPKIN_URL to a Zipkin you have',
+  );
+}
 
-const { accountservice, imageservice, 'quotes-service': quotes, vipservice } = landscape.services;
-console.log(`
-The landscape is running on ${runtime}:
-  accountservice  ${accountservice.url}
-  quotes-service  ${quotes.url}
-  imageservice    ${imageservice.url}
-  vipservice      ${vipservice.url}
-  Zipkin API      ${zipkinUrl}${collector ? ' (local collector)' : ''}
+/** Whether a Zipkin server (or anything speaking its v2 API) answers at `url`. */
+async function answersZipkinApi(url: string): Promise<boolean> {
+  try {
+    const response = await fetch(`${url}/api/v2/services`, { signal: AbortSignal.timeout(2000) });
+    return response.ok && Array.isArray(await response.json());
+  } catch {
+    return false;
+  }
+}
+
+function printBanner(runtime: Runtime, { services }: Landscape, zipkin: { url: string; note: string }, broker: EnsuredBroker): void {
+  const host = services.accountservice.host;
+  const where = host === '0.0.0.0' || host === '::' ? `${host}, every interface` : `${host}, this machine only; HOST=0.0.0.0 for every interface`;
+  const rows = BANNER_ORDER.map((name) => `  ${name.padEnd(15)} ${services[name].url}`).join('\n');
+  const traceHint = zipkin.url === `http://127.0.0.1:${DEFAULT_ZIPKIN_PORT}` ? 'npm run trace' : `ZIPKIN_URL=${zipkin.url} npm run trace`;
+  console.log(`
+The landscape is running on ${runtime}, listening on ${where}:
+${rows}
+  Zipkin API      ${zipkin.url} (${zipkin.note})
+  RabbitMQ        ${broker.started ? 'started for this run; stopped with it' : 'already running; left as it is'}
 
 Try:
-  curl -i ${accountservice.url}/accounts/10000
-  npm run trace            # the latest trace as a waterfall
+  curl -i ${services.accountservice.url}/accounts/10000
+  ${traceHint}    # the latest trace as a waterfall
+  npm run load     # light traffic for a while
 
 Ctrl+C stops everything.
 `);
-
-let stopping = false;
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, async () => {
-    if (stopping) return;
-    stopping = true;
-    console.log('stopping the landscape ...');
-    await landscape.stop();
-    await collector?.close();
-    process.exit(0);
-  });
 }

@@ -25,3 +25,17 @@ export async function freePort(): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+/**
+ * Why `port` on `host` cannot be listened on now: the error code (`EADDRINUSE`, `EACCES`,
+ * `EADDRNOTAVAIL`), or undefined when it is free.
+ */
+export async function listenProblem(port: number, host = '127.0.0.1'): Promise<string | undefined> {
+  const server = createServer();
+  const problem = await new Promise<string | undefined>((resolve) => {
+    server.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    server.listen({ port, host, exclusive: true }, () => resolve(undefined));
+  });
+  if (!problem) await new Promise((resolve) => server.close(resolve));
+  return problem;
+}

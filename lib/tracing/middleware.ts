@@ -67,7 +67,7 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
 }
 
 /** The route pattern of the handler that answered, if a route (not middleware) did. */
-function respondingRoute(c: Parameters<MiddlewareHandler>[0]): string | undefined {
+export function respondingRoute(c: Parameters<MiddlewareHandler>[0]): string | undefined {
   const route = matchedRoutes(c)[c.req.routeIndex];
   return route && route.method !== 'ALL' ? route.path : undefined;
 }

@@ -1,6 +1,7 @@
 /** Accounts in LMDB, seeded with 100 people, and the shapes accountservice answers with. */
 import { openTable, type Store, type Table } from '../../lib/storage.ts';
 import type { Span } from '../../lib/tracing/span.ts';
+import { PLACEHOLDER_PATH } from './placeholder.ts';
 
 export interface StoredAccount {
   id: string;
@@ -34,7 +35,8 @@ export const QUOTE_FALLBACK: Quote = {
   ipAddress: 'circuit-breaker',
   language: 'en',
 };
-export const IMAGE_FALLBACK: ImageData = { url: 'http://path.to.placeholder', servedBy: 'fallback' };
+/** What imageservice's client falls back to; the answer points `url` at accountservice's own placeholder image. */
+export const IMAGE_FALLBACK: ImageData = { url: PLACEHOLDER_PATH, servedBy: 'fallback' };
 
 /** Account ids are 1 to 10 digits; anything else is a bad request, not a miss. */
 export const isAccountId = (value: string) => /^\d{1,10}$/.test(value);

@@ -21,6 +21,7 @@ import {
   type ImageData,
   type Quote,
 } from './accounts.ts';
+import { PLACEHOLDER_PATH, placeholderJpeg } from './placeholder.ts';
 
 await runService({
   name: 'accountservice',
@@ -30,11 +31,13 @@ await runService({
     const imagesUrl = env.url('IMAGE_SERVICE_URL', 'http://127.0.0.1:7777');
     const amqpUrl = env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']);
     const dataDir = env.string('DATA_DIR', '.data/accountservice');
+    // Links in answers (the placeholder image) point here as the caller reached us, unless told otherwise.
+    const publicUrl = env.optionalUrl('PUBLIC_URL');
     const vipQueue = env.string('VIP_QUEUE', 'vip_queue');
     // The CPU work each quote asks of quotes-service (4, the original's, is ~0.4 ms; it accepts up to 1000).
     const quoteStrength = env.integer('QUOTE_STRENGTH', 4, { min: 0, max: 1000 });
 
-    const store = openStore(dataDir);
+    const store = openStore(dataDir, 'DATA_DIR');
     const accounts = new AccountStore(store);
     const added = await accounts.seed();
     log.info('accounts ready', { dataDir, added });
@@ -47,6 +50,7 @@ await runService({
     const images = client<ImageData>('imageservice', imagesUrl, IMAGE_FALLBACK);
     const outbox = new Outbox({ store, broker, queue: vipQueue, log });
     const servedBy = instanceName();
+    const placeholder = placeholderJpeg();
 
     const notifyVip = async (accountId: string, span: Span, requestLog: Logger, window: Promise<unknown>) => {
       try {
@@ -59,6 +63,10 @@ await runService({
     };
 
     const routes = (app: ServiceApp) => {
+      app.get(PLACEHOLDER_PATH, (c) =>
+        c.body(placeholder, 200, { 'content-type': 'image/jpeg', 'cache-control': 'public, max-age=86400' }),
+      );
+
       // The second path is the public one the edge routes, served as is so any ingress works unchanged.
       for (const path of ['/accounts/:accountId', '/api/accounts/:accountId']) {
         app.get(path, async (c) => {
@@ -78,7 +86,13 @@ await runService({
           const image = images.fetchJson(`/accounts/${id}`, span, 'getimageurl');
           const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log, Promise.allSettled([quote, image])) : undefined;
           const [quoteData, imageData] = await Promise.all([quote, image, notified]);
-          const account: Account = { ...stored, servedBy, quote: quoteData, imageData };
+          const account: Account = {
+            ...stored,
+            servedBy,
+            quote: quoteData,
+            imageData:
+              imageData === IMAGE_FALLBACK ? { ...imageData, url: `${publicUrl ?? new URL(c.req.url).origin}${imageData.url}` } : imageData,
+          };
           return c.json(account);
         });
       }

@@ -18,7 +18,7 @@ await runService({
   defaultPort: 7777,
   setup: ({ env }) => {
     // Image URLs point back at this service as the caller reached it, unless told otherwise.
-    const publicUrl = env.string('PUBLIC_URL', '') && env.url('PUBLIC_URL', '');
+    const publicUrl = env.optionalUrl('PUBLIC_URL');
     const toning = new Toning(toningFromEnv(env));
     // The sample folder is read once: a request can only name a file in this list.
     const samples = new Map(

@@ -1,0 +1,256 @@
+/**
+ * `npm start` for real, stopped every way it gets stopped: a signal to npm's own process
+ * (as IDE stop buttons, `timeout` and process managers send), Ctrl+C (SIGINT to the
+ * terminal's process group), SIGKILL of tools/start.ts and SIGKILL of npm. Each time no
+ * process of the run remains and every port it held is free. A broker it started stops
+ * with it; a broker and a Zipkin it found running are left alone. A taken port is one
+ * line naming the port, the service and the variable that moves it. Everything runs on
+ * ports of its own, never the defaults.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { createInterface } from 'node:readline';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { hostIPv4 } from '../lib/instance.ts';
+import { startCollector } from '../tools/collector/index.ts';
+import { portVariable, ROOT, SERVICES } from '../tools/landscape.ts';
+import { canConnect, canRunPrivateBrokerNode, deleteQueue, privateBrokerNode } from '../tools/rabbitmq.ts';
+import { freePort, listenProblem, until } from '../tools/wait.ts';
+import { AMQP_URL, traceIdOf, waitForTrace } from './support.ts';
+
+const STARTED = 'The landscape is running';
+const START_BOUND_MS = 120_000;
+const STOP_BOUND_MS = 30_000;
+
+/** The settings of one run: its own ports, data directory and VIP queue. */
+async function runSettings(amqpUrl = AMQP_URL, extra: Record<string, string> = {}) {
+  const ports: Record<string, number> = {};
+  for (const name of [...SERVICES.map(portVariable), 'ZIPKIN_PORT']) ports[name] = await freePort();
+  // Named as mktemp -d names directories: a DATA_DIR whose last part has a dot.
+  const dataDir = mkdtempSync(join(tmpdir(), 'npm-start.'));
+  const vipQueue = `vip_queue.test-${randomUUID().slice(0, 8)}`;
+  const env = {
+    ...Object.fromEntries(Object.entries(ports).map(([name, port]) => [name, String(port)])),
+    DATA_DIR: dataDir,
+    VIP_QUEUE: vipQueue,
+    AMQP_URL: amqpUrl,
+    ...extra,
+  };
+  return { ports, env, dataDir, vipQueue, amqpUrl };
+}
+type RunSettings = Awaited<ReturnType<typeof runSettings>>;
+
+interface NpmStart {
+  npm: ChildProcess;
+  /** Every line npm and the landscape printed, stdout and stderr. */
+  lines: string[];
+  exited: Promise<number | null>;
+}
+
+/** `npm start` in a process group of its own, as a terminal runs it. */
+function npmStart(env: Record<string, string>): NpmStart {
+  const npm = spawn('npm', ['start'], { cwd: ROOT, env: { ...process.env, ...env }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  for (const stream of [npm.stdout!, npm.stderr!]) createInterface({ input: stream }).on('line', (line) => lines.push(line));
+  const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+  return { npm, lines, exited };
+}
+
+async function started(run: NpmStart): Promise<void> {
+  let exitCode: number | null | undefined;
+  void run.exited.then((code) => (exitCode = code));
+  await until(() => exitCode !== undefined || run.lines.some((l) => l.startsWith(STARTED)), START_BOUND_MS, 'npm start to start');
+  if (exitCode !== undefined) assert.fail(`npm start exited with ${exitCode}:\n${run.lines.slice(-20).join('\n')}`);
+}
+
+/** What npm start printed itself, without npm's own header and the services' JSON lines. */
+const ownLines = (run: NpmStart) => run.lines.filter((l) => l.trim() !== '' && !l.startsWith('> ') && !l.startsWith('{'));
+
+/** Processes by parent, read from /proc; zombies count as gone. */
+function processTable(): Map<number, { ppid: number; command: string }> {
+  const table = new Map<number, { ppid: number; command: string }>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z') continue;
+      const command = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      table.set(Number(entry), { ppid: Number(ppid), command });
+    } catch {
+      // Gone while reading.
+    }
+  }
+  return table;
+}
+
+function descendants(pid: number): Map<number, string> {
+  const table = processTable();
+  const found = new Map<number, string>();
+  const visit = (parent: number) => {
+    for (const [child, { ppid, command }] of table) {
+      if (ppid === parent && !found.has(child)) {
+        found.set(child, command);
+        visit(child);
+      }
+    }
+  };
+  visit(pid);
+  return found;
+}
+
+/** Waits until none of `pids` runs and every port is free; fails naming what remains. */
+async function allGone(pids: Map<number, string>, ports: number[]): Promise<void> {
+  const remaining = () => [...pids.keys()].filter((pid) => processTable().has(pid));
+  const held = async () => (await Promise.all(ports.map(async (port) => ((await listenProblem(port)) ? port : undefined)))).filter(Boolean);
+  try {
+    await until(async () => remaining().length === 0 && (await held()).length === 0, STOP_BOUND_MS, 'every process gone, every port free');
+  } catch {
+    const left = remaining().map((pid) => `${pid} ${pids.get(pid)}`);
+    for (const pid of remaining()) process.kill(pid, 'SIGKILL');
+    assert.fail(`left behind: ${left.join('; ') || 'no process'}; ports held: ${(await held()).join(', ') || 'none'}`);
+  }
+}
+
+/**
+ * Starts a run, lets `during` look at it and stop it, then checks that no process of the
+ * run remains and none of its ports is held (but those of servers it found running).
+ */
+async function startAndStop(
+  settings: RunSettings,
+  during: (run: NpmStart, tree: Map<number, string>) => Promise<void>,
+  { foundRunning = [] as number[] } = {},
+): Promise<void> {
+  const run = npmStart(settings.env);
+  try {
+    await started(run);
+    const tree = descendants(run.npm.pid!);
+    tree.set(run.npm.pid!, 'npm start');
+    const services = [...tree.values()].filter((command) => command.includes('services/'));
+    assert.equal(services.length, SERVICES.length, `one process per service: ${[...tree.values()].join('; ')}`);
+    await during(run, tree);
+    await allGone(tree, Object.values(settings.ports).filter((port) => !foundRunning.includes(port)));
+  } finally {
+    if (run.npm.exitCode === null && run.npm.signalCode === null) process.kill(-run.npm.pid!, 'SIGKILL');
+    await deleteQueue(settings.amqpUrl, settings.vipQueue).catch(() => {});
+    rmSync(settings.dataDir, { recursive: true, force: true });
+  }
+}
+
+const pidOf = (tree: Map<number, string>, fragment: string) => [...tree].find(([, command]) => command.includes(fragment))![0];
+const bannerSays = (run: NpmStart, text: string) => assert.ok(ownLines(run).some((l) => l.includes(text)), `the banner says "${text}":\n${ownLines(run).join('\n')}`);
+const brokerAt = (amqpUrl: string) => ({ host: new URL(amqpUrl).hostname, port: Number(new URL(amqpUrl).port || 5672) });
+
+describe('npm start', () => {
+  it('stops everything on a signal to npm; a second npm start names the ports taken; a Zipkin found running is used and left', async () => {
+    const settings = await runSettings();
+    const accountPort = settings.ports['ACCOUNTSERVICE_PORT']!;
+    // Stands in for a real Zipkin (docker run -p 9411:9411 openzipkin/zipkin): the same API.
+    const zipkin = await startCollector({ port: settings.ports['ZIPKIN_PORT'] });
+    try {
+      await startAndStop(settings, async (run) => {
+        bannerSays(run, '(a Zipkin that was already running)');
+        bannerSays(run, 'listening on 127.0.0.1, this machine only');
+        const response = await fetch(`http://127.0.0.1:${accountPort}/accounts/10001`);
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+        await waitForTrace(zipkin.url, traceIdOf(response), (spans) => spans.some((s) => s.localEndpoint?.serviceName === 'accountservice'));
+        const external = hostIPv4();
+        if (external) assert.equal(await canConnect(external, accountPort), false, `not reachable at ${external}: loopback only`);
+
+        const second = npmStart(settings.env);
+        assert.equal(await second.exited, 1);
+        const own = ownLines(second);
+        assert.equal(own.length, 1, `one line:\n${own.join('\n')}`);
+        for (const name of SERVICES) {
+          const variable = portVariable(name);
+          assert.ok(own[0]!.includes(`${settings.ports[variable]} (${name}: ${variable})`), own[0]);
+        }
+
+        process.kill(run.npm.pid!, 'SIGTERM');
+      }, { foundRunning: [zipkin.port] });
+      assert.ok(await canConnect('127.0.0.1', zipkin.port), 'the Zipkin it found still runs');
+      const broker = brokerAt(AMQP_URL);
+      assert.ok(await canConnect(broker.host, broker.port), 'the broker it found still runs');
+    } finally {
+      await zipkin.close();
+    }
+  });
+
+  it('on Deno with HOST=0.0.0.0, stops the services and the collector when tools/start.ts is killed', async () => {
+    const settings = await runSettings(AMQP_URL, { RUNTIME: 'deno', HOST: '0.0.0.0' });
+    await startAndStop(settings, async (run, tree) => {
+      bannerSays(run, 'running on deno, listening on 0.0.0.0, every interface');
+      bannerSays(run, '(local collector)');
+      const external = hostIPv4();
+      if (external) assert.ok(await canConnect(external, settings.ports['ACCOUNTSERVICE_PORT']!), `reachable at ${external}`);
+      process.kill(pidOf(tree, 'tools/start.ts'), 'SIGKILL');
+    });
+  });
+
+  const privateBroker = canRunPrivateBrokerNode() ? false : 'needs root and rabbitmq-server for a broker node of its own';
+
+  it('stops everything on Ctrl+C, the broker it started too', { skip: privateBroker }, async () => {
+    const node = await privateBrokerNode();
+    try {
+      const settings = await runSettings(node.amqpUrl, node.env);
+      await startAndStop(settings, async (run) => {
+        bannerSays(run, 'RabbitMQ        started for this run');
+        // What a terminal does on Ctrl+C: SIGINT to every process of its foreground group.
+        process.kill(-run.npm.pid!, 'SIGINT');
+      });
+      await until(async () => !(await node.isUp()), STOP_BOUND_MS, 'the broker npm start started to stop');
+    } finally {
+      await node.remove();
+    }
+  });
+
+  it('stops everything when npm is killed, and leaves the broker it found running', { skip: privateBroker }, async () => {
+    const node = await privateBrokerNode();
+    try {
+      await node.start();
+      const settings = await runSettings(node.amqpUrl, node.env);
+      await startAndStop(settings, async (run) => {
+        bannerSays(run, 'RabbitMQ        already running; left as it is');
+        process.kill(run.npm.pid!, 'SIGKILL');
+      });
+      assert.ok(await node.isUp(), 'the broker it found still runs');
+    } finally {
+      await node.remove();
+    }
+  });
+
+  it('says in one line which port is taken, for which service, and the variable that moves it', async () => {
+    const settings = await runSettings();
+    try {
+      const cases = [
+        ['IMAGESERVICE_PORT', /^port (\d+) \(imageservice: IMAGESERVICE_PORT\) is in use on 127\.0\.0\.1/],
+        ['ZIPKIN_PORT', /^port (\d+) \(the local Zipkin collector: ZIPKIN_PORT\) is in use by something that does not answer the Zipkin API/],
+      ] as const;
+      for (const [variable, expected] of cases) {
+        // Something that is neither a service of ours nor a Zipkin.
+        const squatter = createHttpServer((_request, response) => response.writeHead(404).end());
+        await new Promise<void>((resolve) => squatter.listen(settings.ports[variable], '127.0.0.1', resolve));
+        try {
+          const run = npmStart(settings.env);
+          assert.equal(await run.exited, 1);
+          const own = ownLines(run);
+          assert.equal(own.length, 1, `one line:\n${own.join('\n')}`);
+          assert.equal(Number(expected.exec(own[0]!)?.[1]), settings.ports[variable], own[0]);
+          for (const [name, port] of Object.entries(settings.ports)) {
+            if (name !== variable) assert.equal(await listenProblem(port), undefined, `${name} ${port} free: nothing was started`);
+          }
+        } finally {
+          await new Promise((resolve) => squatter.close(resolve));
+        }
+      }
+    } finally {
+      rmSync(settings.dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * Hono middleware writing one JSON access line per request through the request's logger
+ * (`c.var.log`, set by the tracing middleware), so the line carries the request's
+ * `traceId` and `spanId`:
+ *
+ *   {"time":…,"level":"info","service":"accountservice","traceId":"…","spanId":"…","msg":"request",
+ *    "method":"GET","route":"/accounts/:accountId","path":"/accounts/10000","status":200,"durationMs":12.345}
+ *
+ * Answers below 500 are logged at `info`, 5xx ones at `error`; the line of a 4xx or 5xx
+ * carries the reason as `error` (what was thrown, or the `error` field of the JSON answer).
+ * A line the level filters out is never formatted. Registered after the probes' routes,
+ * as the tracing middleware is, it leaves them out.
+ *
+ * @example
+ * ```ts
+ * app.use(tracingMiddleware({ tracing, log }))
+ * app.use(accessLog())
+ * ```
+ */
+import type { Context, MiddlewareHandler } from 'hono';
+import { msSince, type LogLevel } from './log.ts';
+import { respondingRoute, type TracingVariables } from './tracing/middleware.ts';
+
+export function accessLog(): MiddlewareHandler<{ Variables: TracingVariables }> {
+  return async function accessLog(c, next) {
+    const start = performance.now();
+    try {
+      await next();
+    } finally {
+      const status = c.res.status;
+      const level: LogLevel = status >= 500 ? 'error' : 'info';
+      // c.get, not c.var: c.var copies every variable into a new object on each read.
+      const log = c.get('log');
+      if (log.enabled(level)) {
+        log[level]('request', {
+          method: c.req.method,
+          route: respondingRoute(c),
+          path: c.req.path.slice(0, 200),
+          status,
+          durationMs: msSince(start),
+          error: status >= 400 ? await reasonOf(c) : undefined,
+        });
+      }
+    }
+  };
+}
+
+/** Why a request failed: what was thrown, or the `error` field of a JSON answer (the services' error shape). */
+async function reasonOf(c: Context): Promise<unknown> {
+  if (c.error) return c.error;
+  if (!c.res.headers.get('content-type')?.startsWith('application/json')) return undefined;
+  try {
+    const body = (await c.res.clone().json()) as { error?: unknown };
+    return typeof body?.error === 'string' ? body.error : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from './log.ts';
+
+function capture(level: 'debug' | 'info' | 'warn' = 'info') {
+  const lines: string[] = [];
+  return { lines, log: createLogger({ service: 'svc' }, { level, write: (line) => lines.push(line) }) };
+}
+
+describe('the JSON logger', () => {
+  it('writes time, level, fixed fields, msg and extra fields in that order, a child adding its own', () => {
+    const { lines, log } = capture();
+    log.child({ traceId: 't1', spanId: 's1' }).info('request', { status: 200, durationMs: 1.5, skipped: undefined });
+    const line = JSON.parse(lines[0]!);
+    assert.deepEqual(Object.keys(line), ['time', 'level', 'service', 'traceId', 'spanId', 'msg', 'status', 'durationMs']);
+    assert.deepEqual(line, { time: line.time, level: 'info', service: 'svc', traceId: 't1', spanId: 's1', msg: 'request', status: 200, durationMs: 1.5 });
+    assert.ok(!Number.isNaN(Date.parse(line.time)));
+  });
+
+  it('writes errors as name and message, nested ones too, never a stack', () => {
+    const { lines, log } = capture();
+    const error = new TypeError('kaput');
+    log.error('failed', { error, details: { cause: new RangeError('deeper') } });
+    const line = JSON.parse(lines[0]!);
+    assert.deepEqual(line.error, { name: 'TypeError', message: 'kaput' });
+    assert.deepEqual(line.details.cause, { name: 'RangeError', message: 'deeper' });
+    assert.ok(!lines[0]!.includes('at '), 'no stack');
+  });
+
+  it('drops lines below its level, and says which levels it writes', () => {
+    const { lines, log } = capture('warn');
+    const child = log.child({ traceId: 't' });
+    child.debug('d');
+    child.info('i');
+    child.warn('w');
+    assert.deepEqual(lines.map((l) => JSON.parse(l).msg), ['w']);
+    assert.deepEqual((['debug', 'info', 'warn', 'error'] as const).map((level) => child.enabled(level)), [false, false, true, true]);
+  });
+
+  it('a field repeated in a line wins over the fixed one when the line is read', () => {
+    const { lines, log } = capture();
+    log.info('x', { service: 'other' });
+    assert.equal(JSON.parse(lines[0]!).service, 'other');
+  });
+
+  describe('on standard output', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'log-'));
+    after(() => rmSync(dir, { recursive: true, force: true }));
+    const script = join(dir, 'write.ts');
+    writeFileSync(
+      script,
+      `import { createLogger } from ${JSON.stringify(fileURLToPath(new URL('./log.ts', import.meta.url)))};
+const log = createLogger({ service: 'x' });
+for (let i = 0; i < 1000; i++) log.info('line', { i });
+if (process.argv[2] === 'crash') throw new Error('crash');
+process.exit(3);
+`,
+    );
+
+    for (const ending of ['exit', 'crash']) {
+      it(`writes every line, in order, when the process ends by ${ending}`, () => {
+        const result = spawnSync(process.execPath, ['--import', 'tsx', script, ending], { encoding: 'utf8' });
+        assert.equal(result.status, ending === 'exit' ? 3 : 1);
+        const numbers = result.stdout.trim().split('\n').map((line) => JSON.parse(line).i);
+        assert.deepEqual(numbers, Array.from({ length: 1000 }, (_, i) => i));
+      });
+    }
+  });
+});
