@@ -79,7 +79,7 @@ describe('broker outages, on a RabbitMQ node of its own', () => {
     assert.equal(producer.parentId, server.id);
     assert.ok(producer.annotations?.some((a) => a.value === 'waits in the outbox'), 'the producer span says the message waited');
     assert.ok(producer.timestamp! + producer.duration! <= server.timestamp! + server.duration!, 'and ended within its request');
-    const published = landscape.logs.find((l) => l.service === 'accountservice' && l.json?.msg === 'outbox message published after its request' && l.json.traceId === sent[0]);
+    const published = landscape.logs.find((l) => l.service === 'accountservice' && l.json?.msg === 'outbox message published' && l.json.afterRequest === true && l.json.traceId === sent[0]);
     assert.equal(published?.json?.messageId, producer.tags?.['messaging.message.id'], 'the later outcome logged with the message’s ids');
   });
 

@@ -34,7 +34,7 @@ describe('logs at LOG_LEVEL=debug', () => {
       ['accountservice', 'request'],
       ['quotes-service', 'request'],
       ['imageservice', 'request'],
-      ['accountservice', 'outbox: message published'],
+      ['accountservice', 'outbox message published'],
       ['vipservice', 'VIP notification received'],
     ];
     const arrived = () => last.every(([svc, msg]) => linesOf(traceId).some((l) => l.service === svc && l.msg === msg));
@@ -59,7 +59,7 @@ describe('logs at LOG_LEVEL=debug', () => {
       assert.deepEqual(logged.map((l) => l.spanId).sort(), attempts, `one line per ${name} attempt`);
     }
     const producer = spanOf('accountservice', (s) => s.kind === 'PRODUCER');
-    for (const msg of ['outbox: message committed', 'outbox: message published']) {
+    for (const msg of ['outbox message committed', 'outbox message published']) {
       assert.deepEqual(lineOf('accountservice', msg).map((l) => l.spanId), [producer.id], msg);
     }
     assert.equal(lineOf('vipservice', 'VIP notification received')[0]?.spanId, spanOf('vipservice', (s) => s.kind === 'CONSUMER').id);

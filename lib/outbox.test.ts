@@ -106,7 +106,7 @@ describe('Outbox', () => {
     assert.equal(outbox.size, 0);
     const [returned] = seen.logged(refused).slice(1);
     assert.match(returned?.reason, /^basic\.return 312 NO_ROUTE/);
-    const [published] = seen.logged('outbox message published after its request');
+    const [published] = seen.logged('outbox message published').filter((line) => line.afterRequest);
     assert.equal(published?.traceId, producer.traceId);
     assert.equal(published?.spanId, producer.id);
     assert.equal(published?.messageId, producer.tags['messaging.message.id']);

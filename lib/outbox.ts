@@ -184,18 +184,21 @@ export class Outbox {
     }
   }
 
-  /** Confirmed: the span ends now if its request still waits; otherwise a log line says so. */
+  /**
+   * Confirmed: the span ends now if its request still waits. The line says when it went out; at
+   * info when it left after its request during a disruption (an outage, a restart), the moment
+   * its trace can no longer show.
+   */
   #published(entry: Entry): void {
     const waiting = this.#waiting.get(entry.messageId);
     if (waiting) {
       this.#waiting.delete(entry.messageId);
       waiting.span.finish();
       waiting.confirmed();
-    } else {
-      const log = this.#messageLog(entry);
-      const fields = { waitedMs: Date.now() - entry.enqueuedAt };
-      if (this.#disrupted) log.info('outbox message published after its request', fields);
-      else log.debug('outbox message published after its request', fields);
+    }
+    const level = !waiting && this.#disrupted ? 'info' : 'debug';
+    if (this.#log.enabled(level)) {
+      this.#messageLog(entry)[level]('outbox message published', { waitedMs: Date.now() - entry.enqueuedAt, afterRequest: !waiting });
     }
   }
 
