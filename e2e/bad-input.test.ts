@@ -877,6 +877,8 @@ describe('bad configuration', () => {
     ['quotes-service', 'PORT', '70000'],
     ['vipservice', 'AMQP_URL', 'http://127.0.0.1:5672'],
     ['imageservice', 'TRACING_SAMPLE_RATE', '2'],
+    ['quotes-service', 'LOG_LEVEL', 'toString'],
+    ['vipservice', 'LOG_LEVEL', 'constructor'],
   ];
   const dataDir = mkdtempSync(join(tmpdir(), 'bad-config-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));
