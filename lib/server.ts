@@ -25,7 +25,22 @@ interface DenoNamespace {
   ): DenoServer;
 }
 
-export async function listen(fetch: FetchHandler, port: number): Promise<RunningServer> {
+/** A request the Node adapter refused before the app saw it (a bad Host, a backslash in the path...). */
+export interface RefusedRequest {
+  method: string;
+  /** The request target as it came. */
+  target: string;
+  header(name: string): string | undefined;
+  /** Why the adapter refused it. */
+  reason: string;
+}
+
+export interface ListenOptions {
+  /** Extra headers for the 400 answering a refused request (Node only), such as its `traceresponse`. */
+  refusedHeaders?: (request: RefusedRequest) => Record<string, string>;
+}
+
+export async function listen(fetch: FetchHandler, port: number, { refusedHeaders }: ListenOptions = {}): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
     const server = deno.serve({ port, hostname: '0.0.0.0', onListen: () => {} }, fetch);
@@ -33,14 +48,22 @@ export async function listen(fetch: FetchHandler, port: number): Promise<Running
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
   const { createServer } = await import('node:http');
-  const listener = getRequestListener(fetch, {
-    // What the adapter refuses before the app sees it (a bad Host, a backslash in the path) answers like the app.
-    errorHandler: (error) =>
-      error instanceof RequestError
-        ? Response.json({ error: error.message }, { status: 400 })
-        : Response.json({ error: 'internal error' }, { status: 500 }),
-  });
-  const server = createServer(listener);
+  // What the adapter refuses before the app sees it (a bad Host, a backslash in the path) answers like
+  // the app. Its errorHandler is given the error only: a listener per request (about 10 ns) lets it
+  // read the request's headers too.
+  const server = createServer((incoming, outgoing) =>
+    getRequestListener(fetch, {
+      errorHandler: (error) => {
+        if (!(error instanceof RequestError)) return Response.json({ error: 'internal error' }, { status: 500 });
+        const header = (name: string) => {
+          const value = incoming.headers[name.toLowerCase()];
+          return Array.isArray(value) ? value.join(', ') : value;
+        };
+        const refused = { method: incoming.method ?? 'GET', target: incoming.url ?? '', header, reason: error.message };
+        return Response.json({ error: error.message }, { status: 400, headers: refusedHeaders?.(refused) });
+      },
+    })(incoming, outgoing),
+  );
   const { promise, resolve } = withResolvers<number>();
   server.listen(port, () => resolve((server.address() as import('node:net').AddressInfo).port));
   const bound = await promise;

@@ -69,6 +69,21 @@ describe('a service app', () => {
     assert.equal(logged?.error.stack, undefined);
   });
 
+  it('tags a SERVER span that answered 5xx with error, and one that answered 4xx or 499 without', async () => {
+    const { app, spans } = setup({
+      routes: (app) => {
+        app.get('/unavailable', (c) => c.json({ error: 'down for now' }, 500));
+        app.get('/bad', (c) => c.json({ error: 'bad' }, 400));
+        app.get('/closed', (c) => c.body(null, 499 as 400));
+      },
+    });
+    for (const path of ['/unavailable', '/bad', '/closed']) await app.request(path);
+    assert.deepEqual(
+      spans.map((s) => [s.tags['http.status_code'], s.tags.error]),
+      [['500', '500'], ['400', undefined], ['499', undefined]],
+    );
+  });
+
   it('answers unknown routes with a JSON 404 and names the span for the method only', async () => {
     const { app, spans } = setup();
     const response = await app.request('/nowhere/../etc');

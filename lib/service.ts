@@ -11,7 +11,7 @@ import { hostIPv4 } from './instance.ts';
 import { createLogger, isLogLevel, type Logger } from './log.ts';
 import { listen, onTermination, type RunningServer } from './server.ts';
 import { createZipkinExporter } from './tracing/exporter.ts';
-import { tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
+import { traceRefusedRequest, tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
 import { Tracing } from './tracing/tracer.ts';
 
 export type ServiceEnv = { Variables: TracingVariables };
@@ -157,7 +157,9 @@ export async function runService(definition: ServiceDefinition): Promise<Running
 
     const parts = await definition.setup({ env, log, tracing });
     const { app, state } = createServiceApp({ tracing, log, parts, testability });
-    const server = await listen(app.fetch, port);
+    const server = await listen(app.fetch, port, {
+      refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400) }),
+    });
     log.info('listening', { port: server.port, zipkin: zipkinUrl, sampleRate, testability });
 
     onTermination(async (signal) => {
