@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createMemoryExporter } from './exporter.ts';
 import { Tracing } from './tracer.ts';
@@ -9,6 +10,7 @@ function capture() {
 }
 
 const none = { kind: 'none' } as const;
+const randomHex = (bytes: number) => randomBytes(bytes).toString('hex');
 const tick = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
 
 describe('Tracing', () => {
@@ -81,8 +83,46 @@ describe('Tracing', () => {
   it('samples a fraction of new traces by trace id', () => {
     const { spans, exporter } = capture();
     const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 0.25 });
-    for (let i = 0; i < 4000; i++) tracing.rootSpan('x').finish();
+    const roots = Array.from({ length: 4000 }, () => tracing.rootSpan('x'));
+    for (const root of roots) root.finish();
     assert.ok(spans.length > 800 && spans.length < 1200, `about a quarter sampled: ${spans.length}`);
+    // The decision is the trace id's: its low 52 bits below a quarter of their range.
+    for (const root of roots) assert.equal(root.recording, parseInt(root.traceId.slice(-13), 16) < 2 ** 50, root.traceId);
+  });
+
+  it('decides the same for the same trace in every service, whatever came before', () => {
+    // Callers that defer the decision (B3 without a sampled flag) leave it to each service.
+    const decide = (tracing: Tracing, traceId: string) =>
+      tracing.continueSpan('x', { kind: 'context', format: 'b3-multi', context: { traceId, spanId: randomHex(8), debug: false } }, {
+        kind: 'SERVER',
+        continuation: 'join',
+      }).recording;
+    const services = ['accountservice', 'quotes-service', 'imageservice'].map(
+      (serviceName) => new Tracing({ serviceName, exporter: createMemoryExporter(), sampleRate: 0.5 }),
+    );
+    const traceIds = Array.from({ length: 400 }, (_, i) => randomHex(i % 2 === 0 ? 16 : 8));
+    const [first, ...others] = services.map((tracing, i) => (i === 1 ? [...traceIds].reverse() : traceIds).map((id) => ({ id, sampled: decide(tracing, id) })));
+    const decisions = new Map(first!.map(({ id, sampled }) => [id, sampled]));
+    for (const other of others) for (const { id, sampled } of other) assert.equal(sampled, decisions.get(id), `trace ${id}`);
+    const kept = [...decisions.values()].filter(Boolean).length;
+    assert.ok(kept > 140 && kept < 260, `about half sampled: ${kept} of 400`);
+
+    // At the bound: half of the low 52 bits' range.
+    const [tracing] = services;
+    assert.equal(decide(tracing!, `${'f'.repeat(19)}7ffffffffffff`), true);
+    assert.equal(decide(tracing!, `${'0'.repeat(19)}8000000000000`), false);
+    assert.equal(decide(tracing!, '0007ffffffffffff'), true, 'a 64-bit trace id');
+    assert.equal(decide(tracing!, '0008000000000000'), false, 'a 64-bit trace id');
+  });
+
+  it('samples everything at rate 1 and nothing at rate 0, whatever the trace id', () => {
+    for (const [sampleRate, expected] of [[1, true], [1.5, true], [0, false], [-1, false]] as const) {
+      const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter(), sampleRate });
+      for (const traceId of [`${'0'.repeat(31)}1`, 'f'.repeat(32)]) {
+        const span = tracing.continueSpan('x', { kind: 'context', format: 'b3-multi', context: { traceId, spanId: 'a'.repeat(16), debug: false } }, { kind: 'SERVER', continuation: 'join' });
+        assert.equal(span.recording, expected, `rate ${sampleRate}, trace ${traceId}`);
+      }
+    }
   });
 
   it('keeps interleaved async work in its own traces', async () => {
