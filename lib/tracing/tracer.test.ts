@@ -115,12 +115,55 @@ describe('Tracing', () => {
     assert.equal(decide(tracing!, '0008000000000000'), false, 'a 64-bit trace id');
   });
 
+  it("keeps the caller's parent id when joining, and passes W3C tracestate and the random flag on", () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter });
+    const b3 = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), parentId: 'c'.repeat(16), sampled: true, debug: false };
+    tracing.continueSpan('b3', { kind: 'context', format: 'b3-multi', context: b3 }, { kind: 'SERVER', continuation: 'join' }).finish();
+    assert.equal(spans[0].parentId, 'c'.repeat(16));
+    const w3c = { traceId: 'd'.repeat(32), spanId: 'e'.repeat(16), sampled: true, debug: false, tracestate: 'congo=t61rcWkgMzE', random: true };
+    const server = tracing.continueSpan('w3c', { kind: 'context', format: 'w3c', context: w3c }, { kind: 'SERVER', continuation: 'join' });
+    const client = server.child('call', { kind: 'CLIENT', remoteService: 'other' });
+    for (const span of [server, client]) {
+      assert.equal(span.context.tracestate, 'congo=t61rcWkgMzE');
+      assert.equal(span.context.random, true);
+      assert.match(span.traceresponse, /-03$/);
+    }
+  });
+
+  it('decides at its own rate for a sampling-only context that carries no decision', () => {
+    const { spans, exporter } = capture();
+    new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 })
+      .continueSpan('x', { kind: 'sampling', debug: false }, { kind: 'SERVER', continuation: 'join' })
+      .finish();
+    assert.equal(spans.length, 1);
+  });
+
+  it('shares one endpoint per remote service', () => {
+    const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter() });
+    assert.equal(tracing.remoteEndpoint('quotes-service'), tracing.remoteEndpoint('quotes-service'));
+    assert.notEqual(tracing.remoteEndpoint('quotes-service'), tracing.remoteEndpoint('imageservice'));
+    assert.deepEqual(JSON.parse(JSON.stringify(tracing.remoteEndpoint('imageservice'))), { serviceName: 'imageservice' });
+  });
+
+  it("flushes its exporter when it has a flush, and does without when it has none", async () => {
+    let flushed = 0;
+    const exporter = { logSpan: () => {}, flush: async () => void flushed++ };
+    await new Tracing({ serviceName: 'svc', exporter }).flush();
+    assert.equal(flushed, 1);
+    await new Tracing({ serviceName: 'svc', exporter: createMemoryExporter() }).flush();
+  });
+
   it('samples everything at rate 1 and nothing at rate 0, whatever the trace id', () => {
     for (const [sampleRate, expected] of [[1, true], [1.5, true], [0, false], [-1, false]] as const) {
       const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter(), sampleRate });
       for (const traceId of [`${'0'.repeat(31)}1`, 'f'.repeat(32)]) {
         const span = tracing.continueSpan('x', { kind: 'context', format: 'b3-multi', context: { traceId, spanId: 'a'.repeat(16), debug: false } }, { kind: 'SERVER', continuation: 'join' });
         assert.equal(span.recording, expected, `rate ${sampleRate}, trace ${traceId}`);
+        // The decision travels on as made, never as deferred.
+        const headers: Record<string, string> = {};
+        span.inject((name, value) => (headers[name] = value));
+        assert.equal(headers['x-b3-sampled'], expected ? '1' : '0');
       }
     }
   });
