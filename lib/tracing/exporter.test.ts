@@ -172,7 +172,7 @@ describe('createZipkinExporter', () => {
       url: `http://127.0.0.1:${port}`,
       intervalMs: 20,
       maxQueuedSpans: 100,
-      timeoutMs: 100,
+      timeoutMs: 2000,
       maxBackoffMs: 100,
       reportEveryMs,
     });
@@ -220,7 +220,7 @@ describe('createZipkinExporter', () => {
     });
     const { port } = hanging.address() as AddressInfo;
     const timeoutMs = 100;
-    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs });
+    const { exporter, finish, degraded } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs, reportEveryMs: 20 });
     finish(50);
 
     // However late timers fire on a loaded machine shows as event-loop delay: the bound allows exactly that.
@@ -233,26 +233,32 @@ describe('createZipkinExporter', () => {
     const bound = timeoutMs + lag.max / 1e6 + 50;
     assert.ok(ms >= timeoutMs - 2, `flush gave up after ${ms.toFixed(0)} ms, before the timeout`);
     assert.ok(ms < bound, `flush took ${ms.toFixed(0)} ms against a hanging collector (bound ${bound.toFixed(0)} ms)`);
-    assert.ok(sockets.size >= 1, 'the POST reached the collector');
+    // The connection is accepted on this same event loop, possibly after the client gave up on it.
+    await until(() => sockets.size >= 1, 5000, 'the POST to reach the collector');
     assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, rejected: 0, failedBatches: 1, queued: 50 });
+    await until(() => degraded().length > 0, 5000, 'the failure reported');
+    assert.equal(degraded()[0]!.lastError, 'The operation was aborted due to timeout');
   });
 
   it('keeps a failed batch and delivers it once the collector is back', async () => {
     const port = await freePort();
-    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 100 });
-    finish(10);
+    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 2000, batchSpans: 10 });
+    finish(9);
     await exporter.flush();
-    assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, rejected: 0, failedBatches: 1, queued: 10 });
+    assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, rejected: 0, failedBatches: 1, queued: 9 });
 
     const collector = await startCollector({ port });
     await exporter.flush();
-    assert.deepEqual(exporter.stats(), { sent: 10, dropped: 0, rejected: 0, failedBatches: 1, queued: 0 });
-    assert.equal(collector.store.spanCount, 10);
+    assert.deepEqual(exporter.stats(), { sent: 9, dropped: 0, rejected: 0, failedBatches: 1, queued: 0 });
+    assert.equal(collector.store.spanCount, 9);
+    // A success ends the pause the failure began: a full batch leaves at once again.
+    finish(10);
+    assert.equal(exporter.stats().queued, 0);
   });
 
   it('drops what a failed batch cannot put back under the cap, and counts it', async () => {
     const port = await freePort();
-    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 100, maxQueuedSpans: 10 });
+    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 2000, maxQueuedSpans: 10 });
     finish(10);
     const failing = exporter.flush();
     finish(6);
@@ -261,6 +267,13 @@ describe('createZipkinExporter', () => {
     assert.equal(sent, 0);
     assert.equal(queued, 10, 'the queue is back at its cap');
     assert.equal(dropped, 6, 'what did not fit is counted');
+    finish(1);
+    assert.equal(exporter.stats().dropped, 7, 'spans kept for a retry count against the cap');
+
+    const collector = await startCollector({ port });
+    await exporter.flush();
+    assert.equal(collector.store.spanCount, 10);
+    assert.deepEqual(collector.posts.map((p) => p.names.length).sort(), [4, 6], 'what was kept, in its batches, none empty');
   });
 
   it('sends a full batch at once, two POSTs in flight at most, and goes on with full batches as POSTs succeed', async () => {
@@ -284,7 +297,7 @@ describe('createZipkinExporter', () => {
 
   it('after a failed POST, leaves retrying to the timer rather than every full batch', async () => {
     const port = await freePort();
-    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 100, batchSpans: 10 });
+    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 2000, batchSpans: 10 });
     finish(10);
     await until(() => exporter.stats().failedBatches === 1, 5000, 'the first full batch failed');
     // A POST would take its spans out of the queue at once: none went.
@@ -331,6 +344,8 @@ describe('createZipkinExporter', () => {
     });
     const intervalMs = 20;
     const { exporter, finish } = exporting({ url: collector.url, intervalMs, batchSpans: 5, maxBackoffMs: 10_000 });
+    const lag = monitorEventLoopDelay({ resolution: 10 });
+    lag.enable();
     finish(5, 'retried');
     await until(() => collector.posts.length === 1, 5000, 'the first POST');
     finish(20, 'behind');
@@ -338,10 +353,17 @@ describe('createZipkinExporter', () => {
     const attempts = collector.posts.filter((p) => p.names[0] === 'retried');
     assert.equal(attempts.length, statuses.length + 1);
     assert.equal(exporter.stats().failedBatches, statuses.length);
-    // The backoff doubles from the interval, with jitter of at most half: gap n is at least interval * 2^(n-1) / 2.
+    lag.disable();
+    // The batch's own backoff doubles from the interval, jitter taking at most half: retry n comes at
+    // least interval * 2^(n-1) / 2 after the one before, and at most that full step later, plus the
+    // exporter's pause after a failure (the interval: the spans behind succeeded in between), plus a
+    // tick to notice, plus however late timers fired.
+    const slack = lag.max / 1e6 + 50;
     for (let n = 1; n < attempts.length; n++) {
       const gap = attempts[n]!.at - attempts[n - 1]!.at;
-      assert.ok(gap >= (intervalMs * 2 ** (n - 1)) / 2, `retry ${n} came ${gap.toFixed(0)} ms after the one before`);
+      const step = intervalMs * 2 ** (n - 1);
+      assert.ok(gap >= step / 2, `retry ${n} came ${gap.toFixed(0)} ms after the one before, under ${step / 2} ms`);
+      assert.ok(gap <= step + 2 * intervalMs + slack, `retry ${n} came ${gap.toFixed(0)} ms after the one before, over ${step} ms`);
     }
     const behind = collector.posts.filter((p) => p.names[0] === 'behind');
     assert.ok(behind[0]!.at < attempts.at(-1)!.at, 'the spans behind went out while the first batch still waited for its retry');
@@ -369,6 +391,7 @@ describe('createZipkinExporter', () => {
     huge.finish();
     await exporter.flush();
     assert.equal(collector.store.spanCount, 40);
+    assert.ok(collector.posts.every((p) => p.names.length > 0), 'no empty POST');
     assert.ok(collector.posts.filter((p) => p.bytes <= 4000).every((p) => !p.names.includes('huge')));
     assert.deepEqual({ ...exporter.stats(), failedBatches: 0 }, { sent: 40, dropped: 0, rejected: 1, failedBatches: 0, queued: 0 });
     const tooLarge = collector.events.filter((e) => e.status === 413).length;
@@ -381,7 +404,7 @@ describe('createZipkinExporter', () => {
     const { exporter, tracing, finish } = exporting({
       url: `http://127.0.0.1:${port}`,
       intervalMs: 20,
-      timeoutMs: 100,
+      timeoutMs: 2000,
       maxBackoffMs: 50,
       batchSpans: 100,
       maxQueuedSpans: 1000,
@@ -391,7 +414,7 @@ describe('createZipkinExporter', () => {
     await until(() => exporter.stats().failedBatches >= 1, 5000, 'a POST failed while the collector is down');
     const collector = await startCollector({ port, maxBodyBytes: messageMaxBytes });
     await until(() => collector.store.spanCount === 1000, 10_000, 'everything held delivered');
-    assert.ok(collector.posts.every((p) => p.names.length <= 100), `spans per POST: ${collector.posts.map((p) => p.names.length)}`);
+    assert.ok(collector.posts.every((p) => p.names.length > 0 && p.names.length <= 100), `spans per POST: ${collector.posts.map((p) => p.names.length)}`);
     assert.ok(collector.posts.every((p) => p.bytes <= messageMaxBytes), `bytes per POST: ${collector.posts.map((p) => p.bytes)}`);
     assert.equal(collector.events.filter((e) => e.status === 413).length, 0, 'nothing too large was posted');
 
@@ -403,5 +426,45 @@ describe('createZipkinExporter', () => {
     await exporter.flush();
     assert.equal(collector.posts.length, posts);
     assert.equal(exporter.stats().rejected, 1);
+  });
+  it('posts a batch of exactly messageMaxBytes whole, and splits one a byte over', async () => {
+    const models: zipkin.model.Span[] = [];
+    const tracing = new Tracing({ serviceName: 'x', exporter: { logSpan: (span) => models.push(span) } });
+    for (let i = 0; i < 10; i++) tracing.rootSpan('s').finish();
+    const bytes = new TextEncoder().encode(encodeBatch(models)).length;
+    for (const [messageMaxBytes, posts] of [[bytes, [10]], [bytes - 1, [5, 5]]] as const) {
+      const collector = await startCollector();
+      const { log } = capturingLog();
+      const exporter = createZipkinExporter({ url: collector.url, log, intervalMs: 60_000, messageMaxBytes });
+      for (const span of models) exporter.logSpan(span);
+      await exporter.flush();
+      assert.deepEqual(collector.posts.map((p) => p.names.length), posts, `messageMaxBytes ${messageMaxBytes} for a batch of ${bytes}`);
+    }
+  });
+
+  it('reports the latest failure and refusal of each interval, each once, with the reason tidied', async () => {
+    const reason = `  refused,\n\n  for a reason\t${'x'.repeat(300)}`;
+    const collector = await startCollector({
+      answer: (_, index) => [new Response('busy', { status: 503 }), new Response(reason, { status: 400 }), new Response(null, { status: 404 })][index],
+    });
+    const { exporter, finish, degraded } = exporting({ url: collector.url, intervalMs: 20, batchSpans: 5, maxBackoffMs: 20, reportEveryMs: 30 });
+    const refusedSoFar = () => degraded().reduce((n, l) => n + (l.rejectedSpans ?? 0), 0);
+    finish(5);
+    await until(() => degraded().length === 1, 5000, 'the failure reported');
+    await until(() => refusedSoFar() === 5, 5000, 'the retried batch refused, and reported');
+    finish(5);
+    await until(() => refusedSoFar() === 10, 5000, 'the second batch refused, and reported');
+    const [failure, ...refusals] = degraded();
+    assert.equal(failure!.lastError, 'collector answered 503 busy');
+    assert.equal(failure!.lastRefusal, undefined);
+    assert.equal(exporter.stats().rejected, 10);
+    assert.deepEqual(
+      refusals.map((l) => [l.lastError, l.lastRefusal]),
+      [
+        [undefined, `5 spans refused: 400 refused, for a reason ${'x'.repeat(300)}`.slice(0, '5 spans refused: 400 '.length + 200)],
+        [undefined, '5 spans refused: 404'],
+      ],
+      'a problem is reported once, its reason on one line and at most 200 characters',
+    );
   });
 });

@@ -138,9 +138,13 @@ const MAX_REASON_LENGTH = 200;
 
 const utf8 = new TextEncoder();
 
+/** Lets the process exit with the timer pending, where timers can be unref'd (on Node). */
+function unref(timer: unknown): void {
+  (timer as { unref?: () => void }).unref?.();
+}
+
 /** A failed fetch in a line: its message, and the system error under it (ECONNREFUSED...). */
-function describe(error: unknown): string {
-  if (!(error instanceof Error)) return String(error);
+function describe(error: Error): string {
   const cause = error.cause as { code?: string; message?: string } | undefined;
   const detail = cause?.code ?? cause?.message;
   return detail ? `${error.message} (${detail})` : error.message;
@@ -278,7 +282,8 @@ export function createZipkinExporter({
       text = await response.text();
     } catch (error) {
       stats.failedBatches++;
-      return retryLater(batch, describe(error), undefined);
+      // fetch rejects with a TypeError, or a DOMException for the timeout: both are Errors.
+      return retryLater(batch, describe(error as Error), undefined);
     }
     const verdict = verdictOf(response.status);
     if (verdict === 'sent') {
@@ -298,29 +303,32 @@ export function createZipkinExporter({
     return pump();
   };
 
-  const ticker = setInterval(() => pump(true), intervalMs);
-  (ticker as { unref?: () => void }).unref?.();
+  unref(setInterval(() => pump(true), intervalMs));
 
-  // Problems are summarised on a timer rather than per batch, so a dead collector cannot flood the log.
+  // Problems are summarised on a timer rather than per batch, so a dead collector cannot flood the
+  // log. Each report is timed from the one before (an interval timer running late could fire the
+  // next one early), so two are always at least reportEveryMs apart.
   const reported = { dropped: 0, rejected: 0, failedBatches: 0 };
-  const reporter = setInterval(() => {
+  const report = () => {
     const news = {
       droppedSpans: stats.dropped - reported.dropped,
       rejectedSpans: stats.rejected - reported.rejected,
       failedBatches: stats.failedBatches - reported.failedBatches,
     };
-    if (news.droppedSpans === 0 && news.rejectedSpans === 0 && news.failedBatches === 0) return;
-    log.warn('span export degraded', {
-      url,
-      ...news,
-      queued: waiting.length + retrySpans,
-      ...(lastError && { lastError }),
-      ...(lastRefusal && { lastRefusal }),
-    });
-    Object.assign(reported, { dropped: stats.dropped, rejected: stats.rejected, failedBatches: stats.failedBatches });
-    lastError = lastRefusal = undefined;
-  }, reportEveryMs);
-  (reporter as { unref?: () => void }).unref?.();
+    if (news.droppedSpans > 0 || news.rejectedSpans > 0 || news.failedBatches > 0) {
+      log.warn('span export degraded', {
+        url,
+        ...news,
+        queued: waiting.length + retrySpans,
+        ...(lastError && { lastError }),
+        ...(lastRefusal && { lastRefusal }),
+      });
+      Object.assign(reported, { dropped: stats.dropped, rejected: stats.rejected, failedBatches: stats.failedBatches });
+      lastError = lastRefusal = undefined;
+    }
+    unref(setTimeout(report, reportEveryMs));
+  };
+  unref(setTimeout(report, reportEveryMs));
 
   return {
     logSpan(span) {
