@@ -6,7 +6,7 @@ import { after, describe, it } from 'node:test';
 import { createMemoryExporter } from '../../lib/tracing/exporter.ts';
 import { openStore } from '../../lib/storage.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
-import { AccountStore, isAccountId } from './accounts.ts';
+import { AccountStore, FIRST_ACCOUNT_ID, isAccountId, QUOTE_FALLBACK, VIP_ACCOUNT_ID } from './accounts.ts';
 
 describe('AccountStore', () => {
   const dir = mkdtempSync(join(tmpdir(), 'accounts-'));
@@ -29,6 +29,7 @@ describe('AccountStore', () => {
     const reads = spans.filter((s) => s.name === 'queryaccount');
     assert.equal(reads.length, 3);
     assert.deepEqual(reads.map((s) => s.tags['account.id']), ['10000', '10099', '10100']);
+    for (const read of reads) assert.equal(read.tags['db.system'], 'lmdb');
     for (const read of reads) assert.equal(read.parentId, root.spanId);
     await store.close();
 
@@ -36,6 +37,11 @@ describe('AccountStore', () => {
     const reopened = openStore(dir);
     assert.equal(await new AccountStore(reopened).seed(), 0);
     await reopened.close();
+  });
+
+  it('names the VIP, the first seeded account, and answers the fixed quote when quotes-service cannot', () => {
+    assert.equal(VIP_ACCOUNT_ID, String(FIRST_ACCOUNT_ID));
+    assert.deepEqual(QUOTE_FALLBACK, { quote: 'May the source be with you, always.', ipAddress: 'circuit-breaker', language: 'en' });
   });
 
   it('accepts 1 to 10 digits as an account id', () => {
