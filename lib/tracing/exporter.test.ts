@@ -186,7 +186,9 @@ describe('createZipkinExporter', () => {
     await until(() => reported('failedBatches') >= 2 && reported('droppedSpans') === 900, 5000, 'the drops and failed POSTs reported');
     const reports = degraded();
     assert.ok(reports.every((l) => l.level === 'warn'));
-    assert.match(reports.find((l) => l.failedBatches)?.lastError ?? '', /ECONNREFUSED/, 'the reason the POST failed');
+    assert.equal(reports.find((l) => l.failedBatches)?.lastError, 'fetch failed (ECONNREFUSED)', 'the reason the POST failed');
+    assert.ok(reports.every((l) => l.queued! <= 100), 'never more queued than the cap');
+    assert.ok(reports.some((l) => l.queued === 100), 'the failed batch queued for a retry');
     for (let i = 1; i < reports.length; i++) {
       // Timers fire late under load, never early: a lower bound on the gap is safe.
       const gap = reports[i]!.at - reports[i - 1]!.at;
@@ -288,7 +290,7 @@ describe('createZipkinExporter', () => {
     await until(() => gate.waiting() === 2, 5000, 'two POSTs held at the collector');
     release();
     // As a POST succeeds the next full batch leaves; the last 10 wait for the interval.
-    await until(() => collector.store.spanCount === 150, 5000, 'three full batches delivered');
+    await until(() => exporter.stats().sent === 150, 5000, 'three full batches delivered');
     assert.equal(exporter.stats().queued, 10);
     assert.deepEqual(collector.posts.map((p) => p.names.length), [50, 50, 50]);
     await exporter.flush();
@@ -466,5 +468,71 @@ describe('createZipkinExporter', () => {
       ],
       'a problem is reported once, its reason on one line and at most 200 characters',
     );
+  });
+  it('probes a collector that stopped answering with one POST at a time', async () => {
+    const sockets = new Set<Socket>();
+    const accepted: number[] = [];
+    const hanging = createServer((socket) => {
+      sockets.add(socket);
+      // When the POST arrives: the client may open a connection well before it sends on it.
+      socket.once('data', () => accepted.push(performance.now()));
+      socket.resume();
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    cleanup.push(async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hanging.close(resolve));
+    });
+    const { port } = hanging.address() as AddressInfo;
+    const timeoutMs = 100;
+    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 10, timeoutMs, maxBackoffMs: 10, batchSpans: 10 });
+    finish(60);
+    assert.equal(exporter.stats().queued, 40, 'two full batches in flight while the collector seemed well');
+    await until(() => accepted.length >= 6, 10_000, 'four probes');
+    // Each probe starts only once the one before gave up, a POST timeout later.
+    const gaps = accepted.slice(2).map((at, i) => at - accepted[i + 1]!);
+    assert.ok(gaps.every((gap) => gap >= timeoutMs - 10), `ms between probes: ${gaps.map((g) => g.toFixed(0))}`);
+  });
+
+  it('counts the spans held for a retry against the cap when another failed batch comes back', async () => {
+    const port = await freePort();
+    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 2000, batchSpans: 5, maxQueuedSpans: 10 });
+    finish(5); // a full batch, posted
+    finish(5); // another
+    finish(3); // waiting
+    await until(() => exporter.stats().failedBatches === 2, 5000, 'both POSTs failed');
+    // The first failed batch fits (3 waiting + 5); of the second only 2 do.
+    assert.deepEqual(exporter.stats(), { sent: 0, dropped: 3, rejected: 0, failedBatches: 2, queued: 10 });
+  });
+
+  it('drops a failed batch wholly when the buffer has filled meanwhile, and never posts an empty one', async () => {
+    const port = await freePort();
+    const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 2000, maxQueuedSpans: 10 });
+    finish(10);
+    const failing = exporter.flush();
+    finish(10);
+    await failing;
+    assert.deepEqual(exporter.stats(), { sent: 0, dropped: 10, rejected: 0, failedBatches: 1, queued: 10 });
+    const collector = await startCollector({ port });
+    await exporter.flush();
+    assert.deepEqual(collector.posts.map((p) => p.names.length), [10]);
+  });
+
+  it('reports drops alone, and a span too large to post alone, while the collector is well', async () => {
+    const collector = await startCollector();
+    const { exporter, tracing, finish, degraded } = exporting({ url: collector.url, intervalMs: 60_000, maxQueuedSpans: 5, messageMaxBytes: 2000, reportEveryMs: 20 });
+    finish(8);
+    await exporter.flush();
+    await until(() => degraded().length === 1, 5000, 'the drops reported');
+    assert.deepEqual(degraded().map((l) => [l.droppedSpans, l.rejectedSpans, l.failedBatches, l.queued]), [[3, 0, 0, 0]]);
+    const huge = tracing.rootSpan('huge');
+    for (let i = 0; i < 10; i++) huge.tag(`tag.${i}`, 'x'.repeat(500));
+    huge.finish();
+    await exporter.flush();
+    await until(() => degraded().length === 2, 5000, 'the span too large reported');
+    const report = degraded()[1]!;
+    assert.deepEqual([report.droppedSpans, report.rejectedSpans, report.failedBatches], [0, 1, 0]);
+    assert.match(report.lastRefusal ?? '', /^1 spans refused: \d{4} bytes, over messageMaxBytes \(2000\)$/);
+    assert.equal(collector.posts.length, 1, 'nothing posted for it');
   });
 });

@@ -121,8 +121,7 @@ export function verdictOf(status: number): Verdict {
  * Undefined when absent or malformed; a date in the past is 0.
  */
 export function retryAfterMs(value: string | null, now = Date.now()): number | undefined {
-  const text = value?.trim();
-  if (!text) return undefined;
+  const text = value?.trim() ?? '';
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   // Every HTTP-date form names its month; Date.parse alone would read "1.5" as a date.
   const at = /[a-z]/i.test(text) ? Date.parse(text) : NaN;
@@ -171,7 +170,7 @@ export function createZipkinExporter({
 }: ZipkinExporterOptions): SpanExporter {
   const endpoint = `${url}/api/v2/spans`;
   const stats = { sent: 0, dropped: 0, rejected: 0, failedBatches: 0 };
-  const inFlight = new Set<Promise<void>>();
+  const inFlight = new Set<Promise<boolean>>();
   /** Finished spans, waiting for their batch. */
   let waiting: zipkin.model.Span[] = [];
   /** Batches to send again, oldest first; each waits for its own `dueAt`. */
@@ -200,9 +199,7 @@ export function createZipkinExporter({
       return batch;
     }
     if (waiting.length === 0 || (!partial && waiting.length < batchSpans)) return undefined;
-    const spans = waiting.length <= batchSpans ? waiting : waiting.slice(0, batchSpans);
-    waiting = spans === waiting ? [] : waiting.slice(batchSpans);
-    return { spans, attempts: 0, dueAt: 0 };
+    return { spans: waiting.splice(0, batchSpans), attempts: 0, dueAt: 0 };
   };
 
   /**
@@ -210,9 +207,10 @@ export function createZipkinExporter({
    * between (a batch filled up, a POST succeeded) only retries and full batches.
    */
   const pump = (partial = false) => {
+    const limit = failuresInARow > 0 ? 1 : MAX_IN_FLIGHT;
+    if (inFlight.size >= limit) return;
     const now = performance.now();
     if (now < pausedUntil) return;
-    const limit = failuresInARow > 0 ? 1 : MAX_IN_FLIGHT;
     while (inFlight.size < limit) {
       const batch = nextBatch(now, partial);
       if (!batch) return;
@@ -220,13 +218,17 @@ export function createZipkinExporter({
     }
   };
 
-  const track = (posting: Promise<void>) => {
+  /** Counts a POST in flight until it settles, then sends on unless it failed (the pause then decides). */
+  const track = (posting: Promise<boolean>) => {
     inFlight.add(posting);
-    void posting.finally(() => inFlight.delete(posting));
+    void posting.then((goOn) => {
+      inFlight.delete(posting);
+      if (goOn) pump();
+    });
   };
 
   /** Parts of `batch`, oldest first, put in front of the retries to go out at once. */
-  const split = (batch: Batch, parts: number) => {
+  const split = (batch: Batch, parts: number): true => {
     const size = Math.ceil(batch.spans.length / parts);
     const pieces: Batch[] = [];
     for (let i = 0; i < batch.spans.length; i += size) {
@@ -234,15 +236,17 @@ export function createZipkinExporter({
     }
     retries.unshift(...pieces);
     retrySpans += batch.spans.length;
+    return true;
   };
 
-  const reject = (batch: Batch, reason: string) => {
+  const reject = (batch: Batch, reason: string): true => {
     stats.rejected += batch.spans.length;
     lastRefusal = `${batch.spans.length} spans refused: ${reason}`;
+    return true;
   };
 
   /** Keeps a batch that may succeed later, as far as the cap allows, and pauses sending. */
-  const retryLater = (batch: Batch, problem: string, askedMs: number | undefined) => {
+  const retryLater = (batch: Batch, problem: string, askedMs: number | undefined): false => {
     lastError = problem;
     failuresInARow++;
     batch.attempts++;
@@ -257,17 +261,19 @@ export function createZipkinExporter({
       stats.dropped += batch.spans.length - room;
       batch.spans = batch.spans.slice(0, room);
     }
-    if (batch.spans.length === 0) return;
-    retries.push(batch);
-    retrySpans += batch.spans.length;
+    if (batch.spans.length > 0) {
+      retries.push(batch);
+      retrySpans += batch.spans.length;
+    }
+    return false;
   };
 
-  const post = async (batch: Batch): Promise<void> => {
+  /** Posts a batch and deals with the answer; resolves to whether to send on at once. */
+  const post = async (batch: Batch): Promise<boolean> => {
     const body = utf8.encode(encodeBatch(batch.spans));
     if (body.length > messageMaxBytes) {
       if (batch.spans.length === 1) return reject(batch, `${body.length} bytes, over messageMaxBytes (${messageMaxBytes})`);
-      split(batch, Math.ceil(body.length / messageMaxBytes));
-      return pump();
+      return split(batch, Math.ceil(body.length / messageMaxBytes));
     }
     let response: Response;
     let text: string;
@@ -290,17 +296,13 @@ export function createZipkinExporter({
       stats.sent += batch.spans.length;
       failuresInARow = 0;
       pausedUntil = 0;
-      return pump();
+      return true;
     }
     stats.failedBatches++;
     const reason = `${response.status} ${text.replace(/\s+/g, ' ').trim().slice(0, MAX_REASON_LENGTH)}`.trim();
     if (verdict === 'retry') return retryLater(batch, `collector answered ${reason}`, retryAfterMs(response.headers.get('retry-after')));
-    if (verdict === 'split' && batch.spans.length > 1) {
-      split(batch, 2);
-      return pump();
-    }
-    reject(batch, reason);
-    return pump();
+    if (verdict === 'split' && batch.spans.length > 1) return split(batch, 2);
+    return reject(batch, reason);
   };
 
   unref(setInterval(() => pump(true), intervalMs));
@@ -337,7 +339,7 @@ export function createZipkinExporter({
         return;
       }
       waiting.push(span);
-      if (waiting.length >= batchSpans && failuresInARow === 0 && inFlight.size < MAX_IN_FLIGHT) pump();
+      if (waiting.length >= batchSpans) pump();
     },
     async flush() {
       // Everything held goes out at once, retries not yet due included: nothing comes after a last flush.
