@@ -170,7 +170,7 @@ export function createZipkinExporter({
 }: ZipkinExporterOptions): SpanExporter {
   const endpoint = `${url}/api/v2/spans`;
   const stats = { sent: 0, dropped: 0, rejected: 0, failedBatches: 0 };
-  const inFlight = new Set<Promise<boolean>>();
+  const inFlight = new Set<Promise<void>>();
   /** Finished spans, waiting for their batch. */
   let waiting: zipkin.model.Span[] = [];
   /** Batches to send again, oldest first; each waits for its own `dueAt`. */
@@ -218,17 +218,17 @@ export function createZipkinExporter({
     }
   };
 
-  /** Counts a POST in flight until it settles, then sends on unless it failed (the pause then decides). */
-  const track = (posting: Promise<boolean>) => {
+  /** Counts a POST in flight until it settles, then sends on (after a failure, the pause decides when). */
+  const track = (posting: Promise<void>) => {
     inFlight.add(posting);
-    void posting.then((goOn) => {
+    void posting.then(() => {
       inFlight.delete(posting);
-      if (goOn) pump();
+      pump();
     });
   };
 
   /** Parts of `batch`, oldest first, put in front of the retries to go out at once. */
-  const split = (batch: Batch, parts: number): true => {
+  const split = (batch: Batch, parts: number) => {
     const size = Math.ceil(batch.spans.length / parts);
     const pieces: Batch[] = [];
     for (let i = 0; i < batch.spans.length; i += size) {
@@ -236,17 +236,15 @@ export function createZipkinExporter({
     }
     retries.unshift(...pieces);
     retrySpans += batch.spans.length;
-    return true;
   };
 
-  const reject = (batch: Batch, reason: string): true => {
+  const reject = (batch: Batch, reason: string) => {
     stats.rejected += batch.spans.length;
     lastRefusal = `${batch.spans.length} spans refused: ${reason}`;
-    return true;
   };
 
   /** Keeps a batch that may succeed later, as far as the cap allows, and pauses sending. */
-  const retryLater = (batch: Batch, problem: string, askedMs: number | undefined): false => {
+  const retryLater = (batch: Batch, problem: string, askedMs: number | undefined) => {
     lastError = problem;
     failuresInARow++;
     batch.attempts++;
@@ -265,11 +263,10 @@ export function createZipkinExporter({
       retries.push(batch);
       retrySpans += batch.spans.length;
     }
-    return false;
   };
 
-  /** Posts a batch and deals with the answer; resolves to whether to send on at once. */
-  const post = async (batch: Batch): Promise<boolean> => {
+  /** Posts a batch and deals with the answer. */
+  const post = async (batch: Batch): Promise<void> => {
     const body = utf8.encode(encodeBatch(batch.spans));
     if (body.length > messageMaxBytes) {
       if (batch.spans.length === 1) return reject(batch, `${body.length} bytes, over messageMaxBytes (${messageMaxBytes})`);
@@ -296,7 +293,7 @@ export function createZipkinExporter({
       stats.sent += batch.spans.length;
       failuresInARow = 0;
       pausedUntil = 0;
-      return true;
+      return;
     }
     stats.failedBatches++;
     const reason = `${response.status} ${text.replace(/\s+/g, ' ').trim().slice(0, MAX_REASON_LENGTH)}`.trim();
