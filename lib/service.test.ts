@@ -41,6 +41,17 @@ describe('a service app', () => {
     assert.equal(line?.spanId, span.id);
   });
 
+  it('hands the SERVER span to the handler, which opens its children on it', async () => {
+    const { app, spans } = setup({
+      routes: (app) => app.get('/work', (c) => c.json(c.var.span.trace('step', () => ({ done: true })))),
+    });
+    assert.deepEqual(await (await app.request('/work')).json(), { done: true });
+    const [step, server] = spans;
+    assert.equal(step.name, 'step');
+    assert.equal(step.parentId, server.id);
+    assert.equal(server.kind, 'SERVER');
+  });
+
   it('continues an incoming B3 context', async () => {
     const { app, spans } = setup({ routes: (app) => app.get('/x', (c) => c.text('ok')) });
     await app.request('/x', {

@@ -39,7 +39,8 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
   return async function tracingMiddleware(c, next) {
     const method = c.req.method;
     const headers = c.req.raw.headers;
-    const span = tracing.continueSpan(method.toLowerCase(), extract((name) => headers.get(name)), {
+    // Named for the method until the route is known; span names are lower-cased where they are set.
+    const span = tracing.continueSpan(method, extract((name) => headers.get(name)), {
       kind: 'SERVER',
       continuation: 'join',
     });
@@ -52,7 +53,7 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
     } finally {
       if (span.recording) {
         const route = respondingRoute(c);
-        if (route) span.setName(`${method.toLowerCase()} ${route}`);
+        if (route) span.setName(`${method} ${route}`);
         tagHttp(span, method, c.req.path, c.res.status, route);
         if (c.error) span.fail(c.error);
       }
@@ -78,7 +79,7 @@ export function traceRefusedRequest(
   status: number,
 ): string {
   const { method } = request;
-  const span = tracing.continueSpan(method.toLowerCase(), extract(request.header), { kind: 'SERVER', continuation: 'join' });
+  const span = tracing.continueSpan(method, extract(request.header), { kind: 'SERVER', continuation: 'join' });
   if (span.recording) {
     tagHttp(span, method, request.target.split('?')[0]!, status);
     span.annotate(`refused: ${request.reason}`);

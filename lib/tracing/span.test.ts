@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import zipkin from 'zipkin';
 import { createMemoryExporter } from './exporter.ts';
 import { nowMicros } from './span.ts';
 import { Tracing } from './tracer.ts';
@@ -11,14 +12,29 @@ function tracer() {
 
 describe('Span', () => {
   it('reports once, however often it is finished, and takes no annotation after', () => {
-    const { spans, tracing } = tracer();
+    // The exporter holds the model span itself until its batch leaves: nothing may change it after.
+    const models: zipkin.model.Span[] = [];
+    const tracing = new Tracing({ serviceName: 'svc', exporter: { logSpan: (span) => models.push(span) } });
     const span = tracing.rootSpan('once');
     span.annotate('before');
     span.finish();
     span.annotate('after');
     span.finish();
-    assert.equal(spans.length, 1);
-    assert.deepEqual(spans[0].annotations.map((a: { value: string }) => a.value), ['before']);
+    assert.equal(models.length, 1);
+    assert.deepEqual(models[0]!.annotations.map((a) => a.value), ['before']);
+  });
+
+  it('gives CLIENT spans their remote service, and local spans none', () => {
+    const { spans, tracing } = tracer();
+    const server = tracing.rootSpan('server', { kind: 'SERVER' });
+    server.child('call', { kind: 'CLIENT', remoteService: 'quotes-service' }).finish();
+    server.child('local').finish();
+    server.finish();
+    const [call, local, root] = spans;
+    assert.deepEqual(call.remoteEndpoint, { serviceName: 'quotes-service' });
+    assert.equal(local.remoteEndpoint, undefined);
+    assert.equal(local.kind, undefined);
+    assert.equal(root.remoteEndpoint, undefined);
   });
 
   it('times itself in microseconds, one at the least', () => {
@@ -30,6 +46,11 @@ describe('Span', () => {
     assert.ok(spans[0].timestamp >= before && spans[0].timestamp <= after, 'started between the two readings');
     assert.ok(spans[0].duration >= 1 && spans[0].duration <= after - before + 1, `duration ${spans[0].duration} µs`);
     assert.ok(Math.abs(nowMicros() / 1000 - Date.now()) < 1000, 'microseconds since the epoch');
+    const slow = tracing.rootSpan('slow');
+    const until = performance.now() + 3;
+    while (performance.now() < until); // busy for 3 ms
+    slow.finish();
+    assert.ok(spans[1].duration >= 3000, `a 3 ms span lasted ${spans[1].duration} µs`);
   });
 
   it('lowercases names without the host locale, renamed or not', () => {
