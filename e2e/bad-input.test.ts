@@ -6,6 +6,7 @@
  * HTTP on a raw socket is refused without harm, and every service is healthy afterwards.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
@@ -14,7 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bombJpeg, makeJpeg } from '../services/imageservice/test-jpegs.ts';
 import { ROOT, SERVICES, startService, type ServiceName } from '../tools/landscape.ts';
-import { startTestLandscape, type TestLandscape } from './support.ts';
+import { startTestLandscape, waitForTrace, type TestLandscape } from './support.ts';
 import { sleep } from '../tools/wait.ts';
 
 /** The run is reproducible from its seed; FUZZ_SEED explores others. */
@@ -893,17 +894,30 @@ describe('bad input', () => {
     await health.body?.cancel();
   });
 
-  it('answers requests the Node adapter refuses (bad Host, raw backslash) with a JSON error', async () => {
+  it('answers requests the Node adapter refuses (bad Host, raw backslash) with a JSON error and a traceresponse', async () => {
     const port = ports.imageservice;
-    for (const bytes of [
-      'GET /health HTTP/1.1\r\nHost: a b\r\nConnection: close\r\n\r\n',
-      'GET /health HTTP/1.1\r\nHost: x@evil\r\nConnection: close\r\n\r\n',
-      'GET /file/..\\..\\package.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
-    ]) {
-      const { data } = await rawExchange(port, bytes);
-      assert.match(data, /^HTTP\/1\.1 400 /);
+    for (const [i, bytes] of [
+      'GET /health HTTP/1.1\r\nHost: a b\r\n',
+      'GET /health HTTP/1.1\r\nHost: x@evil\r\n',
+      'GET /file/..\\..\\package.json HTTP/1.1\r\nHost: x\r\n',
+    ].entries()) {
+      // Each with a caller's context, once B3 and once W3C, and once without.
+      const [traceId, spanId] = [randomUUID(), randomUUID()].map((u) => u.replace(/-/g, '')) as [string, string];
+      const context = [
+        `X-B3-TraceId: ${traceId}\r\nX-B3-SpanId: ${spanId.slice(16)}\r\nX-B3-Sampled: 1\r\n`,
+        `traceparent: 00-${traceId}-${spanId.slice(16)}-01\r\n`,
+        '',
+      ][i]!;
+      const { data } = await rawExchange(port, `${bytes}${context}Connection: close\r\n\r\n`);
+      const what = JSON.stringify(bytes.split('\r\n').slice(0, 2));
+      assert.match(data, /^HTTP\/1\.1 400 /, what);
       const body = data.slice(data.indexOf('\r\n\r\n') + 4);
-      assert.match(body, /"error":"/, `a JSON error for ${JSON.stringify(bytes.split('\r\n').slice(0, 2))}`);
+      assert.match(body, /"error":"/, `a JSON error for ${what}`);
+      const traceresponse = /^traceresponse: (00-([0-9a-f]{32})-[0-9a-f]{16}-01)$/im.exec(data);
+      assert.ok(traceresponse, `a sampled traceresponse for ${what}`);
+      if (context) assert.equal(traceresponse[2], traceId, `the caller's trace continued for ${what}`);
+      const spans = await waitForTrace(landscape.collector.url, traceresponse[2]!, (s) => s.length > 0);
+      assert.equal(spans[0]!.tags?.['http.status_code'], '400', `the refusal recorded in the trace for ${what}`);
     }
   });
 
@@ -941,6 +955,8 @@ describe('bad configuration', () => {
     ['quotes-service', 'PORT', '70000'],
     ['vipservice', 'AMQP_URL', 'http://127.0.0.1:5672'],
     ['imageservice', 'TRACING_SAMPLE_RATE', '2'],
+    ['quotes-service', 'LOG_LEVEL', 'toString'],
+    ['vipservice', 'LOG_LEVEL', 'constructor'],
   ];
   const dataDir = mkdtempSync(join(tmpdir(), 'bad-config-'));
   after(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -17,7 +17,6 @@ import {
   waitForTrace,
   type TestLandscape,
 } from './support.ts';
-import { sleep } from '../tools/wait.ts';
 
 const hex = (bytes: number) => randomBytes(bytes).toString('hex');
 
@@ -109,11 +108,11 @@ describe('trace context across the landscape', () => {
       traceIds.push(traceIdOf(response));
     }
     // A sampled VIP request after them: once its consumer span has arrived, anything the
-    // unsampled ones had recorded (quotes, images, vipservice) would have arrived too.
+    // unsampled ones had recorded (quotes, images, vipservice) would have arrived too, since each
+    // service exports its spans in the order they finish, a batch per 200 ms tick.
     const barrier = await fetch(`${accounts}/accounts/10000`);
     await barrier.body?.cancel();
     await waitForTrace(zipkin(), traceIdOf(barrier), (s) => isCompleteAccountTrace(s, true));
-    await sleep(500);
     for (const traceId of traceIds) {
       const response = await fetch(`${zipkin()}/api/v2/trace/${traceId}`);
       await response.body?.cancel();

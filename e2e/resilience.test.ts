@@ -15,7 +15,7 @@ import { deadLetterQueue } from '../lib/messaging.ts';
 import { Operator } from '../lib/messaging.testing.ts';
 import type { ServiceName } from '../tools/landscape.ts';
 import { AMQP_URL, only, startTestLandscape, testQueueName, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
-import { sleep, until } from '../tools/wait.ts';
+import { until } from '../tools/wait.ts';
 
 const BREAKER_RESET_MS = 1000;
 
@@ -82,8 +82,7 @@ describe('resilience under injected faults', () => {
     // The service recovers: after the reset timeout one call goes through and closes the breaker.
     await (await fetch(`${quotes}/testability/failing/false`)).body?.cancel();
     const recovering = performance.now();
-    await sleep(BREAKER_RESET_MS);
-    assert.equal(await breakerOf('quotes-service'), 'half-open');
+    await until(async () => (await breakerOf('quotes-service')) === 'half-open', BREAKER_RESET_MS + 5000, 'the breaker to let a trial call through');
     const probe = await read();
     assert.notEqual(probe.body.quote.ipAddress, 'circuit-breaker');
     assert.equal(await breakerOf('quotes-service'), 'closed');
@@ -103,8 +102,7 @@ describe('resilience under injected faults', () => {
     }
     assert.equal(await breakerOf('quotes-service'), 'open');
     await landscape.restart('quotes-service');
-    await sleep(BREAKER_RESET_MS);
-    await until(async () => (await read()).body.quote.ipAddress !== 'circuit-breaker', 5000, 'quotes to come back');
+    await until(async () => (await read()).body.quote.ipAddress !== 'circuit-breaker', BREAKER_RESET_MS + 5000, 'quotes to come back');
     assert.equal(await breakerOf('quotes-service'), 'closed');
   });
 
@@ -134,8 +132,7 @@ describe('resilience under injected faults', () => {
     } finally {
       images.process.kill('SIGCONT');
     }
-    await sleep(BREAKER_RESET_MS);
-    await until(async () => (await read()).body.imageData.servedBy !== 'fallback', 5000, 'images to come back');
+    await until(async () => (await read()).body.imageData.servedBy !== 'fallback', BREAKER_RESET_MS + 5000, 'images to come back');
   });
 
   it('dead-letters poison messages and handles a redelivered message once', async () => {

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createLogger } from './log.ts';
+import { createLogger, isLogLevel } from './log.ts';
 
 function capture(level: 'debug' | 'info' | 'warn' = 'info') {
   const lines: string[] = [];
@@ -69,6 +69,15 @@ process.exit(3);
         const numbers = result.stdout.trim().split('\n').map((line) => JSON.parse(line).i);
         assert.deepEqual(numbers, Array.from({ length: 1000 }, (_, i) => i));
       });
+    }
+  });
+});
+
+describe('isLogLevel', () => {
+  it('accepts the four levels only, not what every object inherits', () => {
+    for (const level of ['debug', 'info', 'warn', 'error']) assert.equal(isLogLevel(level), true, level);
+    for (const value of ['toString', 'constructor', '__proto__', 'hasOwnProperty', 'valueOf', 'INFO', 'trace', '']) {
+      assert.equal(isLogLevel(value), false, value);
     }
   });
 });

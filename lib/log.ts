@@ -131,8 +131,9 @@ function errorReplacer(_key: string, value: unknown): unknown {
   return value;
 }
 
+/** Whether `value` names a level; only the table's own keys do (not `toString` or `constructor`). */
 export function isLogLevel(value: string): value is LogLevel {
-  return value in rank;
+  return Object.hasOwn(rank, value);
 }
 
 /** Milliseconds since `start` (a `performance.now()` reading), to the microsecond: the `durationMs` of log lines. */

@@ -1,7 +1,100 @@
 import assert from 'node:assert/strict';
 import { Agent, get } from 'node:http';
-import { describe, it } from 'node:test';
-import { KEEP_ALIVE_TIMEOUT_MS, listen } from './server.ts';
+import { connect } from 'node:net';
+import { after, describe, it } from 'node:test';
+import { KEEP_ALIVE_TIMEOUT_MS, listen, type ListenOptions, type RunningServer } from './server.ts';
+import { createMemoryExporter } from './tracing/exporter.ts';
+import { traceRefusedRequest } from './tracing/middleware.ts';
+import { Tracing } from './tracing/tracer.ts';
+
+/** Writes raw bytes, resolves with the answer's status, headers (lower-cased) and body. */
+function exchange(port: number, bytes: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.on('data', (chunk) => (data += chunk.toString('latin1')));
+    socket.on('error', reject);
+    socket.on('close', () => {
+      const [head = '', body = ''] = data.split('\r\n\r\n');
+      const [statusLine = '', ...lines] = head.split('\r\n');
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+    });
+    socket.end(bytes);
+  });
+}
+
+const request = (target: string, headers: string[]) => [`GET ${target} HTTP/1.1`, ...headers, 'Connection: close', '', ''].join('\r\n');
+
+describe('listen on Node', () => {
+  const servers: RunningServer[] = [];
+  after(() => Promise.all(servers.map((s) => s.close())));
+
+  async function start(sampleRate: number, options?: (tracing: Tracing) => ListenOptions) {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate });
+    const server = await listen(() => new Response('served'), 0, options?.(tracing));
+    servers.push(server);
+    return { port: server.port, spans: exporter.spans };
+  }
+  const traced = (tracing: Tracing): ListenOptions => ({
+    refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused, 400) }),
+  });
+
+  it('serves what the adapter accepts through the fetch handler', async () => {
+    const { port } = await start(1, traced);
+    const answer = await exchange(port, request('/x', ['Host: x']));
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body, 'served');
+  });
+
+  it('answers a refused request with a JSON 400 continuing its trace, and records its SERVER span', async () => {
+    const { port, spans } = await start(1, traced);
+    const traceId = '0af7651916cd43dd8448eb211c80319c';
+    const answer = await exchange(port, request('/health?q=1', ['Host: a b', `traceparent: 00-${traceId}-b7ad6b7169203331-01`]));
+    assert.equal(answer.status, 400);
+    const { error } = JSON.parse(answer.body) as { error: string };
+    assert.match(error, /^Invalid (host header|URL)$/);
+    assert.equal(spans.length, 1);
+    const [span] = spans;
+    assert.equal(answer.headers.traceresponse, `00-${traceId}-${span.id}-01`);
+    assert.equal(span.traceId, traceId);
+    assert.equal(span.parentId, 'b7ad6b7169203331', 'a child of the W3C caller, as any request');
+    assert.equal(span.kind, 'SERVER');
+    assert.equal(span.name, 'get');
+    assert.deepEqual(span.tags, { 'http.method': 'GET', 'http.path': '/health', 'http.status_code': '400' });
+    assert.deepEqual(span.annotations.map((a: { value: string }) => a.value), [`refused: ${error}`]);
+  });
+
+  it("keeps a caller's decision not to sample, recording nothing", async () => {
+    const { port, spans } = await start(1, traced);
+    const traceId = '463ac35c9f6413ad48485a3953bb6124';
+    const answer = await exchange(port, request('/file/..\\x', ['Host: x', `X-B3-TraceId: ${traceId}`, 'X-B3-SpanId: a2fb4a1d1a96d312', 'X-B3-Sampled: 0']));
+    assert.equal(answer.status, 400);
+    assert.deepEqual(JSON.parse(answer.body), { error: 'Backslash in request path' });
+    assert.equal(answer.headers.traceresponse, `00-${traceId}-a2fb4a1d1a96d312-00`);
+    assert.equal(spans.length, 0);
+  });
+
+  it('starts a new trace at the service rate when the context is absent or malformed', async () => {
+    const sampled = await start(1, traced);
+    const kept = await exchange(sampled.port, request('/', ['Host: a b', 'traceparent: 00-zz-zz-01']));
+    assert.match(kept.headers.traceresponse ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.equal(sampled.spans[0]?.traceId, kept.headers.traceresponse!.split('-')[1]);
+    const unsampled = await start(0, traced);
+    const dropped = await exchange(unsampled.port, request('/', ['Host: a b']));
+    assert.match(dropped.headers.traceresponse ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    assert.equal(unsampled.spans.length, 0);
+  });
+
+  it('answers a refused request without extra headers when none are asked for', async () => {
+    const { port } = await start(1);
+    const answer = await exchange(port, request('/', ['Host: a b']));
+    assert.equal(answer.status, 400);
+    assert.equal(answer.headers.traceresponse, undefined);
+    assert.match(answer.headers['content-type'] ?? '', /^application\/json/);
+  });
+});
 
 const ok = () => new Response('ok');
 

@@ -36,11 +36,28 @@ const DENO_ERROR_CODES: Record<string, string> = {
   NotCapable: 'EACCES',
 };
 
+/** A request the Node adapter refused before the app saw it (a bad Host, a backslash in the path...). */
+export interface RefusedRequest {
+  method: string;
+  /** The request target as it came. */
+  target: string;
+  header(name: string): string | undefined;
+  /** Why the adapter refused it. */
+  reason: string;
+}
+
+export interface ListenOptions {
+  /** The address to listen on; loopback by default. */
+  hostname?: string;
+  /** Extra headers for the 400 answering a refused request (Node only), such as its `traceresponse`. */
+  refusedHeaders?: (request: RefusedRequest) => Record<string, string>;
+}
+
 /**
  * Serves `fetch` on `hostname:port` (port 0: any free one). Rejects when it cannot listen,
  * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`).
  */
-export async function listen(fetch: FetchHandler, port: number, hostname = '127.0.0.1'): Promise<RunningServer> {
+export async function listen(fetch: FetchHandler, port: number, { hostname = '127.0.0.1', refusedHeaders }: ListenOptions = {}): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
     let server: DenoServer;
@@ -56,13 +73,21 @@ export async function listen(fetch: FetchHandler, port: number, hostname = '127.
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
   const { createServer } = await import('node:http');
-  const listener = getRequestListener(fetch, {
-    // What the adapter refuses before the app sees it (a bad Host, a backslash in the path) answers like the app.
-    errorHandler: (error) =>
-      error instanceof RequestError
-        ? Response.json({ error: error.message }, { status: 400 })
-        : Response.json({ error: 'internal error' }, { status: 500 }),
-  });
+  // What the adapter refuses before the app sees it (a bad Host, a backslash in the path) answers like
+  // the app. Its errorHandler is given the error only: a listener per request lets it read the
+  // request's headers too.
+  const listener = (incoming: import('node:http').IncomingMessage, outgoing: import('node:http').ServerResponse) =>
+    getRequestListener(fetch, {
+      errorHandler: (error) => {
+        if (!(error instanceof RequestError)) return Response.json({ error: 'internal error' }, { status: 500 });
+        const header = (name: string) => {
+          const value = incoming.headers[name.toLowerCase()];
+          return Array.isArray(value) ? value.join(', ') : value;
+        };
+        const refused = { method: incoming.method ?? 'GET', target: incoming.url ?? '', header, reason: error.message };
+        return Response.json({ error: error.message }, { status: 400, headers: refusedHeaders?.(refused) });
+      },
+    })(incoming, outgoing);
   // Idle keep-alive connections stay open longer than clients and proxies keep theirs (Node's own
   // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000 }, listener);

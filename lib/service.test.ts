@@ -41,6 +41,17 @@ describe('a service app', () => {
     assert.equal(line?.spanId, span.id);
   });
 
+  it('hands the SERVER span to the handler, which opens its children on it', async () => {
+    const { app, spans } = setup({
+      routes: (app) => app.get('/work', (c) => c.json(c.var.span.trace('step', () => ({ done: true })))),
+    });
+    assert.deepEqual(await (await app.request('/work')).json(), { done: true });
+    const [step, server] = spans;
+    assert.equal(step.name, 'step');
+    assert.equal(step.parentId, server.id);
+    assert.equal(server.kind, 'SERVER');
+  });
+
   it('continues an incoming B3 context', async () => {
     const { app, spans } = setup({ routes: (app) => app.get('/x', (c) => c.text('ok')) });
     await app.request('/x', {
@@ -113,6 +124,21 @@ describe('a service app', () => {
     await app.request('/x');
     await app.request('/x?s=5');
     assert.deepEqual(lines.map((l) => [l.level, l.status]), [['error', 500]]);
+  });
+
+  it('tags a SERVER span that answered 5xx with error, and one that answered 4xx or 499 without', async () => {
+    const { app, spans } = setup({
+      routes: (app) => {
+        app.get('/unavailable', (c) => c.json({ error: 'down for now' }, 500));
+        app.get('/bad', (c) => c.json({ error: 'bad' }, 400));
+        app.get('/closed', (c) => c.body(null, 499 as 400));
+      },
+    });
+    for (const path of ['/unavailable', '/bad', '/closed']) await app.request(path);
+    assert.deepEqual(
+      spans.map((s) => [s.tags['http.status_code'], s.tags.error]),
+      [['500', '500'], ['400', undefined], ['499', undefined]],
+    );
   });
 
   it('answers unknown routes with a JSON 404 and names the span for the method only', async () => {

@@ -13,7 +13,7 @@ import { hostIPv4 } from './instance.ts';
 import { createLogger, isLogLevel, type Logger } from './log.ts';
 import { listen, onTermination, type RunningServer } from './server.ts';
 import { createZipkinExporter } from './tracing/exporter.ts';
-import { tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
+import { traceRefusedRequest, tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
 import { Tracing } from './tracing/tracer.ts';
 
 export type ServiceEnv = { Variables: TracingVariables };
@@ -173,7 +173,10 @@ export async function runService(definition: ServiceDefinition): Promise<Running
 
     const parts = await definition.setup({ env, log, tracing });
     const { app, state } = createServiceApp({ tracing, log, parts, testability });
-    const server = await listen(app.fetch, port, host).catch((error: unknown) => {
+    const server = await listen(app.fetch, port, {
+      hostname: host,
+      refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400) }),
+    }).catch((error: unknown) => {
       throw listenConfigError(error, host, port) ?? error;
     });
     log.info('listening', { host, port: server.port, zipkin: zipkinUrl, sampleRate, testability });

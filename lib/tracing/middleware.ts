@@ -39,7 +39,8 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
   return async function tracingMiddleware(c, next) {
     const method = c.req.method;
     const headers = c.req.raw.headers;
-    const span = tracing.continueSpan(method.toLowerCase(), extract((name) => headers.get(name)), {
+    // Named for the method until the route is known; span names are lower-cased where they are set.
+    const span = tracing.continueSpan(method, extract((name) => headers.get(name)), {
       kind: 'SERVER',
       continuation: 'join',
     });
@@ -52,18 +53,48 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
     } finally {
       if (span.recording) {
         const route = respondingRoute(c);
-        span.setName(route ? `${method.toLowerCase()} ${route}` : method.toLowerCase());
-        span.tag('http.method', method);
-        span.tag('http.path', c.req.path);
-        if (route) span.tag('http.route', route);
-        const status = c.res.status;
-        span.tag('http.status_code', status);
+        if (route) span.setName(`${method} ${route}`);
+        tagHttp(span, method, c.req.path, c.res.status, route);
         if (c.error) span.fail(c.error);
-        else if (status >= 500) span.fail(String(status));
       }
       span.finish();
     }
   };
+}
+
+/**
+ * Records a request refused before the app saw it (the Node adapter's 400 for a bad Host or a
+ * backslash in the path) as the app would have: a SERVER span continuing the request's context,
+ * or a new trace sampled at the service's rate when the context is absent or malformed, so the
+ * `traceresponse` returned names a span the caller finds in Zipkin, as for any other answer.
+ *
+ * @example
+ * ```ts
+ * listen(app.fetch, port, { refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400) }) })
+ * ```
+ */
+export function traceRefusedRequest(
+  tracing: Tracing,
+  request: { method: string; target: string; header: (name: string) => string | undefined; reason: string },
+  status: number,
+): string {
+  const { method } = request;
+  const span = tracing.continueSpan(method, extract(request.header), { kind: 'SERVER', continuation: 'join' });
+  if (span.recording) {
+    tagHttp(span, method, request.target.split('?')[0]!, status);
+    span.annotate(`refused: ${request.reason}`);
+  }
+  span.finish();
+  return span.traceresponse;
+}
+
+/** The HTTP tags of a SERVER span, and `error` for a 5xx. */
+function tagHttp(span: Span, method: string, path: string, status: number, route?: string): void {
+  span.tag('http.method', method);
+  span.tag('http.path', path);
+  if (route) span.tag('http.route', route);
+  span.tag('http.status_code', status);
+  if (status >= 500) span.fail(String(status));
 }
 
 /** The route pattern of the handler that answered, if a route (not middleware) did. */

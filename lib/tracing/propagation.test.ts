@@ -237,6 +237,33 @@ describe('parseTracestate', () => {
       assert.ok((result ?? '').length <= 512);
     });
 
+    test('the largest goes first, whatever its place', () => {
+      const small = Array.from({ length: 16 }, (_, i) => member(`s${String(i).padStart(2, '0')}`, 20));
+      const mid = member('mid', 129);
+      const big = member('big', 250);
+      // Dropping `big` alone fits; dropping `mid`, which comes first, would not.
+      const value = [mid, ...small.slice(0, 8), big, ...small.slice(8)].join(',');
+      assert.equal(parseTracestate(value), [mid, ...small].join(','));
+    });
+
+    test('a member of exactly 128 characters is not a large one', () => {
+      const small = Array.from({ length: 20 }, (_, i) => member(`s${String(i).padStart(2, '0')}`, 20));
+      const edge = member('edge', 128);
+      // Without `big` still too long: then members go from the end, and `edge` stays.
+      assert.equal(parseTracestate([edge, member('big', 250), ...small].join(',')), [edge, ...small.slice(0, 18)].join(','));
+    });
+
+    test('stops dropping once the list is exactly 512 characters long', () => {
+      const fill = (n: number) => Array.from({ length: n }, (_, i) => member(`f${String(i).padStart(2, '0')}`, 20));
+      // 20 members of 20 and one of 92: 512 characters with their commas.
+      const exact = [...fill(20), member('last', 92)];
+      assert.equal(exact.join(',').length, 512);
+      assert.equal(parseTracestate([...exact, member('more', 20)].join(',')), exact.join(','), 'from the end');
+      const withLarge = [member('mid', 129), ...fill(18), member('l', 4)];
+      assert.equal(withLarge.join(',').length, 512);
+      assert.equal(parseTracestate([member('big', 250), ...withLarge].join(',')), withLarge.join(','), 'large ones');
+    });
+
     test('a single 513-character member is dropped entirely', () => {
       assert.equal(parseTracestate(`${'k'.repeat(256)}=${'v'.repeat(256)}`), undefined);
     });
@@ -610,3 +637,22 @@ describe('the W3C Level 2 random flag', () => {
     assert.equal(formatTraceresponse({ traceId, spanId, sampled: false, random: true }), `00-${traceId}-${spanId}-02`);
   });
 });
+
+describe('edges found by mutation testing', () => {
+  test('a traceparent of a later version may be 512 characters long, not 513', () => {
+    const head = `01-${W3C_T}-${W3C_S}-01-`;
+    assert.ok(parseTraceparent(head + 'x'.repeat(512 - head.length)));
+    assert.equal(parseTraceparent(head + 'x'.repeat(513 - head.length)), undefined);
+  });
+
+  test('inject writes nothing for a context whose span or parent id is 128 bits long', () => {
+    assert.deepEqual(injected({ traceId: T128, spanId: T128, debug: false }), []);
+    assert.deepEqual(injected({ traceId: T128, spanId: SPAN, parentId: T128, debug: false }), []);
+  });
+
+  test('a tracestate value with a control character is invalid', () => {
+    assert.equal(parseTracestate('foo=a\tb'), undefined);
+    assert.equal(parseTracestate('foo=a\u0001b'), undefined);
+  });
+});
+

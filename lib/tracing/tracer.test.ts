@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { createMemoryExporter } from './exporter.ts';
 import { Tracing } from './tracer.ts';
@@ -9,6 +10,7 @@ function capture() {
 }
 
 const none = { kind: 'none' } as const;
+const randomHex = (bytes: number) => randomBytes(bytes).toString('hex');
 const tick = () => new Promise((resolve) => setTimeout(resolve, Math.random() * 3));
 
 describe('Tracing', () => {
@@ -81,8 +83,89 @@ describe('Tracing', () => {
   it('samples a fraction of new traces by trace id', () => {
     const { spans, exporter } = capture();
     const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 0.25 });
-    for (let i = 0; i < 4000; i++) tracing.rootSpan('x').finish();
+    const roots = Array.from({ length: 4000 }, () => tracing.rootSpan('x'));
+    for (const root of roots) root.finish();
     assert.ok(spans.length > 800 && spans.length < 1200, `about a quarter sampled: ${spans.length}`);
+    // The decision is the trace id's: its low 52 bits below a quarter of their range.
+    for (const root of roots) assert.equal(root.recording, parseInt(root.traceId.slice(-13), 16) < 2 ** 50, root.traceId);
+  });
+
+  it('decides the same for the same trace in every service, whatever came before', () => {
+    // Callers that defer the decision (B3 without a sampled flag) leave it to each service.
+    const decide = (tracing: Tracing, traceId: string) =>
+      tracing.continueSpan('x', { kind: 'context', format: 'b3-multi', context: { traceId, spanId: randomHex(8), debug: false } }, {
+        kind: 'SERVER',
+        continuation: 'join',
+      }).recording;
+    const services = ['accountservice', 'quotes-service', 'imageservice'].map(
+      (serviceName) => new Tracing({ serviceName, exporter: createMemoryExporter(), sampleRate: 0.5 }),
+    );
+    const traceIds = Array.from({ length: 400 }, (_, i) => randomHex(i % 2 === 0 ? 16 : 8));
+    const [first, ...others] = services.map((tracing, i) => (i === 1 ? [...traceIds].reverse() : traceIds).map((id) => ({ id, sampled: decide(tracing, id) })));
+    const decisions = new Map(first!.map(({ id, sampled }) => [id, sampled]));
+    for (const other of others) for (const { id, sampled } of other) assert.equal(sampled, decisions.get(id), `trace ${id}`);
+    const kept = [...decisions.values()].filter(Boolean).length;
+    assert.ok(kept > 140 && kept < 260, `about half sampled: ${kept} of 400`);
+
+    // At the bound: half of the low 52 bits' range.
+    const [tracing] = services;
+    assert.equal(decide(tracing!, `${'f'.repeat(19)}7ffffffffffff`), true);
+    assert.equal(decide(tracing!, `${'0'.repeat(19)}8000000000000`), false);
+    assert.equal(decide(tracing!, '0007ffffffffffff'), true, 'a 64-bit trace id');
+    assert.equal(decide(tracing!, '0008000000000000'), false, 'a 64-bit trace id');
+  });
+
+  it("keeps the caller's parent id when joining, and passes W3C tracestate and the random flag on", () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter });
+    const b3 = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), parentId: 'c'.repeat(16), sampled: true, debug: false };
+    tracing.continueSpan('b3', { kind: 'context', format: 'b3-multi', context: b3 }, { kind: 'SERVER', continuation: 'join' }).finish();
+    assert.equal(spans[0].parentId, 'c'.repeat(16));
+    const w3c = { traceId: 'd'.repeat(32), spanId: 'e'.repeat(16), sampled: true, debug: false, tracestate: 'congo=t61rcWkgMzE', random: true };
+    const server = tracing.continueSpan('w3c', { kind: 'context', format: 'w3c', context: w3c }, { kind: 'SERVER', continuation: 'join' });
+    const client = server.child('call', { kind: 'CLIENT', remoteService: 'other' });
+    for (const span of [server, client]) {
+      assert.equal(span.context.tracestate, 'congo=t61rcWkgMzE');
+      assert.equal(span.context.random, true);
+      assert.match(span.traceresponse, /-03$/);
+    }
+  });
+
+  it('decides at its own rate for a sampling-only context that carries no decision', () => {
+    const { spans, exporter } = capture();
+    new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 })
+      .continueSpan('x', { kind: 'sampling', debug: false }, { kind: 'SERVER', continuation: 'join' })
+      .finish();
+    assert.equal(spans.length, 1);
+  });
+
+  it('shares one endpoint per remote service', () => {
+    const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter() });
+    assert.equal(tracing.remoteEndpoint('quotes-service'), tracing.remoteEndpoint('quotes-service'));
+    assert.notEqual(tracing.remoteEndpoint('quotes-service'), tracing.remoteEndpoint('imageservice'));
+    assert.deepEqual(JSON.parse(JSON.stringify(tracing.remoteEndpoint('imageservice'))), { serviceName: 'imageservice' });
+  });
+
+  it("flushes its exporter when it has a flush, and does without when it has none", async () => {
+    let flushed = 0;
+    const exporter = { logSpan: () => {}, flush: async () => void flushed++ };
+    await new Tracing({ serviceName: 'svc', exporter }).flush();
+    assert.equal(flushed, 1);
+    await new Tracing({ serviceName: 'svc', exporter: createMemoryExporter() }).flush();
+  });
+
+  it('samples everything at rate 1 and nothing at rate 0, whatever the trace id', () => {
+    for (const [sampleRate, expected] of [[1, true], [1.5, true], [0, false], [-1, false]] as const) {
+      const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter(), sampleRate });
+      for (const traceId of [`${'0'.repeat(31)}1`, 'f'.repeat(32)]) {
+        const span = tracing.continueSpan('x', { kind: 'context', format: 'b3-multi', context: { traceId, spanId: 'a'.repeat(16), debug: false } }, { kind: 'SERVER', continuation: 'join' });
+        assert.equal(span.recording, expected, `rate ${sampleRate}, trace ${traceId}`);
+        // The decision travels on as made, never as deferred.
+        const headers: Record<string, string> = {};
+        span.inject((name, value) => (headers[name] = value));
+        assert.equal(headers['x-b3-sampled'], expected ? '1' : '0');
+      }
+    }
   });
 
   it('keeps interleaved async work in its own traces', async () => {

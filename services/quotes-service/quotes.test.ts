@@ -15,7 +15,8 @@ describe('quotes', () => {
   });
 
   it('burns more CPU for more strength, deterministically', () => {
-    assert.equal(burnCpu(3), burnCpu(3));
+    // xorshift32 from the golden-ratio seed: 50,000 rounds per unit of strength.
+    assert.deepEqual([burnCpu(0), burnCpu(1), burnCpu(2)], [2654435769, 3462926614, 798318209]);
     const time = (strength: number) => {
       const started = performance.now();
       burnCpu(strength);
@@ -25,10 +26,13 @@ describe('quotes', () => {
     assert.ok(time(200) > time(2), 'a hundred times the strength takes longer');
   });
 
-  it('answers a quote in the original shape', () => {
+  it('answers a quote in the original shape, one of several', () => {
     const quote = pickQuote('10.0.0.1');
     assert.deepEqual(Object.keys(quote).sort(), ['ipAddress', 'language', 'quote']);
     assert.equal(quote.ipAddress, '10.0.0.1');
     assert.equal(quote.language, 'en');
+    const quotes = Array.from({ length: 400 }, () => pickQuote('x').quote);
+    assert.ok(quotes.every((q) => typeof q === 'string' && q.length > 20), 'every quote is a sentence');
+    assert.equal(new Set(quotes).size, 8, 'all eight quotes come up');
   });
 });
