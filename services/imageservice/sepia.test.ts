@@ -25,33 +25,29 @@ describe('sepia', () => {
     }
   });
 
-  it('refuses what is not a JPEG, or a broken one, as NotAnImageError naming which', () => {
-    const notJpeg = { name: 'NotAnImageError', message: 'body is not a JPEG image' };
+  // What reaches it has passed limits.ts (which tells a non-JPEG, a bomb and an image too large
+  // apart, limits.test.ts); anything the decoder still cannot read is refused, never thrown raw.
+  it('refuses what it cannot decode as NotAnImageError', () => {
     const broken = { name: 'NotAnImageError', message: 'JPEG could not be decoded' };
     const padded = (...start: number[]) => Buffer.concat([Buffer.from(start), Buffer.alloc(500, 7)]);
-    for (const [bytes, expected] of [
-      [new Uint8Array(), notJpeg],
-      [new Uint8Array([0xff, 0xd8]), notJpeg],
-      [new TextEncoder().encode('hello'), notJpeg],
-      [padded(0x00, 0xd8, 0xff), notJpeg],
-      [padded(0xff, 0x00, 0xff), notJpeg],
-      [padded(0xff, 0xd8, 0x00), notJpeg],
-      [new Uint8Array([0xff, 0xd8, 0xff]), broken],
-      [sample.subarray(0, 200), broken],
-      [padded(0xff, 0xd8, 0xff), broken],
-    ] as const) {
-      assert.throws(() => sepiaJpeg(bytes), NotAnImageError);
-      assert.throws(() => sepiaJpeg(bytes), expected);
+    for (const bytes of [
+      new Uint8Array(),
+      new TextEncoder().encode('hello'),
+      new Uint8Array([0xff, 0xd8, 0xff]),
+      sample.subarray(0, 200),
+      padded(0xff, 0xd8, 0xff),
+    ]) {
+      assert.throws(() => sepiaJpeg(bytes), broken);
     }
   });
 
-  it('refuses an image over the resolution limit before decoding it', () => {
+  it("names the decoder's own limits when an image is over them", () => {
     const small = Buffer.from(jpeg.encode({ width: 8, height: 8, data: Buffer.alloc(8 * 8 * 4, 128) }, 90).data);
     // The frame header (SOF0, FF C0) gives height and width after its length and precision: claim
-    // 6000 × 6000, 36 megapixels, over this limit though under the decoder's own defaults.
+    // 6000 × 6000, 36 megapixels, over the pixel limit the decoder is given.
     const sof = small.indexOf(Buffer.from([0xff, 0xc0]));
     small.writeUInt16BE(6000, sof + 5);
     small.writeUInt16BE(6000, sof + 7);
-    assert.throws(() => sepiaJpeg(small), { name: 'NotAnImageError', message: 'image larger than 25 megapixels' });
+    assert.throws(() => sepiaJpeg(small), { name: 'NotAnImageError', message: /^JPEG over the decoder's limits \(maxResolutionInMP/ });
   });
 });
