@@ -19,7 +19,8 @@ import { describe, it } from 'node:test';
 import { hostIPv4 } from '../lib/instance.ts';
 import { startCollector } from '../tools/collector/index.ts';
 import { portVariable, ROOT, SERVICES } from '../tools/landscape.ts';
-import { canConnect, canRunPrivateBrokerNode, deleteQueue, privateBrokerNode } from '../tools/rabbitmq.ts';
+import { canConnect, deleteQueue } from '../tools/rabbitmq.ts';
+import { preparePrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, listenProblem, until } from '../tools/wait.ts';
 import { AMQP_URL, traceIdOf, waitForTrace } from './support.ts';
 
@@ -193,12 +194,10 @@ describe('npm start', () => {
     });
   });
 
-  const privateBroker = canRunPrivateBrokerNode() ? false : 'needs root and rabbitmq-server for a broker node of its own';
-
-  it('stops everything on Ctrl+C, the broker it started too', { skip: privateBroker }, async () => {
-    const node = await privateBrokerNode();
+  it('stops everything on Ctrl+C, the broker it started too', async () => {
+    const node = await preparePrivateBroker();
     try {
-      const settings = await runSettings(node.amqpUrl, node.env);
+      const settings = await runSettings(node.url, node.env);
       await startAndStop(settings, async (run) => {
         bannerSays(run, 'RabbitMQ        started for this run');
         // What a terminal does on Ctrl+C: SIGINT to every process of its foreground group.
@@ -206,22 +205,22 @@ describe('npm start', () => {
       });
       await until(async () => !(await node.isUp()), STOP_BOUND_MS, 'the broker npm start started to stop');
     } finally {
-      await node.remove();
+      await node.close();
     }
   });
 
-  it('stops everything when npm is killed, and leaves the broker it found running', { skip: privateBroker }, async () => {
-    const node = await privateBrokerNode();
+  it('stops everything when npm is killed, and leaves the broker it found running', async () => {
+    const node = await preparePrivateBroker();
     try {
       await node.start();
-      const settings = await runSettings(node.amqpUrl, node.env);
+      const settings = await runSettings(node.url, node.env);
       await startAndStop(settings, async (run) => {
         bannerSays(run, 'RabbitMQ        already running; left as it is');
         process.kill(run.npm.pid!, 'SIGKILL');
       });
       assert.ok(await node.isUp(), 'the broker it found still runs');
     } finally {
-      await node.remove();
+      await node.close();
     }
   });
 

@@ -4,13 +4,14 @@
  * `startPrivateBroker` runs a RabbitMQ node of a test's own: its own node name, AMQP and
  * distribution ports chosen free, its own epmd on a free port, its Erlang cookie, data,
  * logs, configuration and (empty) plugin list in a temporary directory, so it reads
- * nothing of the system's and a stop or restart reaches nothing else. `watchBroker` holds
+ * nothing of the system's and a stop or restart reaches nothing else. `preparePrivateBroker`
+ * makes the same node without starting it, for a program under test to start (npm start). `watchBroker` holds
  * a connection to a broker and says whether the broker closed it, which any stop, restart
  * or forced close does.
  */
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
@@ -22,11 +23,8 @@ import { freePort, until } from './wait.ts';
 
 const run = promisify(execFile);
 
-/** Debian's wrapper in /usr/sbin switches to the rabbitmq user and the system's settings; the scripts behind it do not. */
-function command(name: 'rabbitmq-server' | 'rabbitmqctl'): string {
-  const debian = `/usr/lib/rabbitmq/bin/${name}`;
-  return existsSync(debian) ? debian : name;
-}
+/** Debian's wrappers in /usr/sbin switch to the rabbitmq user and the system's settings; the scripts behind them, here, do not. */
+const SCRIPTS = '/usr/lib/rabbitmq/bin';
 
 export interface PrivateBroker {
   /** `amqp://guest:guest@127.0.0.1:<port>` */
@@ -34,21 +32,32 @@ export interface PrivateBroker {
   port: number;
   /** The Erlang node name, for `rabbitmqctl -n`. */
   node: string;
+  /**
+   * The environment that addresses this node and nothing else: given to `rabbitmq-server
+   * -detached` and `rabbitmqctl` (npm start does both), they start and stop this node. Its
+   * PATH finds RabbitMQ's own scripts before Debian's wrappers, which would switch to the
+   * system's settings.
+   */
+  env: Record<string, string>;
+  /** Starts the node in the foreground of this process; resolves once it accepts connections. */
+  start(): Promise<void>;
+  /** Whether it accepts connections (whoever started it). */
+  isUp(): Promise<boolean>;
   /** Runs `rabbitmqctl -n <node> <args>` against this node only; resolves with its output. */
   ctl(...args: string[]): Promise<string>;
   /** Stops the RabbitMQ application (the node stays up): every connection is closed, nothing accepts new ones. */
   stopApp(): Promise<void>;
   /** Starts it again; resolves once it accepts connections. */
   startApp(): Promise<void>;
-  /** Stops the node and its epmd and removes its directory. */
+  /** Stops the node (whoever started it) and its epmd, and removes its directory. */
   close(): Promise<void>;
 }
 
 /**
- * Starts a RabbitMQ node of its own (about 5 s); rejects with the node's last output if
- * it does not accept connections within `timeoutMs`.
+ * Prepares a RabbitMQ node of its own, not yet started: its directory, ports, cookie and
+ * an epmd. Start it with `start()`, or hand `env` to whatever should start it.
  */
-export async function startPrivateBroker({ timeoutMs = 60_000 } = {}): Promise<PrivateBroker> {
+export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise<PrivateBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'rabbitmq-node-'));
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
   const node = `test-${randomBytes(4).toString('hex')}@localhost`;
@@ -58,11 +67,8 @@ export async function startPrivateBroker({ timeoutMs = 60_000 } = {}): Promise<P
   writeFileSync(join(dir, 'rabbitmq-env.conf'), '');
   mkdirSync(join(dir, 'log'));
 
-  // Nothing of the caller's RabbitMQ or Erlang settings leaks in: only what is set here.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RABBITMQ_|ERL_)/.test(name)));
-  const env = {
-    ...inherited,
-    PATH: `${process.env.PATH ?? ''}:/usr/sbin:/sbin`,
+  const settings = {
+    PATH: `${SCRIPTS}:${process.env.PATH ?? ''}:/usr/sbin:/sbin`,
     HOME: dir, // where Erlang finds the cookie, for the node and for rabbitmqctl
     ERL_EPMD_PORT: String(epmdPort),
     ERL_EPMD_ADDRESS: '127.0.0.1',
@@ -79,57 +85,47 @@ export async function startPrivateBroker({ timeoutMs = 60_000 } = {}): Promise<P
     RABBITMQ_LOGS: '-',
     RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
   };
+  // Nothing of the caller's RabbitMQ or Erlang settings leaks in: only what is set here.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RABBITMQ_|ERL_)/.test(name))) as Record<string, string>;
+  const env = { ...inherited, ...settings };
 
-  const output: string[] = [];
-  const keep = (child: ChildProcess) => {
-    for (const stream of [child.stdout, child.stderr]) {
-      stream?.on('data', (chunk: Buffer) => {
-        output.push(...chunk.toString().split('\n').filter(Boolean));
-        output.splice(0, output.length - 20);
-      });
-    }
-  };
   // An epmd of its own, in the foreground, so it goes when this process ends it.
   const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' });
-  const server = spawn(command('rabbitmq-server'), [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  keep(server);
+  let server: ChildProcess | undefined;
   // Should this process die without close(), the node and epmd go with it.
   const orphaned = () => {
-    server.kill('SIGKILL');
+    server?.kill('SIGKILL');
     epmd.kill('SIGKILL');
   };
   process.once('exit', orphaned);
 
-  const accepting = () => until(() => canConnect('127.0.0.1', port, 500), timeoutMs, `RabbitMQ node ${node} on port ${port}`, 100);
-  const close = async () => {
-    process.off('exit', orphaned);
-    if (server.exitCode === null && server.signalCode === null) {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      server.kill('SIGTERM');
-      const killer = setTimeout(() => server.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    epmd.kill('SIGTERM');
-    rmSync(dir, { recursive: true, force: true });
-  };
+  const isUp = () => canConnect('127.0.0.1', port, 500);
+  const accepting = () => until(isUp, timeoutMs, `RabbitMQ node ${node} on port ${port}`, 100);
+  const ctl = async (...args: string[]) => (await run('rabbitmqctl', ['-n', node, ...args], { env })).stdout;
 
-  try {
-    await Promise.race([
-      accepting(),
-      new Promise((_, reject) => server.once('exit', (code) => reject(new Error(`rabbitmq-server exited with ${code}`)))),
-    ]);
-  } catch (error) {
-    await close();
-    throw new Error(`private RabbitMQ node did not start: ${(error as Error).message}\n${output.slice(-20).join('\n')}`);
-  }
-
-  const ctl = async (...args: string[]) => (await run(command('rabbitmqctl'), ['-n', node, ...args], { env })).stdout;
   return {
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     port,
     node,
+    env: settings,
+    isUp,
     ctl,
+    async start() {
+      const output: string[] = [];
+      server = spawn('rabbitmq-server', [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      for (const stream of [server.stdout, server.stderr]) {
+        stream?.on('data', (chunk: Buffer) => {
+          output.push(...chunk.toString().split('\n').filter(Boolean));
+          output.splice(0, output.length - 20);
+        });
+      }
+      const exited = new Promise((_, reject) => server!.once('exit', (code) => reject(new Error(`rabbitmq-server exited with ${code}`))));
+      try {
+        await Promise.race([accepting(), exited]);
+      } catch (error) {
+        throw new Error(`private RabbitMQ node did not start: ${(error as Error).message}\n${output.slice(-20).join('\n')}`);
+      }
+    },
     async stopApp() {
       await ctl('stop_app');
     },
@@ -137,8 +133,37 @@ export async function startPrivateBroker({ timeoutMs = 60_000 } = {}): Promise<P
       await ctl('start_app');
       await accepting();
     },
-    close,
+    async close() {
+      process.off('exit', orphaned);
+      if (server && server.exitCode === null && server.signalCode === null) {
+        const exited = new Promise((resolve) => server!.once('exit', resolve));
+        server.kill('SIGTERM');
+        const killer = setTimeout(() => server!.kill('SIGKILL'), 15_000);
+        await exited;
+        clearTimeout(killer);
+      } else if (await isUp()) {
+        // Started by someone else with `env` (detached): stopped the way rabbitmqctl stops it.
+        await ctl('shutdown').catch(() => {});
+      }
+      epmd.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+    },
   };
+}
+
+/**
+ * Starts a RabbitMQ node of its own (about 5 s); rejects with the node's last output if
+ * it does not accept connections within `timeoutMs`.
+ */
+export async function startPrivateBroker(options: { timeoutMs?: number } = {}): Promise<PrivateBroker> {
+  const broker = await preparePrivateBroker(options);
+  try {
+    await broker.start();
+  } catch (error) {
+    await broker.close();
+    throw error;
+  }
+  return broker;
 }
 
 export interface BrokerWatch {

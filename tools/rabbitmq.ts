@@ -1,13 +1,10 @@
 /** Making sure a RabbitMQ broker is reachable for a local run, starting a local one if it is installed. */
 import { spawn, spawnSync } from 'node:child_process';
-import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import process from 'node:process';
 import amqp from 'amqplib';
 import { deadLetterQueue } from '../lib/messaging.ts';
-import { freePort, sleep, until } from './wait.ts';
+import { sleep } from './wait.ts';
 
 export function canConnect(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
@@ -133,70 +130,4 @@ export async function deleteQueue(amqpUrl: string, queue: string): Promise<void>
   } finally {
     await connection.close();
   }
-}
-
-/** A RabbitMQ node of a test's own: its own name, ports and directories, beside the machine's broker. */
-export interface PrivateBrokerNode {
-  amqpUrl: string;
-  /** RABBITMQ_* variables naming this node, for rabbitmq-server and rabbitmqctl (and npm start). */
-  env: Record<string, string>;
-  /** Starts the node (detached) and resolves once it accepts connections. */
-  start(): Promise<void>;
-  /** Whether it accepts connections. */
-  isUp(): Promise<boolean>;
-  /** Shuts the node down if it runs, then removes its directories. */
-  remove(): Promise<void>;
-}
-
-/** Whether this machine can run a private node: rabbitmq-server installed, and root to hand its directories to the rabbitmq user. */
-export function canRunPrivateBrokerNode(): boolean {
-  return process.getuid?.() === 0 && hasCommand('rabbitmq-server');
-}
-
-/**
- * Prepares a private node (not started). Debian's commands run the broker as the
- * rabbitmq user with the caller's environment, so its directories belong to that user.
- */
-export async function privateBrokerNode(): Promise<PrivateBrokerNode> {
-  const dir = mkdtempSync(join(tmpdir(), 'rabbitmq-node-'));
-  const [port, distPort] = [await freePort(), await freePort()];
-  writeFileSync(join(dir, 'enabled_plugins'), '[].\n');
-  const { uid, gid } = userInfoOf('rabbitmq');
-  for (const path of [dir, join(dir, 'enabled_plugins')]) chownSync(path, uid, gid);
-  const env = {
-    RABBITMQ_NODENAME: `landscape-test-${port}@localhost`,
-    RABBITMQ_NODE_IP_ADDRESS: '127.0.0.1',
-    RABBITMQ_NODE_PORT: String(port),
-    RABBITMQ_DIST_PORT: String(distPort),
-    RABBITMQ_MNESIA_BASE: join(dir, 'mnesia'),
-    RABBITMQ_LOG_BASE: join(dir, 'log'),
-    RABBITMQ_ENABLED_PLUGINS_FILE: join(dir, 'enabled_plugins'),
-    // Not the machine's configuration: a file that does not exist means the defaults.
-    RABBITMQ_CONFIG_FILE: join(dir, 'rabbitmq'),
-  };
-  const command = (name: string, args: string[]) =>
-    new Promise<boolean>((resolve) => {
-      const child = spawn(name, args, { stdio: 'ignore', env: { ...process.env, PATH, ...env } });
-      child.once('error', () => resolve(false));
-      child.once('exit', (code) => resolve(code === 0));
-    });
-  const isUp = () => canConnect('127.0.0.1', port);
-  return {
-    amqpUrl: `amqp://guest:guest@127.0.0.1:${port}`,
-    env,
-    isUp,
-    async start() {
-      await command('rabbitmq-server', ['-detached']);
-      await until(isUp, 60_000, `the private RabbitMQ node on port ${port}`, 200);
-    },
-    async remove() {
-      if (await isUp()) await command('rabbitmqctl', ['shutdown']);
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
-}
-
-function userInfoOf(user: string): { uid: number; gid: number } {
-  const id = (flag: string) => Number(spawnSync('id', [flag, user], { encoding: 'utf8' }).stdout.trim());
-  return { uid: id('-u'), gid: id('-g') };
 }

@@ -62,6 +62,8 @@ try {
   const zipkinPort = env.port('ZIPKIN_PORT', DEFAULT_ZIPKIN_PORT);
   const zipkinUrlSetting = env.optionalUrl('ZIPKIN_URL');
   const amqpUrl = env.url('AMQP_URL', 'amqp://guest:guest@127.0.0.1:5672', ['amqp:', 'amqps:']);
+  // Each service's LMDB directory goes below it (accountservice/, vipservice/), as their own defaults place them below .data.
+  const dataDir = env.string('DATA_DIR', '.data');
 
   await checkServicePorts(host, ports);
   const zipkin = zipkinUrlSetting ? { url: zipkinUrlSetting, note: 'ZIPKIN_URL' } : await localZipkin(zipkinPort);
@@ -70,8 +72,7 @@ try {
     runtime,
     zipkinUrl: zipkin.url,
     amqpUrl,
-    // accountservice's and vipservice's LMDB directories, as the services' own defaults place them.
-    dataDir: '.data',
+    dataDir,
     ports,
     onLog: (_service, line) => console.log(line),
   });
