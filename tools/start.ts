@@ -131,6 +131,7 @@ function printBanner(runtime: Runtime, { services }: Landscape, zipkin: { url: s
 The landscape is running on ${runtime}, listening on ${where}:
 ${rows}
   Zipkin API      ${zipkin.url} (${zipkin.note})
+  Traces          ${zipkin.url}/zipkin/
   RabbitMQ        ${broker.started ? 'started for this run; stopped with it' : 'already running; left as it is'}
 
 Try:
