@@ -11,7 +11,9 @@ import { sepiaJpeg } from './sepia.ts';
 export default function toneInWorker(input: ArrayBuffer): ArrayBuffer | string {
   try {
     const toned = sepiaJpeg(new Uint8Array(input));
-    const output = toned.byteOffset === 0 && toned.byteLength === toned.buffer.byteLength ? toned.buffer : toned.slice().buffer;
+    // A small JPEG is a Buffer in Node's shared 8 KiB pool, whose slice() is a view, not a copy:
+    // only a copy of its own bytes may be moved, or the answer carries the whole pool.
+    const output = toned.byteOffset === 0 && toned.byteLength === toned.buffer.byteLength ? toned.buffer : new Uint8Array(toned).buffer;
     return Piscina.move(output) as ArrayBuffer;
   } catch (error) {
     if (error instanceof NotAnImageError) return error.message;

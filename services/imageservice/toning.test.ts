@@ -4,6 +4,7 @@ import jpeg from 'jpeg-js';
 import { createMemoryExporter } from '../../lib/tracing/exporter.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import { NotAnImageError } from './limits.ts';
+import { sepiaJpeg } from './sepia.ts';
 import { makeJpeg } from './test-jpegs.ts';
 import { Toning, ToningBusyError } from './toning.ts';
 
@@ -21,6 +22,14 @@ describe('toning in workers', () => {
     assert.deepEqual([image.width, image.height], [64, 48]);
     const sepia = exporter.spans.find((s) => s.name === 'sepia');
     assert.equal(sepia?.parentId, root.spanId);
+  });
+
+  it('answers exactly the toned JPEG, however small, image after image', async () => {
+    // Under 4 KiB, the encoder's Buffer lies in Node's shared pool: only its own bytes may go back.
+    for (const size of [64, 32, 16, 64]) {
+      const image = makeJpeg(size, size, 'noise');
+      assert.deepEqual(await toning.tone(image, tracing.rootSpan('r')), new Uint8Array(sepiaJpeg(image)), `${size}×${size}`);
+    }
   });
 
   it('leaves the caller\'s bytes as they were, a Buffer sharing its memory included', async () => {
