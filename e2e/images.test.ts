@@ -19,9 +19,9 @@ const QUEUE = 4;
 /** Generous: a blocked event loop shows seconds here, a free one milliseconds. */
 const LIVE_BOUND_MS = 1000;
 
-async function startImageservice(runtime: Runtime) {
+async function startImageservice(runtime: Runtime, extraEnv: Record<string, string> = {}) {
   const collector = await startCollector({ port: 0 });
-  const env = { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200', IMAGE_WORKERS: String(WORKERS), IMAGE_QUEUE: String(QUEUE) };
+  const env = { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200', IMAGE_WORKERS: String(WORKERS), IMAGE_QUEUE: String(QUEUE), ...extraEnv };
   const images = await startService('imageservice', env, { runtime });
   return { images, close: () => closeCheckingSpans(collector, () => images.stop()) };
 }
@@ -117,5 +117,23 @@ describe('imageservice limits over HTTP', () => {
     const frame = readJpegFrame(body);
     assert.deepEqual([frame.width, frame.height], [5000, 5000]);
     t.diagnostic(`25 MP toned in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  });
+});
+
+describe('imageservice with a lower pixel limit (IMAGE_MAX_PIXELS)', () => {
+  let service: Awaited<ReturnType<typeof startImageservice>>;
+  before(async () => (service = await startImageservice('deno', { IMAGE_MAX_PIXELS: '1500000' })));
+  after(() => service?.close());
+
+  it('tones an image at its limit, refuses one a pixel row over naming that limit, and shows it in /health', async () => {
+    const at = await post(service.images, makeJpeg(1500, 1000));
+    const body = new Uint8Array(await at.arrayBuffer());
+    assert.equal(at.status, 200, new TextDecoder().decode(body.subarray(0, 200)));
+    assert.deepEqual([readJpegFrame(body).width, readJpegFrame(body).height], [1500, 1000]);
+    const over = await post(service.images, makeJpeg(1500, 1001));
+    assert.equal(over.status, 413);
+    assert.deepEqual(await over.json(), { error: 'image of 1500×1001 pixels (1501500) is over the limit of 1500000 pixels (1.5 megapixels)' });
+    const health = (await (await fetch(`${service.images.url}/health`)).json()) as { details: { maxPixels: number } };
+    assert.equal(health.details.maxPixels, 1_500_000);
   });
 });

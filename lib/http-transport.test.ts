@@ -76,6 +76,24 @@ describe(`createHttpTransport on ${isDeno ? 'Deno (fetch)' : 'Node (undici reque
     assert.equal(seen[0]?.headers['x-b3-traceid'], 'a'.repeat(32));
   });
 
+  it('sends a body of bytes as they are, and reads a text answer and its header fields', async () => {
+    reset((_request, response) => {
+      response.setHeader('retry-after', '7');
+      response.setHeader('set-cookie', ['a=1', 'b=2']);
+      response.writeHead(503, { 'content-type': 'text/plain; charset=utf-8' });
+      response.end(`got ${seen.at(-1)!.body}`);
+    });
+    const body = new TextEncoder().encode('[{"name":"é ✓"}]');
+    const response = await transport.send({ method: 'POST', url: `${base}/spans`, headers: { 'content-type': 'application/json' }, body });
+    assert.equal(response.status, 503);
+    assert.equal(response.ok, false);
+    assert.equal(response.header('retry-after'), '7');
+    assert.equal(response.header('set-cookie'), 'a=1, b=2');
+    assert.equal(response.header('x-absent'), undefined);
+    assert.equal(await response.text(), 'got [{"name":"é ✓"}]');
+    assert.equal(seen[0]?.headers['content-length'], String(body.byteLength));
+  });
+
   it('keeps the connection alive between calls', async () => {
     reset(json(200, { ok: true }));
     for (let i = 0; i < 10; i++) {

@@ -29,7 +29,8 @@ export interface HttpRequest {
   url: URL | string;
   /** Lower-case names. */
   headers: Record<string, string>;
-  body?: string;
+  /** Sent as it is: text as UTF-8, bytes unchanged (undici writes a Uint8Array without copying it). */
+  body?: string | Uint8Array<ArrayBuffer>;
   /** Aborts the exchange, the body included. */
   signal?: AbortSignal;
 }
@@ -38,8 +39,12 @@ export interface HttpResponse {
   status: number;
   /** A 2xx status. */
   ok: boolean;
+  /** A response header's value (`name` in lower case), several joined with `, `; undefined when absent. */
+  header(name: string): string | undefined;
   /** Reads the body as JSON; rejects when it is not JSON, or with the signal's reason on abort. */
   json(): Promise<unknown>;
+  /** Reads the body as UTF-8 text; rejects with the signal's reason on abort. */
+  text(): Promise<string>;
   /** Reads and drops the body, so the connection returns to the pool. */
   discard(): Promise<void>;
 }
@@ -82,10 +87,16 @@ function undiciTransport(
       const response = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, signal, dispatcher: agent });
       const received = response.body;
       const status = response.statusCode;
+      const { headers: fields } = response;
       return {
         status,
         ok: status >= 200 && status <= 299,
+        header: (name) => {
+          const value = fields[name];
+          return Array.isArray(value) ? value.join(', ') : value;
+        },
         json: () => received.json(),
+        text: () => received.text(),
         discard: () => received.dump(),
       };
     },
@@ -103,7 +114,9 @@ function fetchTransport(): HttpTransport {
       return {
         status: response.status,
         ok: response.ok,
+        header: (name) => response.headers.get(name) ?? undefined,
         json: () => response.json(),
+        text: () => response.text(),
         discard: () => drain(response.body),
       };
     },

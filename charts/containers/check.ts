@@ -9,8 +9,8 @@
  *     probes polled as rendered; the edge (nginx) from the Ingress, with its TLS certificate;
  *  4. GET /api/accounts/10000 through the edge, then the image link in the answer, and
  *     /placeholder.jpg routed to accountservice; the whole trace in the collector; no probe span;
- *  5. each container's working set against its limit; each pod stopped with its grace period,
- *     exiting 0;
+ *  5. each container's working set against its limit, idle and while imageservice tones the
+ *     largest image its settings admit; each pod stopped with its grace period, exiting 0;
  *  6. dev mode (`dev.watch`): a changed source copied into the running container as Skaffold's
  *     sync does, the service restarting on it with its data intact;
  *  7. one deliberate break of each kind the check must catch: a Dockerfile, a probe path, an env
@@ -26,11 +26,13 @@ import process from 'node:process';
 import { assertOwnAccountTrace, isCompleteAccountTrace, waitForTrace } from '../../e2e/support.ts';
 import { until } from '../../tools/wait.ts';
 import { repoRoot, type Manifest } from '../test/render.ts';
-import { pod as podOf } from '../test/topology.ts';
+import { environment, pod as podOf } from '../test/topology.ts';
+import { readJpegFrame } from '../../services/imageservice/jpeg-frame.ts';
+import { makeJpeg } from '../../services/imageservice/test-jpegs.ts';
 import { DOCKER, docker, ensureEngine } from './engine.ts';
 import { ContainerRun, NOT_RUN } from './landscape.ts';
 import { quantity } from './pod-run.ts';
-import { containerPid, workingSetBytes } from './working-set.ts';
+import { containerPid, sampleWorkingSets, workingSetBytes } from './working-set.ts';
 
 const TIME_BOUND_MS = 15 * 60_000;
 const OUR_PODS = ['accountservice', 'imageservice', 'quotes-service', 'vipservice'];
@@ -209,6 +211,31 @@ try {
       lines.push(`${r.pod} ${(bytes / 2 ** 20).toFixed(0)} of ${(limit / 2 ** 20).toFixed(0)} MiB`);
     }
     return `idle: ${lines.join(', ')}`;
+  });
+
+  await step('largest image under the memory limit', async () => {
+    const r = runs.find((r) => r.pod === 'imageservice')!;
+    const container = podOf(manifests, 'imageservice').spec.containers[0]!;
+    const maxPixels = Number(environment(manifests, container).IMAGE_MAX_PIXELS);
+    const limit = quantity(container.resources!.limits!.memory!);
+    // 4:3, as a camera takes it: the widest such image within the limit, and one row more.
+    const height = Math.floor(Math.sqrt((maxPixels * 3) / 4));
+    const width = Math.floor(maxPixels / height);
+    const [atLimit, overLimit] = [makeJpeg(width, height), makeJpeg(width, height + 1)];
+    const upload = (body: Uint8Array<ArrayBuffer>) =>
+      fetch(`http://${r.ip}:7777/image`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body });
+    const sampling = sampleWorkingSets({ imageservice: await containerPid(r.container) }, 100);
+    const toned = await upload(atLimit);
+    const peak = Math.max(...sampling.stop().imageservice!);
+    assert.equal(toned.status, 200, await toned.clone().text());
+    assert.equal(readJpegFrame(new Uint8Array(await toned.arrayBuffer())).width, width);
+    assert.ok(peak < limit, `working set ${peak} while toning, under the limit ${limit}`);
+    const over = await upload(overLimit);
+    assert.equal(over.status, 413);
+    assert.match(((await over.json()) as { error: string }).error, new RegExp(`over the limit of ${maxPixels} pixels`));
+    const { stdout } = await docker(['inspect', '--format', '{{.RestartCount}} {{.State.OOMKilled}}', r.container]);
+    assert.equal(stdout.trim(), '0 false', 'never restarted, never killed for memory');
+    return `${width}×${height} (IMAGE_MAX_PIXELS ${maxPixels}) toned at a working set of ${(peak / 2 ** 20).toFixed(0)} of ${(limit / 2 ** 20).toFixed(0)} MiB; a row more → 413`;
   });
 
   await step('graceful stop', async () => {

@@ -314,3 +314,17 @@ test("PUBLIC_URL follows the edge's public address", () => {
   assert.equal(publicUrl({ host: 'shop.example.com', ingress: { enabled: false } }), undefined, 'no edge rendered');
   assert.throws(() => render({ edge: { publicUrl: 'https://shop.example.com/prefix' } }), /schema/, 'a base URL without a path');
 });
+
+test("imageservice's toning settings reach it, and the schema holds them to what the service accepts", () => {
+  const env = (values: Record<string, unknown>) => {
+    const manifests = render({ services: { imageservice: values } });
+    return environment(manifests, pod(manifests, 'imageservice').spec.containers[0]!);
+  };
+  const defaults = env({});
+  assert.deepEqual([defaults.IMAGE_WORKERS, defaults.IMAGE_MAX_PIXELS], ['1', '12000000'], 'one worker, 12 MP: what the memory limit holds');
+  const raised = env({ toning: { workers: 2, maxPixels: 25_000_000 } });
+  assert.deepEqual([raised.IMAGE_WORKERS, raised.IMAGE_MAX_PIXELS], ['2', '25000000'], 'written out in full, not as 2.5e+07');
+  for (const toning of [{ workers: 0, maxPixels: 1 }, { workers: 1, maxPixels: 25_000_001 }]) {
+    assert.throws(() => render({ services: { imageservice: { toning } } }), /schema/, JSON.stringify(toning));
+  }
+});

@@ -280,7 +280,7 @@ describe('createZipkinExporter', () => {
     await until(() => reported('failedBatches') >= 2 && reported('droppedSpans') === 900, 5000, 'the drops and failed POSTs reported');
     const reports = degraded();
     assert.ok(reports.every((l) => l.level === 'warn'));
-    assert.equal(reports.find((l) => l.failedBatches)?.lastError, 'fetch failed (ECONNREFUSED)', 'the reason the POST failed');
+    assert.match(String(reports.find((l) => l.failedBatches)?.lastError), /ECONNREFUSED/, 'the reason the POST failed');
     assert.ok(reports.every((l) => l.queued! <= 100), 'never more queued than the cap');
     assert.ok(reports.some((l) => l.queued === 100), 'the failed batch queued for a retry');
     for (let i = 1; i < reports.length; i++) {

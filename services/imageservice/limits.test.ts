@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { readJpegFrame } from './jpeg-frame.ts';
-import { admitJpeg, decodeMemoryBytes, ImageTooLargeError, MAX_DECODE_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES, NotAnImageError } from './limits.ts';
+import { ConfigError, envReader } from '../../lib/config.ts';
+import { admitJpeg, decodeMemoryBytes, ImageTooLargeError, MAX_DECODE_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES, maxPixelsFromEnv, NotAnImageError } from './limits.ts';
 import { bombJpeg, makeJpeg, padJpeg } from './test-jpegs.ts';
 
 describe('image limits', () => {
@@ -33,6 +34,20 @@ describe('image limits', () => {
     assert.throws(() => admitJpeg(makeJpeg(5000, 5001)), (error: Error) =>
       error instanceof ImageTooLargeError &&
       error.message === 'image of 5000×5001 pixels (25005000) is over the limit of 25000000 pixels (25 megapixels)');
+  });
+
+  it('takes a lower pixel limit from IMAGE_MAX_PIXELS, and names the limit in force when refusing', () => {
+    const maxPixels = (value?: string) => maxPixelsFromEnv(envReader({ IMAGE_MAX_PIXELS: value }));
+    assert.equal(maxPixels(undefined), MAX_PIXELS);
+    assert.equal(maxPixels('12500000'), 12_500_000);
+    for (const bad of ['0', '25000001', '1.5', 'many']) {
+      assert.throws(() => maxPixels(bad), (error: Error) => error instanceof ConfigError && /^IMAGE_MAX_PIXELS: expected an integer from 1 to 25000000/.test(error.message), bad);
+    }
+    assert.equal(admitJpeg(makeJpeg(4000, 3125), 12_500_000).height, 3125);
+    assert.throws(() => admitJpeg(makeJpeg(4000, 3126), 12_500_000), (error: Error) =>
+      error instanceof ImageTooLargeError &&
+      error.message === 'image of 4000×3126 pixels (12504000) is over the limit of 12500000 pixels (12.5 megapixels)');
+    assert.throws(() => admitJpeg(makeJpeg(1000, 1001), 1_000_000), /over the limit of 1000000 pixels \(1 megapixel\)$/);
   });
 
   it('refuses at once a frame declaring more pixels than its bytes can encode', () => {

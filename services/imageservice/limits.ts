@@ -6,7 +6,8 @@
  * 1. at most MAX_UPLOAD_BYTES (8 MiB) of upload: 413;
  * 2. a JPEG the decoder supports: Huffman-coded baseline, extended or progressive, 8 bits
  *    per sample, 1 (grey) or 3 (colour) components: 400 otherwise;
- * 3. at most MAX_PIXELS (25 megapixels, width × height): 413;
+ * 3. at most the pixel limit (width × height): MAX_PIXELS (25 megapixels), or less where
+ *    IMAGE_MAX_PIXELS says so (a deployment whose memory holds smaller images): 413;
  * 4. no more pixels than the bytes can encode: every 8×8 block of every component costs at
  *    least one bit (its DC code, T.81 §F.1.2.1), so a frame declaring more blocks than eight
  *    per byte of image data is not an image but a bomb: 400.
@@ -15,12 +16,23 @@
  * (MAX_DECODE_BYTES covers every image the pixel limit admits), so it never refuses an
  * image that passed them.
  */
+import type { EnvReader } from '../../lib/config.ts';
 import { componentBlocks, NotAnImageError, readJpegFrame, type JpegFrame } from './jpeg-frame.ts';
 
 export { NotAnImageError };
 
 export const MAX_UPLOAD_BYTES = 8 * 1024 * 1024;
+/** The most pixels imageservice decodes: the default pixel limit, and the most IMAGE_MAX_PIXELS may set. */
 export const MAX_PIXELS = 25_000_000;
+
+/**
+ * The pixel limit from IMAGE_MAX_PIXELS: 1 to MAX_PIXELS, MAX_PIXELS when unset. Decoding
+ * takes memory in proportion to pixels (charts/README.md has the figures), so a container
+ * sized for smaller images sets a lower limit instead of being killed by a large one.
+ */
+export function maxPixelsFromEnv(env: EnvReader): number {
+  return env.integer('IMAGE_MAX_PIXELS', MAX_PIXELS, { min: 1, max: MAX_PIXELS });
+}
 
 /** An image over a size limit; the message names the limit. */
 export class ImageTooLargeError extends Error {
@@ -57,10 +69,11 @@ const SUPPORTED_CODING = new Set(['baseline', 'extended', 'progressive']);
 export const UPLOAD_TOO_LARGE = `image larger than ${MAX_UPLOAD_BYTES} bytes (the upload limit, 8 MiB)`;
 
 /**
- * Checks an image against the limits above, in that order, and returns its frame.
- * Throws ImageTooLargeError or NotAnImageError naming the limit or the problem.
+ * Checks an image against the limits above, in that order, `maxPixels` (at most MAX_PIXELS)
+ * being the pixel limit, and returns its frame. Throws ImageTooLargeError or NotAnImageError
+ * naming the limit or the problem.
  */
-export function admitJpeg(bytes: Uint8Array): JpegFrame {
+export function admitJpeg(bytes: Uint8Array, maxPixels = MAX_PIXELS): JpegFrame {
   if (bytes.byteLength > MAX_UPLOAD_BYTES) throw new ImageTooLargeError(UPLOAD_TOO_LARGE);
   const frame = readJpegFrame(bytes);
   if (!SUPPORTED_CODING.has(frame.coding)) throw new NotAnImageError(`unsupported JPEG: ${frame.coding} coding`);
@@ -71,8 +84,11 @@ export function admitJpeg(bytes: Uint8Array): JpegFrame {
   if (frame.width === 0 || frame.height === 0) throw new NotAnImageError('unsupported JPEG: no size in its frame header');
   const size = `${frame.width}×${frame.height}`;
   const pixels = frame.width * frame.height;
-  if (pixels > MAX_PIXELS) {
-    throw new ImageTooLargeError(`image of ${size} pixels (${pixels}) is over the limit of ${MAX_PIXELS} pixels (25 megapixels)`);
+  if (pixels > maxPixels) {
+    const megapixels = maxPixels / 1e6;
+    throw new ImageTooLargeError(
+      `image of ${size} pixels (${pixels}) is over the limit of ${maxPixels} pixels (${megapixels} megapixel${megapixels === 1 ? '' : 's'})`,
+    );
   }
   const blocks = componentBlocks(frame).reduce((sum, b) => sum + b.perLine * b.perColumn, 0);
   const dataBytes = bytes.byteLength - frame.scanDataOffset;

@@ -8,7 +8,7 @@ import { bodyLimit } from 'hono/body-limit';
 import { headAnswer, isHead } from '../../lib/head.ts';
 import { instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
-import { admitJpeg, ImageTooLargeError, MAX_UPLOAD_BYTES, NotAnImageError, UPLOAD_TOO_LARGE } from './limits.ts';
+import { admitJpeg, ImageTooLargeError, MAX_UPLOAD_BYTES, maxPixelsFromEnv, NotAnImageError, UPLOAD_TOO_LARGE } from './limits.ts';
 import { Toning, ToningBusyError, toningFromEnv } from './toning.ts';
 
 const SAMPLES_DIR = new URL('./samples/', import.meta.url);
@@ -20,6 +20,7 @@ await runService({
     // Image URLs point back at this service as the caller reached it, unless told otherwise.
     const publicUrl = env.optionalUrl('PUBLIC_URL');
     const toning = new Toning(toningFromEnv(env));
+    const maxPixels = maxPixelsFromEnv(env);
     // The sample folder is read once: a request can only name a file in this list.
     const samples = new Map(
       readdirSync(SAMPLES_DIR)
@@ -87,7 +88,7 @@ await runService({
             if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
             try {
               // Refused here, at once and on the event loop, is whatever the headers show cannot or must not be decoded.
-              admitJpeg(bytes);
+              admitJpeg(bytes, maxPixels);
             } catch (error) {
               if (error instanceof ImageTooLargeError) return tooLarge(c, error.message);
               if (error instanceof NotAnImageError) return c.json({ error: error.message }, 400);
@@ -97,7 +98,7 @@ await runService({
           },
         );
       },
-      details: () => ({ toning: toning.details }),
+      details: () => ({ toning: toning.details, maxPixels }),
       close: () => toning.close(),
     };
   },

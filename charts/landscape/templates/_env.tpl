@@ -42,6 +42,12 @@
 {{- end }}
 
 {{- define "landscape.env.imageservice" -}}
+{{- with .Values.services.imageservice.toning }}
+- name: IMAGE_WORKERS
+  value: {{ .workers | quote }}
+- name: IMAGE_MAX_PIXELS
+  value: {{ .maxPixels | int64 | quote }}
+{{- end }}
 {{- include "landscape.env.publicUrl" . }}
 {{- end }}
 
