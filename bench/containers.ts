@@ -9,7 +9,7 @@
 import { ensureEngine } from '../charts/containers/engine.ts';
 import { ContainerRun } from '../charts/containers/landscape.ts';
 import { quantity } from '../charts/containers/pod-run.ts';
-import { containerPid, sampleWorkingSets } from '../charts/containers/working-set.ts';
+import { containerPid, sampleWorkingSets, workingSetParts, type WorkingSetParts } from '../charts/containers/working-set.ts';
 import { OUR_SERVICES } from '../charts/test/render.ts';
 import { pod } from '../charts/test/topology.ts';
 import { sleep } from '../tools/wait.ts';
@@ -27,6 +27,8 @@ export interface ContainerMemory {
   idleBytes: number;
   loadMedianBytes: number;
   loadMaxBytes: number;
+  /** What the working set held when the load ended. */
+  after: WorkingSetParts;
 }
 
 export interface ContainerMemoryResult {
@@ -65,6 +67,7 @@ export async function runContainerMemory(settings: ContainerMemorySettings, prog
       loads.push({ what, result });
     }
     const loadSamples = underLoad.stop();
+    const after = Object.fromEntries(Object.entries(pids).map(([name, pid]) => [name, workingSetParts(pid)]));
 
     const services = Object.fromEntries(
       ours.map((r) => {
@@ -77,6 +80,7 @@ export async function runContainerMemory(settings: ContainerMemorySettings, prog
             idleBytes: median(idleSamples[r.pod]!),
             loadMedianBytes: median(loadSamples[r.pod]!),
             loadMaxBytes: Math.max(...loadSamples[r.pod]!),
+            after: after[r.pod]!,
           },
         ];
       }),

@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SERVICES } from '../tools/landscape.ts';
+import { SERVICES, startService } from '../tools/landscape.ts';
 import { until } from '../tools/wait.ts';
 import { isCompleteAccountTrace, service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
 
@@ -93,5 +93,23 @@ describe('logs at LOG_LEVEL=debug', () => {
     await until(() => linesOf(traceIdOf(last)).length > 0, 5000, 'the line after the probes');
     const logged = landscape.logs.slice(before).filter((l) => l.json?.msg === 'request');
     assert.deepEqual(logged.map((l) => l.json!.path), ['/accounts/20001']);
+  });
+});
+
+describe('logs at LOG_LEVEL=warn', () => {
+  it('still say where each runtime listens, so launchers start it, and write no line at info otherwise', async () => {
+    for (const runtime of ['node', 'deno'] as const) {
+      const lines: string[] = [];
+      const quotes = await startService('quotes-service', { PORT: '0', LOG_LEVEL: 'warn', ZIPKIN_URL: 'http://127.0.0.1:9' }, { runtime, onLog: (_name, line) => lines.push(line) });
+      try {
+        const response = await fetch(`${quotes.url}/api/quote`);
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+      } finally {
+        assert.equal(await quotes.stop(), 0);
+      }
+      const info = lines.filter((line) => line.includes('"level":"info"')).map((line) => JSON.parse(line).msg);
+      assert.deepEqual(info, ['listening'], `${runtime}: ${lines.join('\n')}`);
+    }
   });
 });

@@ -179,7 +179,8 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     }).catch((error: unknown) => {
       throw listenConfigError(error, host, port) ?? error;
     });
-    log.info('listening', { host, port: server.port, zipkin: zipkinUrl, sampleRate, testability });
+    // Written whatever LOG_LEVEL says: it announces the address, and launchers (npm start, the tests) wait for it.
+    bootLog.info('listening', { host, port: server.port, zipkin: zipkinUrl, sampleRate, testability });
 
     onTermination(async (cause) => {
       log.info('stopping', { cause });

@@ -13,25 +13,44 @@ import { docker } from './engine.ts';
 
 /** The working set of the memory cgroup `pid` belongs to, in bytes. */
 export function workingSetBytes(pid: number): number {
+  const { dir, v1 } = memoryCgroup(pid);
+  const usage = Number(readFileSync(`${dir}/${v1 ? 'memory.usage_in_bytes' : 'memory.current'}`, 'utf8'));
+  const stat = memoryStat(dir);
+  return Math.max(0, usage - Number((v1 ? stat.total_inactive_file : stat.inactive_file) ?? 0));
+}
+
+/** The memory cgroup directory of `pid`, and whether it is cgroup v1. */
+function memoryCgroup(pid: number): { dir: string; v1: boolean } {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
   const v1 = lines.find((line) => line.split(':')[1]?.split(',').includes('memory'));
-  const stat = (dir: string) =>
-    Object.fromEntries(
-      readFileSync(`${dir}/memory.stat`, 'utf8')
-        .trim()
-        .split('\n')
-        .map((line) => line.split(' ') as [string, string]),
-    );
-  if (v1) {
-    const dir = `/sys/fs/cgroup/memory${v1.split(':')[2]}`;
-    const usage = Number(readFileSync(`${dir}/memory.usage_in_bytes`, 'utf8'));
-    return Math.max(0, usage - Number(stat(dir).total_inactive_file ?? 0));
-  }
+  if (v1) return { dir: `/sys/fs/cgroup/memory${v1.split(':')[2]}`, v1: true };
   const v2 = lines.find((line) => line.startsWith('0::'));
   if (!v2) throw new Error(`no memory cgroup for process ${pid}`);
-  const dir = `/sys/fs/cgroup${v2.slice(3)}`;
-  const usage = Number(readFileSync(`${dir}/memory.current`, 'utf8'));
-  return Math.max(0, usage - Number(stat(dir).inactive_file ?? 0));
+  return { dir: `/sys/fs/cgroup${v2.slice(3)}`, v1: false };
+}
+
+function memoryStat(dir: string): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(`${dir}/memory.stat`, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' ') as [string, string]),
+  );
+}
+
+/** What a working set is made of, in bytes: anonymous memory, and file pages counted as active. */
+export interface WorkingSetParts {
+  anonBytes: number;
+  activeFileBytes: number;
+}
+
+/** The anonymous and active file memory of the cgroup `pid` belongs to (memory.stat: v1 `total_rss`, `total_active_file`; v2 `anon`, `active_file`). */
+export function workingSetParts(pid: number): WorkingSetParts {
+  const { dir, v1 } = memoryCgroup(pid);
+  const s = memoryStat(dir);
+  return v1
+    ? { anonBytes: Number(s.total_rss ?? 0), activeFileBytes: Number(s.total_active_file ?? 0) }
+    : { anonBytes: Number(s.anon ?? 0), activeFileBytes: Number(s.active_file ?? 0) };
 }
 
 /** The host pid of a running container's first process. */
