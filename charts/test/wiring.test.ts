@@ -328,3 +328,15 @@ test("imageservice's toning settings reach it, and the schema holds them to what
     assert.throws(() => render({ services: { imageservice: { toning } } }), /schema/, JSON.stringify(toning));
   }
 });
+
+test("V8's flags: each service's heap limit and the young generation's semi-space limit, in one DENO_V8_FLAGS", () => {
+  const flags = (values: Record<string, unknown>, name: string) => {
+    const manifests = render(values);
+    return environment(manifests, pod(manifests, name).spec.containers[0]!).DENO_V8_FLAGS;
+  };
+  assert.equal(flags({}, 'accountservice'), '--max-old-space-size=128,--max-semi-space-size=2');
+  assert.equal(flags({ maxSemiSpaceMiB: 0 }, 'quotes-service'), '--max-old-space-size=64', "0: V8's default");
+  assert.equal(flags({ services: { vipservice: { heapLimitMiB: 0 } } }, 'vipservice'), '--max-semi-space-size=2');
+  assert.equal(flags({ maxSemiSpaceMiB: 0, services: { vipservice: { heapLimitMiB: 0 } } }, 'vipservice'), undefined);
+  assert.throws(() => render({ maxSemiSpaceMiB: 65 }), /schema/);
+});

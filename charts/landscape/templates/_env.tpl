@@ -13,9 +13,16 @@
 - name: DATA_DIR
   value: /data
 {{- end }}
+{{- $v8 := list }}
 {{- with (index $root.Values.services (index . 1)).heapLimitMiB }}
+{{- $v8 = append $v8 (printf "--max-old-space-size=%d" (int .)) }}
+{{- end }}
+{{- with $root.Values.maxSemiSpaceMiB }}
+{{- $v8 = append $v8 (printf "--max-semi-space-size=%d" (int .)) }}
+{{- end }}
+{{- with $v8 }}
 - name: DENO_V8_FLAGS
-  value: {{ printf "--max-old-space-size=%d" (int .) | quote }}
+  value: {{ join "," . | quote }}
 {{- end }}
 {{- end }}
 
