@@ -234,7 +234,6 @@ export class ServiceClient<T> {
       minTimeout: delayMs,
       maxTimeout: delayMs,
       factor: 1,
-      randomize: false,
       signal: call.signal,
       // No retry when no time is left for it, nor beyond the budget (which then says so).
       shouldRetry: () => {
@@ -265,7 +264,7 @@ export class ServiceClient<T> {
     const cause: AbortCause = timeoutMs < this.#retry.attemptTimeoutMs ? 'deadline' : 'attempt timeout';
     const timer = setTimeout(() => abort.abort(new AttemptAborted(cause, timeoutMs)), Math.max(timeoutMs, 0));
     const stop = () => abort.abort(call.signal.reason);
-    call.signal.addEventListener('abort', stop, { once: true });
+    call.signal.addEventListener('abort', stop);
     const debug = this.#log.enabled('debug');
     const started = debug ? performance.now() : 0;
     let status: number | undefined;
@@ -321,7 +320,6 @@ function isBreakerTimeout(error: unknown): boolean {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof AbortError) return describe(error.originalError);
   if (error instanceof Error) {
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
     return `${error.message}${cause}`;
