@@ -376,4 +376,21 @@ describe('ServiceClient', () => {
     const attempt = lines.find((l) => l.msg === 'call attempt');
     assert.deepEqual([attempt?.status, attempt?.attempt, 'error' in attempt], [200, 1, false]);
   });
+
+  it('neither retries nor blames the service for a body it cannot serialize', async () => {
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const c = client();
+    // Well past the volume threshold (3): were these failures of the service, they would open the breaker.
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call', { method: 'POST', json: { n: 1n } }), FALLBACK);
+    }
+    assert.equal(c.state, 'closed');
+    c.close();
+    assert.equal(server.requests.length, 0, 'nothing sent');
+    const attempts = spans.filter((s) => s.name === 'call');
+    assert.equal(attempts.length, 4, 'one attempt per call');
+    for (const attempt of attempts) assert.match(attempt.tags.error ?? '', /^request body: .*BigInt/);
+  });
 });

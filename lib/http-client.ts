@@ -270,13 +270,7 @@ export class ServiceClient<T> {
     let status: number | undefined;
     let failure: unknown;
     try {
-      const response = await this.#transport.send({
-        method,
-        url,
-        headers,
-        body: json === undefined ? undefined : JSON.stringify(json),
-        signal: abort.signal,
-      });
+      const response = await this.#transport.send({ method, url, headers, body: serialize(json), signal: abort.signal });
       status = response.status;
       span.tag('http.status_code', response.status);
       if (!response.ok) {
@@ -312,6 +306,18 @@ export class ServiceClient<T> {
         });
       }
     }
+  }
+}
+
+/**
+ * The JSON text of a request body, undefined (no body) for undefined. A value JSON cannot
+ * hold (a BigInt, a cycle) is the caller's error, like a 4xx: not retried, not the service's failure.
+ */
+function serialize(json: unknown): string | undefined {
+  try {
+    return JSON.stringify(json);
+  } catch (error) {
+    throw new AbortError(new ClientError(`request body: ${describe(error)}`));
   }
 }
 
