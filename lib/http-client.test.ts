@@ -67,6 +67,8 @@ function assertNoSpanOutlivesItsParent(spans: ReturnType<typeof tracing>['spans'
   }
 }
 const FALLBACK = { ok: false };
+/** One attempt with time to spare, for tests about a call that succeeds: a loaded machine does not time it out. */
+const PATIENT = { attempts: 1, delayMs: 5, attemptTimeoutMs: 5000, deadlineMs: 5000 };
 
 describe('ServiceClient', () => {
   let server: Awaited<ReturnType<typeof remote>>;
@@ -89,7 +91,7 @@ describe('ServiceClient', () => {
     server.requests.length = 0;
     const { spans, tracing: t } = tracing();
     const parent = t.rootSpan('root', { kind: 'SERVER' });
-    const c = client();
+    const c = client({ retry: PATIENT });
     assert.deepEqual(await c.fetchJson('/thing?x=1', parent, 'getthing'), { ok: true });
     parent.finish();
     c.close();
@@ -323,7 +325,7 @@ describe('ServiceClient', () => {
     server.requests.length = 0;
     server.bodies.length = 0;
     const { spans, tracing: t } = tracing();
-    const c = client();
+    const c = client({ retry: PATIENT });
     assert.deepEqual(await c.fetchJson('/orders', t.rootSpan('r'), 'post', { method: 'POST', json: { id: 7, items: ['a'] } }), { ok: true });
     assert.deepEqual(await c.fetchJson('/orders/7', t.rootSpan('r'), 'get'), { ok: true });
     c.close();
@@ -335,11 +337,11 @@ describe('ServiceClient', () => {
   });
 
   it('does not retry when the deadline leaves no time for the pause before another attempt', async () => {
-    // The first answer takes 350 ms of a 600 ms deadline: what is left is less than the 300 ms pause before a retry.
+    // The first answer takes 350 ms of a 1 s deadline: what is left is less than the 800 ms pause before a retry.
     server.set(() => ({ status: 503, delayMs: 350 }));
     server.requests.length = 0;
     const { spans, tracing: t } = tracing();
-    const c = client({ retry: { attempts: 3, delayMs: 300, attemptTimeoutMs: 1000, deadlineMs: 600 } });
+    const c = client({ retry: { attempts: 3, delayMs: 800, attemptTimeoutMs: 2000, deadlineMs: 1000 } });
     const parent = t.rootSpan('root', { kind: 'SERVER' });
     assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
     parent.finish();
@@ -353,7 +355,7 @@ describe('ServiceClient', () => {
     const own = await remote();
     try {
       const { tracing: t } = tracing();
-      const c = client({ baseUrl: own.url });
+      const c = client({ baseUrl: own.url, retry: PATIENT });
       assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), { ok: true });
       assert.equal(await own.connections(), 1, 'the connection is kept alive after the call');
       c.close();
@@ -370,7 +372,7 @@ describe('ServiceClient', () => {
     const lines: any[] = [];
     const debugLog = createLogger({ service: 'test' }, { level: 'debug', write: (line) => lines.push(JSON.parse(line)) });
     const { tracing: t } = tracing();
-    const c = client({ log: debugLog });
+    const c = client({ log: debugLog, retry: PATIENT });
     assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), { ok: true });
     c.close();
     const attempt = lines.find((l) => l.msg === 'call attempt');
