@@ -13,10 +13,16 @@ type Behaviour = (request: IncomingMessage) => { status: number; body?: unknown;
 async function remote() {
   let behaviour: Behaviour = () => ({ status: 200, body: { ok: true } });
   const requests: IncomingMessage[] = [];
+  /** The body of each request, in the order of `requests`. */
+  const bodies: string[] = [];
   /** Requests whose client went away before an answer: aborted attempts. */
   const abandoned: IncomingMessage[] = [];
   const server: Server = createServer((request, response) => {
     requests.push(request);
+    const chunks: Buffer[] = [];
+    const at = bodies.push('') - 1;
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => (bodies[at] = Buffer.concat(chunks).toString()));
     response.on('close', () => {
       if (!response.writableFinished) abandoned.push(request);
     });
@@ -35,7 +41,9 @@ async function remote() {
   return {
     url: `http://127.0.0.1:${port}`,
     requests,
+    bodies,
     abandoned,
+    connections: () => new Promise<number>((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n)))),
     set: (next: Behaviour) => (behaviour = next),
     close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
   };
@@ -59,6 +67,8 @@ function assertNoSpanOutlivesItsParent(spans: ReturnType<typeof tracing>['spans'
   }
 }
 const FALLBACK = { ok: false };
+/** One attempt with time to spare, for tests about a call that succeeds: a loaded machine does not time it out. */
+const PATIENT = { attempts: 1, delayMs: 5, attemptTimeoutMs: 5000, deadlineMs: 5000 };
 
 describe('ServiceClient', () => {
   let server: Awaited<ReturnType<typeof remote>>;
@@ -81,7 +91,7 @@ describe('ServiceClient', () => {
     server.requests.length = 0;
     const { spans, tracing: t } = tracing();
     const parent = t.rootSpan('root', { kind: 'SERVER' });
-    const c = client();
+    const c = client({ retry: PATIENT });
     assert.deepEqual(await c.fetchJson('/thing?x=1', parent, 'getthing'), { ok: true });
     parent.finish();
     c.close();
@@ -139,8 +149,17 @@ describe('ServiceClient', () => {
     server.set(() => ({ status: 500 }));
     const { spans, tracing: t } = tracing();
     const c = client({ retry: { attempts: 1, delayMs: 1, attemptTimeoutMs: 200, deadlineMs: 500 } });
-    for (let i = 0; i < 3; i++) await c.fetchJson('/x', t.rootSpan('r'), 'call');
+    for (let i = 0; i < 3; i++) {
+      const failing = t.rootSpan(`failing${i}`);
+      await c.fetchJson('/x', failing, 'call');
+      failing.finish();
+    }
     assert.equal(c.state, 'open');
+    const annotations = (name: string) => spans.find((s) => s.name === name)?.annotations?.map((a: any) => a.value);
+    assert.deepEqual(annotations('failing0'), ['remote fallback: remote answered 500'], 'no state change, no annotation of it');
+    // The call whose failure opened the breaker failed for its own reason, not for the open breaker.
+    assert.deepEqual(annotations('failing2'), ['remote fallback: remote answered 500', 'remote circuit breaker open']);
+    assert.equal(spans.find((s) => s.name === 'failing2')?.tags['fallback.remote'], 'remote answered 500');
 
     server.requests.length = 0;
     const parent = t.rootSpan('while-open');
@@ -164,13 +183,19 @@ describe('ServiceClient', () => {
 
   it('times out a hanging service within the attempt timeout', async () => {
     server.set(() => 'hang');
-    const { tracing: t } = tracing();
+    const { spans, tracing: t } = tracing();
     const c = client({ retry: { attempts: 2, delayMs: 1, attemptTimeoutMs: 100, deadlineMs: 1000 } });
     const started = performance.now();
     assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK);
     const elapsed = performance.now() - started;
     assert.ok(elapsed >= 190 && elapsed < 900, `two attempts of 100 ms (${elapsed.toFixed(0)} ms)`);
     c.close();
+    const attempts = spans.filter((s) => s.name === 'call');
+    assert.equal(attempts.length, 2);
+    for (const attempt of attempts) {
+      assert.equal(attempt.tags['aborted'], 'attempt timeout');
+      assert.equal(attempt.tags.error, 'attempt timeout: attempt aborted after 100 ms');
+    }
   });
 
   it('bounds each attempt by what is left of the deadline, aborting the attempt in flight', async () => {
@@ -255,6 +280,11 @@ describe('ServiceClient', () => {
     assert.equal(closed?.['traceId'], probe.traceId);
     assert.equal(closed?.['spanId'], probe.spanId);
     c.close();
+    // Half-open comes from the reset timer: logged, with no request's ids.
+    assert.deepEqual(
+      lines.filter((l) => l['msg'] === 'circuit breaker changed state').map((l) => [l['level'], l['service'], l['state'], 'traceId' in l]),
+      [['warn', 'remote', 'open', true], ['warn', 'remote', 'half-open', false], ['warn', 'remote', 'closed', true]],
+    );
   });
 
   it('logs each attempt and the fallback at debug, with the ids of their spans, and nothing above debug', async () => {
@@ -288,5 +318,81 @@ describe('ServiceClient', () => {
     await d.fetchJson('/x', t.rootSpan('r'), 'call');
     d.close();
     assert.deepEqual(quiet, []);
+  });
+
+  it('sends a JSON body with its content type and method, and a GET with neither', async () => {
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    server.requests.length = 0;
+    server.bodies.length = 0;
+    const { spans, tracing: t } = tracing();
+    const c = client({ retry: PATIENT });
+    assert.deepEqual(await c.fetchJson('/orders', t.rootSpan('r'), 'post', { method: 'POST', json: { id: 7, items: ['a'] } }), { ok: true });
+    assert.deepEqual(await c.fetchJson('/orders/7', t.rootSpan('r'), 'get'), { ok: true });
+    c.close();
+    await until(() => server.bodies.length === 2, 2000, 'both bodies to be read');
+    const [post, get] = server.requests;
+    assert.deepEqual([post!.method, post!.headers['content-type'], post!.headers.accept, server.bodies[0]], ['POST', 'application/json', 'application/json', '{"id":7,"items":["a"]}']);
+    assert.deepEqual([get!.method, get!.headers['content-type'], get!.headers.accept, server.bodies[1]], ['GET', undefined, 'application/json', '']);
+    assert.deepEqual(spans.map((s) => [s.name, s.tags['http.method']]), [['post', 'POST'], ['get', 'GET']]);
+  });
+
+  it('does not retry when the deadline leaves no time for the pause before another attempt', async () => {
+    // The first answer takes 350 ms of a 1 s deadline: what is left is less than the 800 ms pause before a retry.
+    server.set(() => ({ status: 503, delayMs: 350 }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const c = client({ retry: { attempts: 3, delayMs: 800, attemptTimeoutMs: 2000, deadlineMs: 1000 } });
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
+    parent.finish();
+    c.close();
+    assert.equal(server.requests.length, 1);
+    assert.equal(spans.filter((s) => s.name === 'call').length, 1);
+    assert.equal(spans.find((s) => s.name === 'root')?.tags['fallback.remote'], 'remote answered 503');
+  });
+
+  it('closes its kept-alive connections and its breaker on close', async () => {
+    const own = await remote();
+    try {
+      const { tracing: t } = tracing();
+      const c = client({ baseUrl: own.url, retry: PATIENT });
+      assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), { ok: true });
+      assert.equal(await own.connections(), 1, 'the connection is kept alive after the call');
+      c.close();
+      await until(async () => (await own.connections()) === 0, 2000, 'the client to close its connection');
+      assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), FALLBACK, 'a closed client only falls back');
+      assert.equal(own.requests.length, 1);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('logs a successful attempt at debug with its status and no error', async () => {
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    const lines: any[] = [];
+    const debugLog = createLogger({ service: 'test' }, { level: 'debug', write: (line) => lines.push(JSON.parse(line)) });
+    const { tracing: t } = tracing();
+    const c = client({ log: debugLog, retry: PATIENT });
+    assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call'), { ok: true });
+    c.close();
+    const attempt = lines.find((l) => l.msg === 'call attempt');
+    assert.deepEqual([attempt?.status, attempt?.attempt, 'error' in attempt], [200, 1, false]);
+  });
+
+  it('neither retries nor blames the service for a body it cannot serialize', async () => {
+    server.set(() => ({ status: 200, body: { ok: true } }));
+    server.requests.length = 0;
+    const { spans, tracing: t } = tracing();
+    const c = client();
+    // Well past the volume threshold (3): were these failures of the service, they would open the breaker.
+    for (let i = 0; i < 4; i++) {
+      assert.deepEqual(await c.fetchJson('/x', t.rootSpan('r'), 'call', { method: 'POST', json: { n: 1n } }), FALLBACK);
+    }
+    assert.equal(c.state, 'closed');
+    c.close();
+    assert.equal(server.requests.length, 0, 'nothing sent');
+    const attempts = spans.filter((s) => s.name === 'call');
+    assert.equal(attempts.length, 4, 'one attempt per call');
+    for (const attempt of attempts) assert.match(attempt.tags.error ?? '', /^request body: .*BigInt/);
   });
 });

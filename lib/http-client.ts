@@ -234,7 +234,6 @@ export class ServiceClient<T> {
       minTimeout: delayMs,
       maxTimeout: delayMs,
       factor: 1,
-      randomize: false,
       signal: call.signal,
       // No retry when no time is left for it, nor beyond the budget (which then says so).
       shouldRetry: () => {
@@ -265,19 +264,13 @@ export class ServiceClient<T> {
     const cause: AbortCause = timeoutMs < this.#retry.attemptTimeoutMs ? 'deadline' : 'attempt timeout';
     const timer = setTimeout(() => abort.abort(new AttemptAborted(cause, timeoutMs)), Math.max(timeoutMs, 0));
     const stop = () => abort.abort(call.signal.reason);
-    call.signal.addEventListener('abort', stop, { once: true });
+    call.signal.addEventListener('abort', stop);
     const debug = this.#log.enabled('debug');
     const started = debug ? performance.now() : 0;
     let status: number | undefined;
     let failure: unknown;
     try {
-      const response = await this.#transport.send({
-        method,
-        url,
-        headers,
-        body: json === undefined ? undefined : JSON.stringify(json),
-        signal: abort.signal,
-      });
+      const response = await this.#transport.send({ method, url, headers, body: serialize(json), signal: abort.signal });
       status = response.status;
       span.tag('http.status_code', response.status);
       if (!response.ok) {
@@ -316,12 +309,23 @@ export class ServiceClient<T> {
   }
 }
 
+/**
+ * The JSON text of a request body, undefined (no body) for undefined. A value JSON cannot
+ * hold (a BigInt, a cycle) is the caller's error, like a 4xx: not retried, not the service's failure.
+ */
+function serialize(json: unknown): string | undefined {
+  try {
+    return JSON.stringify(json);
+  } catch (error) {
+    throw new AbortError(new ClientError(`request body: ${describe(error)}`));
+  }
+}
+
 function isBreakerTimeout(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === 'ETIMEDOUT';
 }
 
 function describe(error: unknown): string {
-  if (error instanceof AbortError) return describe(error.originalError);
   if (error instanceof Error) {
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
     return `${error.message}${cause}`;
