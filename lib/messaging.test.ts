@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
-import { Broker, type Consumer, type DeliveredMessage } from './messaging.ts';
+import { Broker, deadLetterQueue, producerSpan, type Consumer, type DeliveredMessage } from './messaging.ts';
 import { AMQP_URL, FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { openStore } from './storage.ts';
@@ -138,6 +138,89 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
     } finally {
       await holder.close();
     }
+  });
+
+  it('traces a message from its PRODUCER span to the CONSUMER span, tagged by the messaging conventions, and acknowledges it', async () => {
+    const seen = observed();
+    const q = queue('traced');
+    const consumer = recording(q);
+    const b = broker(seen, { publishesTo: [q], consumers: [consumer] });
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared and consuming');
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    const messageId = randomBytes(8).toString('hex');
+    const { span, headers } = producerSpan(request, q, messageId);
+    await b.send(q, body, { messageId, headers });
+    span.finish();
+    await until(() => seen.spans.some((s) => s.kind === 'CONSUMER'), 10_000, 'the CONSUMER span');
+    const producer = seen.spans.find((s) => s.kind === 'PRODUCER')!;
+    const consumed = seen.spans.find((s) => s.kind === 'CONSUMER')!;
+    const tags = { 'messaging.system': 'rabbitmq', 'messaging.destination.name': q, 'rabbitmq.destination.routing_key': q, 'messaging.message.id': messageId };
+    assert.equal(producer.name, `publish ${q}`);
+    assert.equal(producer.parentId, request.spanId);
+    assert.deepEqual(producer.remoteEndpoint, { serviceName: 'rabbitmq' });
+    assert.deepEqual(producer.tags, { ...tags, 'messaging.operation.name': 'publish', 'messaging.operation.type': 'send' });
+    assert.deepEqual(headers, { b3: `${producer.traceId}-${producer.id}-1-${request.spanId}`, traceparent: `00-${producer.traceId}-${producer.id}-01` });
+    assert.equal(consumed.name, `consume ${q}`);
+    assert.deepEqual([consumed.traceId, consumed.parentId], [producer.traceId, producer.id], 'a child of the PRODUCER span');
+    assert.deepEqual(consumed.remoteEndpoint, { serviceName: 'rabbitmq' });
+    assert.deepEqual(consumed.tags, { ...tags, 'messaging.operation.name': 'consume', 'messaging.operation.type': 'process' });
+
+    const [delivered] = consumer.delivered;
+    assert.deepEqual([delivered!.body, delivered!.messageId, delivered!.redelivered], [body, messageId, false]);
+    delivered!.log.info('handled');
+    const [line] = seen.logged('handled');
+    assert.deepEqual([line?.traceId, line?.spanId], [consumed.traceId, consumed.id], 'the handler logs in the CONSUMER span');
+
+    await b.close();
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'acknowledged: nothing back in the queue once the consumer is gone');
+  });
+
+  it('hands over a message without an id as such, its span untagged by one', async () => {
+    const seen = observed();
+    const q = queue('no-id');
+    const consumer = recording(q);
+    const b = broker(seen, { consumers: [consumer] });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.publish(q, JSON.stringify(body));
+    await until(() => seen.spans.some((s) => s.kind === 'CONSUMER'), 10_000, 'the CONSUMER span');
+    assert.equal(consumer.delivered[0]!.messageId, undefined);
+    assert.equal(seen.spans[0]!.tags['messaging.message.id'], undefined);
+    assert.equal(seen.spans[0]!.tags['messaging.destination.name'], q);
+  });
+
+  it('sends a message its consumer throws on, or that is no JSON, to the dead-letter queue, with its span failed', async () => {
+    const seen = observed();
+    const q = queue('rejected');
+    const b = broker(seen, {
+      consumers: [
+        {
+          queue: q,
+          handle: async () => {
+            throw new Error('cannot handle it');
+          },
+        },
+      ],
+    });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.publish(q, JSON.stringify(body), { messageId: 'thrown' });
+    await operator.publish(q, 'no JSON', { messageId: 'garbled' });
+    await until(async () => (await operator.channel.checkQueue(deadLetterQueue(q))).messageCount === 2, 10_000, 'both dead-lettered');
+    const dead = [];
+    for (let message; (message = await operator.channel.get(deadLetterQueue(q), { noAck: true })); ) dead.push(message);
+    assert.deepEqual(dead.map((m) => [m.properties.messageId, m.properties.headers?.['x-death']?.[0]?.reason]), [['thrown', 'rejected'], ['garbled', 'rejected']]);
+    await until(() => seen.spans.length === 2, 10_000, 'both CONSUMER spans');
+    assert.deepEqual(seen.spans.map((s) => [s.tags.error, s.annotations.map((a: { value: string }) => a.value)]), [
+      ['cannot handle it', ['sent to dead-letter queue']],
+      [seen.spans[1]!.tags.error, ['sent to dead-letter queue']],
+    ]);
+    assert.match(seen.spans[1]!.tags.error, /JSON/);
+    const rejected = seen.logged('message rejected to the dead-letter queue', 'error');
+    assert.deepEqual(rejected.map((line) => [line.queue, line.messageId, line.traceId, line.error.message]), [
+      [q, 'thrown', seen.spans[0]!.traceId, 'cannot handle it'],
+      [q, 'garbled', seen.spans[1]!.traceId, seen.spans[1]!.tags.error],
+    ]);
+    await b.close();
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'rejected, not left unacknowledged');
   });
 
   it('rejects a send while not connected, logs the failure once however often it retries, and says so in problem', async () => {
