@@ -300,6 +300,24 @@ describe('Outbox', () => {
     assert.deepEqual(seen.logged('outbox publishing again'), []);
   });
 
+  it('made once the broker is ready, logs a routine confirm at debug', async () => {
+    const seen = observed();
+    const q = testQueue('outbox-late');
+    queues.push(q);
+    const broker = new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, publishesTo: [q], backoff: FAST_BACKOFF });
+    const store = storeOf(q);
+    closing.push(async () => {
+      await broker.close();
+      await store.close();
+    });
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    const outbox = new Outbox({ store, broker, queue: q, log: seen.log, backoff: FAST_BACKOFF });
+    closing.unshift(() => outbox.close());
+    await outbox.enqueue({ n: 1 }, seen.tracing.rootSpan('request', { kind: 'SERVER' }));
+    await until(() => outbox.size === 0, 10_000, 'published');
+    assert.deepEqual(seen.logged('outbox message published').map((line) => [line.level, line.afterRequest]), [['debug', true]]);
+  });
+
   it('keeps a message enqueued before the broker is ready without trying it, and publishes it once ready, at info', async () => {
     const seen = observed();
     const { outbox } = outboxFor(seen);
