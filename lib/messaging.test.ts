@@ -221,6 +221,42 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
     ]);
     await b.close();
     assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'rejected, not left unacknowledged');
+    // The dead-letter queue is durable: declaring it otherwise is refused.
+    const check = await operator.connection.createChannel();
+    check.on('error', () => {});
+    await assert.rejects(check.assertQueue(deadLetterQueue(q), { durable: false }), /inequivalent arg 'durable'/);
+  });
+
+  it('rejects only the message its consumer throws on, not the others it holds meanwhile', async () => {
+    const seen = observed();
+    const q = queue('rejected-alone');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    const b = broker(seen, {
+      consumers: [
+        {
+          queue: q,
+          handle: async ({ messageId }) => {
+            if (messageId === 'bad') throw new Error('cannot handle it');
+            await held;
+            handled.push(messageId!);
+          },
+        },
+      ],
+    });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.publish(q, JSON.stringify(body), { messageId: 'slow' });
+    await operator.publish(q, JSON.stringify(body), { messageId: 'bad' });
+    await until(() => seen.logged('message rejected to the dead-letter queue').length === 1, 10_000, 'bad rejected');
+    release();
+    await until(() => handled.length === 1, 10_000, 'slow handled');
+    await until(() => seen.spans.length === 2, 10_000, 'both CONSUMER spans');
+    await b.close();
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'slow acknowledged');
+    const dead = await operator.channel.get(deadLetterQueue(q), { noAck: true });
+    assert.equal(dead && dead.properties.messageId, 'bad');
+    assert.equal(await operator.channel.get(deadLetterQueue(q), { noAck: true }), false, 'only bad');
   });
 
   it('rejects a send while not connected, logs the failure once however often it retries, and says so in problem', async () => {
@@ -239,7 +275,7 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
     const spanId = randomBytes(8).toString('hex');
     const str = (value: string) => value; // field type S, a long string: what every client writes for a string
     const bytes = (value: string) => Buffer.from(value); // field type x, a byte array: Go []byte, Python bytes, Java byte[]
-    const cases: Array<[string, Record<string, unknown>, { sampled: boolean; debug?: boolean }]> = [
+    const cases: Array<[string, Record<string, unknown>, { sampled: boolean; debug?: boolean; continues?: boolean }]> = [
       ['b3 as a long string', { b3: str(`${traceId}-${spanId}-1`) }, { sampled: true }],
       ['b3 as a byte array', { b3: bytes(`${traceId}-${spanId}-1`) }, { sampled: true }],
       ['traceparent as a long string', { traceparent: str(`00-${traceId}-${spanId}-01`) }, { sampled: true }],
@@ -252,6 +288,10 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
       ['X-B3-Sampled as a boolean true (t)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': true }, { sampled: true }],
       ['X-B3-Sampled as a boolean false (t)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': false }, { sampled: false }],
       ['X-B3-Flags as an int (I)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Flags': { '!': 'int', value: 1 } }, { sampled: true, debug: true }],
+      ['b3 beside a B3 that is no trace context (a table)', { b3: str(`${traceId}-${spanId}-1`), B3: { not: 'trace context' } }, { sampled: true }],
+      ['X-B3-Flags as an array (A): no debug flag', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': '1', 'X-B3-Flags': [1] }, { sampled: true, debug: false }],
+      ['b3 as an array (A): no trace context', { b3: [`${traceId}-${spanId}-1`] }, { sampled: true, continues: false }],
+      ['X-B3-SpanId as a long past 2^53, whose digits are not exact: no span id', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': { '!': 'long', value: 2 ** 53 }, 'X-B3-Sampled': '1' }, { sampled: true, continues: false }],
     ];
     let seen: Observed;
     let consumer: ReturnType<typeof recording>;
@@ -270,6 +310,7 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
         await operator.publish(q, JSON.stringify(body), { messageId, headers });
         await until(() => consumer.delivered.some((m) => m.messageId === messageId), 10_000, 'delivered');
         const { span } = consumer.delivered.find((m) => m.messageId === messageId)!;
+        if (expected.continues === false) return assert.notEqual(span.traceId, traceId, 'a trace of its own');
         assert.equal(span.traceId, traceId, 'the trace continues');
         assert.equal(span.recording, expected.sampled);
         assert.equal(span.context.debug, expected.debug ?? false);
