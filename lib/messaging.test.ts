@@ -14,6 +14,8 @@ import { Broker, deadLetterQueue, producerSpan, type Consumer, type DeliveredMes
 import { AMQP_URL, FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { openStore } from './storage.ts';
+import { createMemoryExporter } from './tracing/exporter.ts';
+import { Tracing } from './tracing/tracer.ts';
 
 const body = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
 const message = () => ({ messageId: randomBytes(8).toString('hex'), headers: {} });
@@ -257,6 +259,27 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
     const dead = await operator.channel.get(deadLetterQueue(q), { noAck: true });
     assert.equal(dead && dead.properties.messageId, 'bad');
     assert.equal(await operator.channel.get(deadLetterQueue(q), { noAck: true }), false, 'only bad');
+  });
+
+  it('takes a boolean true X-B3-Sampled as the producer’s decision, over a consumer that samples nothing', async () => {
+    const seen = observed();
+    const q = queue('sampled-true');
+    const consumer = recording(q);
+    const unsampling = new Tracing({ serviceName: 'test', exporter: createMemoryExporter(), sampleRate: 0 });
+    const b = broker({ ...seen, tracing: unsampling }, { consumers: [consumer] });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    const traceId = randomBytes(16).toString('hex');
+    const headers = { 'X-B3-TraceId': traceId, 'X-B3-SpanId': randomBytes(8).toString('hex') };
+    await operator.publish(q, JSON.stringify(body), { messageId: 'decided', headers: { ...headers, 'X-B3-Sampled': true } });
+    await operator.publish(q, JSON.stringify(body), { messageId: 'deferred', headers });
+    await until(() => consumer.delivered.length === 2, 10_000, 'delivered');
+    assert.deepEqual(
+      consumer.delivered.map((m) => [m.messageId, m.span.traceId, m.span.recording]),
+      [
+        ['decided', traceId, true],
+        ['deferred', traceId, false],
+      ],
+    );
   });
 
   it('rejects a send while not connected, logs the failure once however often it retries, and says so in problem', async () => {
