@@ -10,10 +10,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
-import { Broker, type Consumer, type DeliveredMessage } from './messaging.ts';
+import { Broker, deadLetterQueue, producerSpan, type Consumer, type DeliveredMessage } from './messaging.ts';
 import { AMQP_URL, FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { openStore } from './storage.ts';
+import { createMemoryExporter } from './tracing/exporter.ts';
+import { Tracing } from './tracing/tracer.ts';
 
 const body = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
 const message = () => ({ messageId: randomBytes(8).toString('hex'), headers: {} });
@@ -140,6 +142,146 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
     }
   });
 
+  it('traces a message from its PRODUCER span to the CONSUMER span, tagged by the messaging conventions, and acknowledges it', async () => {
+    const seen = observed();
+    const q = queue('traced');
+    const consumer = recording(q);
+    const b = broker(seen, { publishesTo: [q], consumers: [consumer] });
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared and consuming');
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    const messageId = randomBytes(8).toString('hex');
+    const { span, headers } = producerSpan(request, q, messageId);
+    await b.send(q, body, { messageId, headers });
+    span.finish();
+    await until(() => seen.spans.some((s) => s.kind === 'CONSUMER'), 10_000, 'the CONSUMER span');
+    const producer = seen.spans.find((s) => s.kind === 'PRODUCER')!;
+    const consumed = seen.spans.find((s) => s.kind === 'CONSUMER')!;
+    const tags = { 'messaging.system': 'rabbitmq', 'messaging.destination.name': q, 'rabbitmq.destination.routing_key': q, 'messaging.message.id': messageId };
+    assert.equal(producer.name, `publish ${q}`);
+    assert.equal(producer.parentId, request.spanId);
+    assert.deepEqual(producer.remoteEndpoint, { serviceName: 'rabbitmq' });
+    assert.deepEqual(producer.tags, { ...tags, 'messaging.operation.name': 'publish', 'messaging.operation.type': 'send' });
+    assert.deepEqual(headers, { b3: `${producer.traceId}-${producer.id}-1-${request.spanId}`, traceparent: `00-${producer.traceId}-${producer.id}-01` });
+    assert.equal(consumed.name, `consume ${q}`);
+    assert.deepEqual([consumed.traceId, consumed.parentId], [producer.traceId, producer.id], 'a child of the PRODUCER span');
+    assert.deepEqual(consumed.remoteEndpoint, { serviceName: 'rabbitmq' });
+    assert.deepEqual(consumed.tags, { ...tags, 'messaging.operation.name': 'consume', 'messaging.operation.type': 'process' });
+
+    const [delivered] = consumer.delivered;
+    assert.deepEqual([delivered!.body, delivered!.messageId, delivered!.redelivered], [body, messageId, false]);
+    delivered!.log.info('handled');
+    const [line] = seen.logged('handled');
+    assert.deepEqual([line?.traceId, line?.spanId], [consumed.traceId, consumed.id], 'the handler logs in the CONSUMER span');
+
+    await b.close();
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'acknowledged: nothing back in the queue once the consumer is gone');
+  });
+
+  it('hands over a message without an id as such, its span untagged by one', async () => {
+    const seen = observed();
+    const q = queue('no-id');
+    const consumer = recording(q);
+    const b = broker(seen, { consumers: [consumer] });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.publish(q, JSON.stringify(body));
+    await until(() => seen.spans.some((s) => s.kind === 'CONSUMER'), 10_000, 'the CONSUMER span');
+    assert.equal(consumer.delivered[0]!.messageId, undefined);
+    assert.equal(seen.spans[0]!.tags['messaging.message.id'], undefined);
+    assert.equal(seen.spans[0]!.tags['messaging.destination.name'], q);
+  });
+
+  it('sends a message its consumer throws on, or that is no JSON, to the dead-letter queue, with its span failed', async () => {
+    const seen = observed();
+    const q = queue('rejected');
+    const b = broker(seen, {
+      consumers: [
+        {
+          queue: q,
+          handle: async () => {
+            throw new Error('cannot handle it');
+          },
+        },
+      ],
+    });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.publish(q, JSON.stringify(body), { messageId: 'thrown' });
+    await operator.publish(q, 'no JSON', { messageId: 'garbled' });
+    await until(async () => (await operator.channel.checkQueue(deadLetterQueue(q))).messageCount === 2, 10_000, 'both dead-lettered');
+    const dead = [];
+    for (let message; (message = await operator.channel.get(deadLetterQueue(q), { noAck: true })); ) dead.push(message);
+    assert.deepEqual(dead.map((m) => [m.properties.messageId, m.properties.headers?.['x-death']?.[0]?.reason]), [['thrown', 'rejected'], ['garbled', 'rejected']]);
+    await until(() => seen.spans.length === 2, 10_000, 'both CONSUMER spans');
+    assert.deepEqual(seen.spans.map((s) => [s.tags.error, s.annotations.map((a: { value: string }) => a.value)]), [
+      ['cannot handle it', ['sent to dead-letter queue']],
+      [seen.spans[1]!.tags.error, ['sent to dead-letter queue']],
+    ]);
+    assert.match(seen.spans[1]!.tags.error, /JSON/);
+    const rejected = seen.logged('message rejected to the dead-letter queue', 'error');
+    assert.deepEqual(rejected.map((line) => [line.queue, line.messageId, line.traceId, line.error.message]), [
+      [q, 'thrown', seen.spans[0]!.traceId, 'cannot handle it'],
+      [q, 'garbled', seen.spans[1]!.traceId, seen.spans[1]!.tags.error],
+    ]);
+    await b.close();
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'rejected, not left unacknowledged');
+    // The dead-letter queue is durable: declaring it otherwise is refused.
+    const check = await operator.connection.createChannel();
+    check.on('error', () => {});
+    await assert.rejects(check.assertQueue(deadLetterQueue(q), { durable: false }), /inequivalent arg 'durable'/);
+  });
+
+  it('rejects only the message its consumer throws on, not the others it holds meanwhile', async () => {
+    const seen = observed();
+    const q = queue('rejected-alone');
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const handled: string[] = [];
+    const b = broker(seen, {
+      consumers: [
+        {
+          queue: q,
+          handle: async ({ messageId }) => {
+            if (messageId === 'bad') throw new Error('cannot handle it');
+            await held;
+            handled.push(messageId!);
+          },
+        },
+      ],
+    });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.publish(q, JSON.stringify(body), { messageId: 'slow' });
+    await operator.publish(q, JSON.stringify(body), { messageId: 'bad' });
+    await until(() => seen.logged('message rejected to the dead-letter queue').length === 1, 10_000, 'bad rejected');
+    release();
+    await until(() => handled.length === 1, 10_000, 'slow handled');
+    await until(() => seen.spans.length === 2, 10_000, 'both CONSUMER spans');
+    await b.close();
+    assert.equal((await operator.channel.checkQueue(q)).messageCount, 0, 'slow acknowledged');
+    const dead = await operator.channel.get(deadLetterQueue(q), { noAck: true });
+    assert.equal(dead && dead.properties.messageId, 'bad');
+    assert.equal(await operator.channel.get(deadLetterQueue(q), { noAck: true }), false, 'only bad');
+  });
+
+  it('takes a boolean true X-B3-Sampled as the producer’s decision, over a consumer that samples nothing', async () => {
+    const seen = observed();
+    const q = queue('sampled-true');
+    const consumer = recording(q);
+    const unsampling = new Tracing({ serviceName: 'test', exporter: createMemoryExporter(), sampleRate: 0 });
+    const b = broker({ ...seen, tracing: unsampling }, { consumers: [consumer] });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    const traceId = randomBytes(16).toString('hex');
+    const headers = { 'X-B3-TraceId': traceId, 'X-B3-SpanId': randomBytes(8).toString('hex') };
+    await operator.publish(q, JSON.stringify(body), { messageId: 'decided', headers: { ...headers, 'X-B3-Sampled': true } });
+    await operator.publish(q, JSON.stringify(body), { messageId: 'deferred', headers });
+    await until(() => consumer.delivered.length === 2, 10_000, 'delivered');
+    assert.deepEqual(
+      consumer.delivered.map((m) => [m.messageId, m.span.traceId, m.span.recording]),
+      [
+        ['decided', traceId, true],
+        ['deferred', traceId, false],
+      ],
+    );
+  });
+
   it('rejects a send while not connected, logs the failure once however often it retries, and says so in problem', async () => {
     const seen = observed();
     const q = queue('unreachable');
@@ -156,7 +298,7 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
     const spanId = randomBytes(8).toString('hex');
     const str = (value: string) => value; // field type S, a long string: what every client writes for a string
     const bytes = (value: string) => Buffer.from(value); // field type x, a byte array: Go []byte, Python bytes, Java byte[]
-    const cases: Array<[string, Record<string, unknown>, { sampled: boolean; debug?: boolean }]> = [
+    const cases: Array<[string, Record<string, unknown>, { sampled: boolean; debug?: boolean; continues?: boolean }]> = [
       ['b3 as a long string', { b3: str(`${traceId}-${spanId}-1`) }, { sampled: true }],
       ['b3 as a byte array', { b3: bytes(`${traceId}-${spanId}-1`) }, { sampled: true }],
       ['traceparent as a long string', { traceparent: str(`00-${traceId}-${spanId}-01`) }, { sampled: true }],
@@ -169,6 +311,10 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
       ['X-B3-Sampled as a boolean true (t)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': true }, { sampled: true }],
       ['X-B3-Sampled as a boolean false (t)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': false }, { sampled: false }],
       ['X-B3-Flags as an int (I)', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Flags': { '!': 'int', value: 1 } }, { sampled: true, debug: true }],
+      ['b3 beside a B3 that is no trace context (a table)', { b3: str(`${traceId}-${spanId}-1`), B3: { not: 'trace context' } }, { sampled: true }],
+      ['X-B3-Flags as an array (A): no debug flag', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': spanId, 'X-B3-Sampled': '1', 'X-B3-Flags': [1] }, { sampled: true, debug: false }],
+      ['b3 as an array (A): no trace context', { b3: [`${traceId}-${spanId}-1`] }, { sampled: true, continues: false }],
+      ['X-B3-SpanId as a long past 2^53, whose digits are not exact: no span id', { 'X-B3-TraceId': traceId, 'X-B3-SpanId': { '!': 'long', value: 2 ** 53 }, 'X-B3-Sampled': '1' }, { sampled: true, continues: false }],
     ];
     let seen: Observed;
     let consumer: ReturnType<typeof recording>;
@@ -187,6 +333,7 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
         await operator.publish(q, JSON.stringify(body), { messageId, headers });
         await until(() => consumer.delivered.some((m) => m.messageId === messageId), 10_000, 'delivered');
         const { span } = consumer.delivered.find((m) => m.messageId === messageId)!;
+        if (expected.continues === false) return assert.notEqual(span.traceId, traceId, 'a trace of its own');
         assert.equal(span.traceId, traceId, 'the trace continues');
         assert.equal(span.recording, expected.sampled);
         assert.equal(span.context.debug, expected.debug ?? false);

@@ -14,7 +14,8 @@ import { freePort, until } from '../tools/wait.ts';
 import { Broker } from './messaging.ts';
 import { AMQP_URL, FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
-import { openStore, type Store } from './storage.ts';
+import type { LogFields, Logger, LogLevel } from './log.ts';
+import { openStore, openTable, type Store } from './storage.ts';
 
 const run = promisify(execFile);
 
@@ -30,7 +31,7 @@ describe('Outbox', () => {
   const outboxFor = (
     seen: Observed,
     url = AMQP_URL,
-    { q = testQueue('outbox'), store = storeOf(q), backoff = FAST_BACKOFF }: { q?: string; store?: Store; backoff?: typeof FAST_BACKOFF } = {},
+    { q = testQueue('outbox'), store = storeOf(q), backoff = FAST_BACKOFF }: { q?: string; store?: Store; backoff?: { initialDelayMs?: number; maxDelayMs?: number } } = {},
   ) => {
     queues.push(q);
     const broker = new Broker({ url, log: seen.log, tracing: seen.tracing, publishesTo: [q], backoff: FAST_BACKOFF });
@@ -114,6 +115,7 @@ describe('Outbox', () => {
     const [returned] = seen.logged(refused).slice(1);
     assert.match(returned?.reason, /^basic\.return 312 NO_ROUTE/);
     const [published] = seen.logged('outbox message published').filter((line) => line.afterRequest);
+    assert.equal(published?.level, 'info', 'published after its request, after a refusal: worth a line');
     assert.equal(published?.traceId, producer.traceId);
     assert.equal(published?.spanId, producer.id);
     assert.equal(published?.messageId, producer.tags['messaging.message.id']);
@@ -139,6 +141,27 @@ describe('Outbox', () => {
     const bodies = [];
     for (let message; (message = await operator.channel.get(q, { noAck: true })); ) bodies.push(JSON.parse(message.content.toString()));
     assert.deepEqual(bodies, [{ n: 1 }, { n: 2 }, { n: 3 }]);
+    assert.deepEqual(
+      again.logged('outbox message published').map((line) => [line.level, line.afterRequest]),
+      [['info', true], ['info', true], ['info', true]],
+      'published after their requests, after a restart: worth a line each',
+    );
+
+    // Once the outbox is empty, a confirm after its request is routine again.
+    await second.outbox.enqueue({ n: 4 }, again.tracing.rootSpan('request', { kind: 'SERVER' }));
+    await until(() => second.outbox.size === 0, 10_000, 'published');
+    assert.deepEqual(again.logged('outbox message published').slice(3).map((line) => [line.level, line.afterRequest]), [['debug', true]]);
+  });
+
+  it('keeps its entries in the store’s table outbox, where a restarted or updated service finds them', async () => {
+    const seen = observed();
+    const deadBroker = `amqp://guest:guest@127.0.0.1:${await freePort()}`;
+    const { store, outbox } = outboxFor(seen, deadBroker);
+    await outbox.enqueue({ n: 1 }, seen.tracing.rootSpan('request', { kind: 'SERVER' }));
+    assert.deepEqual(
+      [...openTable<{ body: unknown }, number>(store, 'outbox').getRange()].map(({ value }) => value.body),
+      [{ n: 1 }],
+    );
   });
 
   it('a commit LMDB cannot write (file size limit) rejects enqueue with LMDB’s reason, ends the span failed, and the process lives on', async () => {
@@ -176,5 +199,234 @@ describe('Outbox', () => {
     assert.equal(result.size, result.committed, 'what was committed is kept, nothing else');
     assert.equal(result.failed.length, 1);
     assert.equal(result.failed[0].tags.error, result.failure);
+  });
+
+  /**
+   * Holds `q` as Operator.hold does, every message refused with basic.nack, and counts the
+   * attempts: RabbitMQ dead-letters a copy of each message it refuses (reject-publish-dlx).
+   */
+  const holdCounting = async (q: string) => {
+    const holder = await Operator.connect();
+    const refusedCopies = `${q}.refused`;
+    await holder.channel.deleteQueue(q);
+    await holder.channel.assertQueue(refusedCopies, { exclusive: true });
+    await holder.channel.assertQueue(q, {
+      exclusive: true,
+      arguments: { 'x-max-length': 0, 'x-overflow': 'reject-publish-dlx', 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': refusedCopies },
+    });
+    return { attempts: async () => (await holder.channel.checkQueue(refusedCopies)).messageCount, release: () => holder.close() };
+  };
+  const refused = 'outbox message not published; kept, publishing again with backoff';
+
+  it('publishes again after a refusal with a backoff doubling from initialDelayMs up to maxDelayMs, and says so once', async () => {
+    const seen = observed();
+    const { q, broker, outbox } = outboxFor(seen, AMQP_URL, { backoff: { initialDelayMs: 150, maxDelayMs: 600 } });
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    const held = await holdCounting(q);
+    const request = seen.tracing.rootSpan('get /accounts/:accountid', { kind: 'SERVER' });
+    let answered!: () => void;
+    const enqueued = outbox.enqueue({ n: 1 }, request, { window: new Promise<void>((resolve) => (answered = resolve)) });
+    await until(async () => (await held.attempts()) >= 5, 10_000, 'five refused attempts');
+    await held.release(); // the next attempt comes back (basic.return); the queue, declared again, takes the one after
+    await until(() => seen.logged('outbox publishing again').length === 1, 10_000, 'published');
+    assert.equal(outbox.size, 0);
+    answered();
+    await enqueued;
+
+    // Each refusal is on the PRODUCER span (its request still waited): their times show the backoff.
+    const producer = finished(seen, 'PRODUCER');
+    const nacks = producer.annotations
+      .filter((a: { value: string }) => a.value === 'not published: basic.nack: RabbitMQ did not take the message; kept in the outbox')
+      .map((a: { timestamp: number }) => a.timestamp / 1000);
+    assert.ok(nacks.length >= 5, String(nacks.length));
+    const gaps = nacks.slice(1, 5).map((at: number, i: number) => at - nacks[i]);
+    for (const [i, least] of [150, 300, 600, 600].entries()) assert.ok(gaps[i] >= least - 2, `gap ${i + 1}: ${gaps[i]} ms, at least ${least}`);
+    assert.ok(gaps[0] < 500, `the first gap near initialDelayMs: ${gaps[0]} ms`);
+    assert.ok(gaps[3] < 1100, `capped at maxDelayMs: ${gaps[3]} ms`);
+
+    assert.deepEqual(
+      seen.logged(refused).map((line) => line.reason.split(' ')[0]),
+      ['basic.nack:', 'basic.return'],
+      'one line per reason, however often it is refused',
+    );
+    const [again] = seen.logged('outbox publishing again');
+    assert.equal(again?.pending, 0);
+    assert.deepEqual(
+      seen.logged('outbox message published').map((line) => [line.level, line.afterRequest]),
+      [['debug', false]],
+      'published while its request still waited: its span shows it',
+    );
+  });
+
+  it('waits at least 100 ms before publishing again by default', async () => {
+    const seen = observed();
+    const { q, broker, outbox } = outboxFor(seen, AMQP_URL, { backoff: {} });
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    const held = await holdCounting(q);
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    let answered!: () => void;
+    const enqueued = outbox.enqueue({ n: 1 }, request, { window: new Promise<void>((resolve) => (answered = resolve)) });
+    await until(async () => (await held.attempts()) >= 3, 10_000, 'three refused attempts');
+    await outbox.close();
+    answered();
+    await enqueued;
+    await held.release();
+    const nacks = finished(seen, 'PRODUCER')
+      .annotations.filter((a: { value: string }) => a.value.startsWith('not published'))
+      .map((a: { timestamp: number }) => a.timestamp / 1000);
+    assert.ok(nacks[1] - nacks[0] >= 98, `${nacks[1] - nacks[0]} ms`);
+    assert.ok(nacks[2] - nacks[1] >= 198, `${nacks[2] - nacks[1]} ms`);
+  });
+
+  it('logs a message’s commit and a routine confirm at debug, with its ids and the time it waited', async () => {
+    const seen = observed();
+    const { q, broker, outbox } = outboxFor(seen);
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    await outbox.enqueue({ n: 1 }, request); // no window: the request stops waiting at the commit
+    await until(() => outbox.size === 0, 10_000, 'published');
+    const producer = finished(seen, 'PRODUCER');
+    const ids = { traceId: producer.traceId, spanId: producer.id, messageId: producer.tags['messaging.message.id'], queue: q };
+    const [committedLine] = seen.logged('outbox message committed');
+    assert.deepEqual([committedLine?.level, committedLine?.pending], ['debug', 1]);
+    const idsOf = (line?: Record<string, any>) => ({ traceId: line?.traceId, spanId: line?.spanId, messageId: line?.messageId, queue: line?.queue });
+    assert.deepEqual(idsOf(committedLine), ids);
+    const [published] = seen.logged('outbox message published');
+    assert.equal(published?.level, 'debug', 'a confirm after the answer is routine');
+    assert.equal(published?.afterRequest, true);
+    assert.deepEqual(idsOf(published), ids);
+    assert.ok(published!.waitedMs >= 0 && published!.waitedMs < 10_000, String(published?.waitedMs));
+    assert.deepEqual(seen.logged('outbox has messages from before; publishing when the broker is ready'), []);
+    assert.deepEqual(seen.logged('outbox publishing again'), []);
+  });
+
+  it('made once the broker is ready, logs a routine confirm at debug', async () => {
+    const seen = observed();
+    const q = testQueue('outbox-late');
+    queues.push(q);
+    const broker = new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, publishesTo: [q], backoff: FAST_BACKOFF });
+    const store = storeOf(q);
+    closing.push(async () => {
+      await broker.close();
+      await store.close();
+    });
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    const outbox = new Outbox({ store, broker, queue: q, log: seen.log, backoff: FAST_BACKOFF });
+    closing.unshift(() => outbox.close());
+    await outbox.enqueue({ n: 1 }, seen.tracing.rootSpan('request', { kind: 'SERVER' }));
+    await until(() => outbox.size === 0, 10_000, 'published');
+    assert.deepEqual(seen.logged('outbox message published').map((line) => [line.level, line.afterRequest]), [['debug', true]]);
+  });
+
+  it('keeps a message enqueued before the broker is ready without trying it, and publishes it once ready, at info', async () => {
+    const seen = observed();
+    const { outbox } = outboxFor(seen);
+    await outbox.enqueue({ n: 1 }, seen.tracing.rootSpan('request', { kind: 'SERVER' })); // still connecting
+    assert.equal(outbox.size, 1);
+    await until(() => outbox.size === 0, 10_000, 'published');
+    assert.deepEqual(seen.logged(refused), [], 'not tried before the broker was ready');
+    assert.deepEqual(seen.logged('outbox message published').map((line) => [line.level, line.afterRequest]), [['info', true]]);
+  });
+
+  it('makes no debug line when the level leaves debug out', async () => {
+    const seen = observed();
+    const asked: Array<[LogLevel, string]> = [];
+    const level = (name: LogLevel) => (msg: string, _fields?: LogFields) => void asked.push([name, msg]);
+    const infoAndUp: Logger = {
+      debug: level('debug'),
+      info: level('info'),
+      warn: level('warn'),
+      error: level('error'),
+      enabled: (l) => l !== 'debug',
+      child: () => infoAndUp,
+    };
+    const q = testQueue('outbox-info');
+    queues.push(q);
+    const broker = new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, publishesTo: [q], backoff: FAST_BACKOFF });
+    const store = storeOf(q);
+    const outbox = new Outbox({ store, broker, queue: q, log: infoAndUp, backoff: FAST_BACKOFF });
+    closing.push(async () => {
+      await outbox.close();
+      await broker.close();
+      await store.close();
+    });
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    await outbox.enqueue({ n: 1 }, seen.tracing.rootSpan('request', { kind: 'SERVER' }));
+    await until(() => outbox.size === 0, 10_000, 'published');
+    assert.deepEqual(asked, []);
+  });
+
+  it('once closed publishes nothing more, and lets a request waiting on its message go', async () => {
+    const seen = observed();
+    const { q, broker, outbox } = outboxFor(seen);
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    let waited = false;
+    const enqueued = outbox.enqueue({ n: 1 }, request, { window: new Promise(() => {}) }).then(() => (waited = true));
+    await until(() => outbox.size === 1, 10_000, 'committed');
+    await outbox.close();
+    await until(() => waited, 5_000, 'the request let go');
+    await enqueued;
+    assert.deepEqual(finished(seen, 'PRODUCER').annotations.map((a: { value: string }) => a.value), ['waits in the outbox']);
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    await outbox.flush();
+    assert.equal(outbox.size, 1, 'kept for the next process');
+  });
+
+  it('rejects a message the store cannot take, with the store’s reason, and ends its span failed', async () => {
+    const seen = observed();
+    const { q, broker, outbox } = outboxFor(seen);
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    await assert.rejects(outbox.enqueue({ n: 2n ** 70n }, request), /too large to fit in MessagePack/);
+    const producer = finished(seen, 'PRODUCER');
+    assert.match(producer.tags.error, /too large to fit in MessagePack/);
+    assert.equal(producer.annotations, undefined, 'it waited for nothing');
+    assert.equal(outbox.size, 0);
+    await outbox.enqueue({ n: 1 }, request);
+    await until(() => outbox.size === 0, 10_000, 'the next one published');
+  });
+
+  it('flush waits for the publishing under way, as a stopping service needs', async () => {
+    const seen = observed();
+    const { q, broker, outbox } = outboxFor(seen);
+    await until(() => broker.ready(q), 10_000, 'the queue declared');
+    await outbox.enqueue({ n: 1 }, seen.tracing.rootSpan('request', { kind: 'SERVER' })); // resolves at the commit
+    assert.equal(outbox.size, 1, 'the confirm is still to come');
+    await outbox.flush();
+    assert.equal(outbox.size, 0);
+  });
+
+  it('keeps its backoff when another queue of the broker becomes ready', async () => {
+    const seen = observed();
+    const q = testQueue('outbox-backoff');
+    const other = testQueue('outbox-other');
+    queues.push(q, other);
+    const broker = new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, publishesTo: [q, other], backoff: FAST_BACKOFF });
+    const store = storeOf(q);
+    const outbox = new Outbox({ store, broker, queue: q, log: seen.log, backoff: { initialDelayMs: 1000, maxDelayMs: 1000 } });
+    closing.push(async () => {
+      await outbox.close();
+      await broker.close();
+      await store.close();
+    });
+    await until(() => broker.ready(q) && broker.ready(other), 10_000, 'the queues declared');
+    const held = await holdCounting(q);
+    const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+    let answered!: () => void;
+    const enqueued = outbox.enqueue({ n: 1 }, request, { window: new Promise<void>((resolve) => (answered = resolve)) });
+    await until(async () => (await held.attempts()) === 1, 10_000, 'the first refusal');
+    // The other queue goes and comes back: a send to it returns, and the broker declares it again.
+    await operator.delete(other);
+    await assert.rejects(broker.send(other, { n: 0 }, { messageId: 'other', headers: {} }), /basic\.return/);
+    await until(() => broker.ready(other), 10_000, 'the other queue declared again');
+    await until(async () => (await held.attempts()) === 2, 10_000, 'the second attempt');
+    await outbox.close();
+    answered();
+    await enqueued;
+    await held.release();
+    const nacks = finished(seen, 'PRODUCER')
+      .annotations.filter((a: { value: string }) => a.value.startsWith('not published'))
+      .map((a: { timestamp: number }) => a.timestamp / 1000);
+    assert.ok(nacks[1] - nacks[0] >= 998, `tried again after ${nacks[1] - nacks[0]} ms`);
   });
 });

@@ -11,8 +11,8 @@ import { createMemoryExporter } from '../../lib/tracing/exporter.ts';
 import { Tracing } from '../../lib/tracing/tracer.ts';
 import { handleVipNotification, isVipNotification } from './notifications.ts';
 
-function delivery(body: unknown, messageId: string | undefined, lines: any[]): DeliveredMessage {
-  const tracing = new Tracing({ serviceName: 'vipservice', exporter: createMemoryExporter() });
+function delivery(body: unknown, messageId: string | undefined, lines: any[], exporter = createMemoryExporter()): DeliveredMessage {
+  const tracing = new Tracing({ serviceName: 'vipservice', exporter });
   const log = createLogger({ service: 'vipservice' }, { write: (line) => lines.push(JSON.parse(line)) });
   return { body, messageId, redelivered: false, span: tracing.rootSpan('consume', { kind: 'CONSUMER' }), log };
 }
@@ -23,7 +23,7 @@ describe('VIP notifications', () => {
 
   it('recognises {"accountId","readAt"}', () => {
     assert.ok(isVipNotification({ accountId: '10000', readAt: '2026-01-01T00:00:00Z' }));
-    for (const bad of [null, 'x', {}, { accountId: 10000, readAt: 'x' }, { accountId: '1' }]) assert.ok(!isVipNotification(bad));
+    for (const bad of [undefined, null, 'x', 7, {}, { readAt: 'x' }, { accountId: 10000, readAt: 'x' }, { accountId: '1' }]) assert.ok(!isVipNotification(bad));
   });
 
   it('handles each message id once, also in a new process on the same store, and rejects what is not a notification', async () => {
@@ -52,5 +52,49 @@ describe('VIP notifications', () => {
     ]);
     await assert.rejects(restarted(delivery({ nope: true }, 'd', lines)), /not a VIP notification/);
     await again.close();
+  });
+
+  it('tags the CONSUMER span with the account, or annotates it as a duplicate', async () => {
+    const lines: any[] = [];
+    const exporter = createMemoryExporter();
+    const { spans } = exporter;
+    const store = openStore(join(dir, 'spans'));
+    const handle = handleVipNotification({ inbox: new Inbox({ store }) });
+    for (const id of ['s', 's']) {
+      const message = delivery({ accountId: '10000', readAt: '2026-01-01T00:00:00Z' }, id, lines, exporter);
+      await handle(message);
+      message.span.finish();
+    }
+    assert.deepEqual(spans[0]!.tags, { 'account.id': '10000' });
+    assert.equal(spans[0]!.annotations, undefined);
+    assert.deepEqual(spans[1]!.annotations.map((a: { value: string }) => a.value), ['duplicate ignored']);
+    assert.equal(spans[1]!.tags, undefined);
+    await store.close();
+  });
+
+  it('handles a message without an id every time it comes, recording nothing', async () => {
+    const lines: any[] = [];
+    const store = openStore(join(dir, 'no-id'));
+    const inbox = new Inbox({ store });
+    const handle = handleVipNotification({ inbox });
+    const body = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
+    await handle(delivery(body, undefined, lines));
+    await handle(delivery(body, undefined, lines));
+    assert.deepEqual(lines.map((l) => l.msg), ['VIP notification received', 'VIP notification received']);
+    assert.equal(inbox.size, 0);
+    await store.close();
+  });
+
+  it('acknowledges a notification whose id LMDB cannot record, and says so', async () => {
+    const lines: any[] = [];
+    const store = openStore(join(dir, 'unrecorded'));
+    const handle = handleVipNotification({ inbox: new Inbox({ store }) });
+    const tooLong = 'x'.repeat(2000); // over LMDB's key size limit
+    await handle(delivery({ accountId: '10000', readAt: '2026-01-01T00:00:00Z' }, tooLong, lines));
+    assert.deepEqual(lines.map((l) => l.msg), ['VIP notification received', 'VIP notification handled but its id not recorded']);
+    assert.equal(lines[1].level, 'error');
+    assert.equal(lines[1].messageId, tooLong);
+    assert.match(JSON.stringify(lines[1].error), /Key size is larger than the maximum key size/);
+    await store.close();
   });
 });
