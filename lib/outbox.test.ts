@@ -49,6 +49,11 @@ describe('Outbox', () => {
     assert.ok(span, `the ${kind} span ended`);
     return span;
   };
+  /** When each refusal `matches` was annotated on the PRODUCER span, in ms: their gaps show the backoff. */
+  const refusalTimes = (seen: Observed, matches = (value: string) => value.startsWith('not published')) =>
+    finished(seen, 'PRODUCER')
+      .annotations.filter((a: { value: string }) => matches(a.value))
+      .map((a: { timestamp: number }) => a.timestamp / 1000);
 
   before(async () => {
     operator = await Operator.connect();
@@ -234,10 +239,7 @@ describe('Outbox', () => {
     await enqueued;
 
     // Each refusal is on the PRODUCER span (its request still waited): their times show the backoff.
-    const producer = finished(seen, 'PRODUCER');
-    const nacks = producer.annotations
-      .filter((a: { value: string }) => a.value === 'not published: basic.nack: RabbitMQ did not take the message; kept in the outbox')
-      .map((a: { timestamp: number }) => a.timestamp / 1000);
+    const nacks = refusalTimes(seen, (value) => value === 'not published: basic.nack: RabbitMQ did not take the message; kept in the outbox');
     assert.ok(nacks.length >= 5, String(nacks.length));
     const gaps = nacks.slice(1, 5).map((at: number, i: number) => at - nacks[i]);
     for (const [i, least] of [150, 300, 600, 600].entries()) assert.ok(gaps[i] >= least - 2, `gap ${i + 1}: ${gaps[i]} ms, at least ${least}`);
@@ -271,9 +273,7 @@ describe('Outbox', () => {
     answered();
     await enqueued;
     await held.release();
-    const nacks = finished(seen, 'PRODUCER')
-      .annotations.filter((a: { value: string }) => a.value.startsWith('not published'))
-      .map((a: { timestamp: number }) => a.timestamp / 1000);
+    const nacks = refusalTimes(seen);
     assert.ok(nacks[1] - nacks[0] >= 98, `${nacks[1] - nacks[0]} ms`);
     assert.ok(nacks[2] - nacks[1] >= 198, `${nacks[2] - nacks[1]} ms`);
   });
@@ -424,9 +424,7 @@ describe('Outbox', () => {
     answered();
     await enqueued;
     await held.release();
-    const nacks = finished(seen, 'PRODUCER')
-      .annotations.filter((a: { value: string }) => a.value.startsWith('not published'))
-      .map((a: { timestamp: number }) => a.timestamp / 1000);
+    const nacks = refusalTimes(seen);
     assert.ok(nacks[1] - nacks[0] >= 998, `tried again after ${nacks[1] - nacks[0]} ms`);
   });
 });
