@@ -10,7 +10,7 @@
  * Used by `npm run test:containers` (check.ts) and `npm run bench` (its container section).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { artifact, imageStages, skaffoldConfig } from '../test/build.ts';
@@ -129,7 +129,11 @@ export class ContainerRun {
       command: ['node', '--import', 'tsx', 'tools/collector/main.ts'],
       workingDir: '/app',
       env: { HOST: '0.0.0.0', PORT: '9411' },
-      mounts: [{ source: repoRoot, target: '/app', readOnly: true }],
+      // Each entry of the checkout, not the checkout itself: its own directory may be private to its
+      // owner (`mktemp -d` makes it 0700), which the pod's non-root user could not enter.
+      mounts: readdirSync(repoRoot)
+        .filter((name) => name !== '.git')
+        .map((name) => ({ source: join(repoRoot, name), target: `/app/${name}`, readOnly: true })),
     };
   }
 
