@@ -1,7 +1,7 @@
 /**
- * What the end-to-end tests share: a real RabbitMQ (started when installed but
- * stopped), the local Zipkin-API collector, LMDB in a temporary directory, and the
- * four services as real processes.
+ * What the end-to-end tests share: the test run's RabbitMQ (`testAmqpUrl`), the local
+ * Zipkin-API collector, LMDB in a temporary directory, and the four services as real
+ * processes.
  *
  * Every end-to-end file that imports this holds a connection to the broker at AMQP_URL
  * from its start to its end: if anything stops, restarts or closes that broker while
@@ -24,18 +24,18 @@ import {
   type Runtime,
   type ServiceName,
 } from '../tools/landscape.ts';
-import { watchBroker, type BrokerWatch } from '../tools/rabbitmq-node.ts';
-import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
+import { testAmqpUrl, watchBroker, type BrokerWatch } from '../tools/rabbitmq-node.ts';
+import { deleteQueue } from '../tools/rabbitmq.ts';
 import type { Span } from '../tools/collector/span.ts';
 import { sleep } from '../tools/wait.ts';
 
 export type { Span };
 
-export const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+/** The test run's broker (`testAmqpUrl`). */
+export const AMQP_URL = testAmqpUrl();
 
 let amqpUrlWatch: BrokerWatch | undefined;
 before(async () => {
-  await ensureRabbitMQ(AMQP_URL, { log: () => {} });
   amqpUrlWatch = await watchBroker(AMQP_URL);
 });
 after(async () => {

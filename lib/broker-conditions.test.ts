@@ -1,6 +1,6 @@
 /**
  * What the services say about their link to RabbitMQ: the errors are amqplib's own, from the
- * machine's broker with queues of this file's own (and a port nothing listens on).
+ * test run's broker with queues of this file's own (and a port nothing listens on).
  */
 import assert from 'node:assert/strict';
 import amqp, { type ChannelModel } from 'amqplib';

@@ -6,15 +6,16 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer, connect, type Socket } from 'node:net';
-import { after, before, describe, it } from 'node:test';
-import { deleteQueue, ensureRabbitMQ } from '../tools/rabbitmq.ts';
+import { after, describe, it } from 'node:test';
+import { testAmqpUrl } from '../tools/rabbitmq-node.ts';
+import { deleteQueue } from '../tools/rabbitmq.ts';
 import { until } from '../tools/wait.ts';
 import { createLogger } from './log.ts';
 import { Broker } from './messaging.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
 import { Tracing } from './tracing/tracer.ts';
 
-const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+const AMQP_URL = testAmqpUrl();
 
 /** A TCP proxy to the broker; `silence()` stops passing the broker's frames to the client. */
 async function brokerProxy() {
@@ -47,7 +48,6 @@ async function brokerProxy() {
 
 describe('Broker.close', () => {
   const queue = `close-test-${randomUUID().slice(0, 8)}`;
-  before(() => ensureRabbitMQ(AMQP_URL, { log: () => {} }));
   after(() => deleteQueue(AMQP_URL, queue).catch(() => {}));
 
   const connected = async (url: string) => {

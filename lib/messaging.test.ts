@@ -1,5 +1,5 @@
 /**
- * The broker wrapper against real RabbitMQ: the machine's broker with queues of the
+ * The broker wrapper against real RabbitMQ: the test run's broker with queues of the
  * tests' own, and, for outages and closed connections, a RabbitMQ node of this file's own.
  */
 import assert from 'node:assert/strict';

@@ -6,14 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import process from 'node:process';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
-import { ensureRabbitMQ } from '../tools/rabbitmq.ts';
+import { testAmqpUrl } from '../tools/rabbitmq-node.ts';
 import { createLogger, type Logger } from './log.ts';
 import { deadLetterQueue } from './messaging.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
 import { Tracing } from './tracing/tracer.ts';
 
-/** The machine's broker: tests use queues of their own on it, and never stop or reconfigure it. */
-export const AMQP_URL = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+/** The test run's broker (`testAmqpUrl`): tests use queues of their own on it, and never stop or reconfigure it. */
+export const AMQP_URL = testAmqpUrl();
 
 /** Backoff short enough for tests to see several retries quickly. */
 export const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 200 };
@@ -50,9 +50,8 @@ export class Operator {
     readonly channel: Channel,
   ) {}
 
-  /** Connects to `url`; to the machine's broker by default, starting it when installed but stopped (as `npm start` does). */
+  /** Connects to `url`, by default the test run's broker. */
   static async connect(url = AMQP_URL): Promise<Operator> {
-    if (url === AMQP_URL) await ensureRabbitMQ(AMQP_URL, { log: () => {} });
     const connection = await amqp.connect(url);
     connection.on('error', () => {});
     const channel = await connection.createConfirmChannel();

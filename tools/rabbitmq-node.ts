@@ -26,6 +26,20 @@ const run = promisify(execFile);
 /** Debian's wrappers in /usr/sbin switch to the rabbitmq user and the system's settings; the scripts behind them, here, do not. */
 const SCRIPTS = '/usr/lib/rabbitmq/bin';
 
+/**
+ * The broker the tests use: `AMQP_URL`, which `tools/test-broker.ts` (behind `npm test` and
+ * the other test scripts) sets to a RabbitMQ node of the run's own. Throws, saying how to run
+ * a test, when it is unset: tests never fall back to the machine's broker.
+ */
+export function testAmqpUrl(): string {
+  const url = process.env.AMQP_URL;
+  if (url) return url;
+  throw new Error(
+    'AMQP_URL is not set: run the tests with npm test (or npm run test:unit, test:e2e), which start a RabbitMQ node of their own, ' +
+      'or a single file with: node --import tsx tools/test-broker.ts node --import tsx --test <file>',
+  );
+}
+
 export interface PrivateBroker {
   /** `amqp://guest:guest@127.0.0.1:<port>` */
   url: string;
@@ -89,15 +103,21 @@ export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RABBITMQ_|ERL_)/.test(name))) as Record<string, string>;
   const env = { ...inherited, ...settings };
 
+  // Should this process end without close(), however it ends (SIGKILL, a test runner's
+  // timeout), a watcher holding a pipe from it kills what this directory's *.pid files name
+  // (epmd, the server script, the Erlang VM) and removes the directory once the pipe closes.
+  const watcher = spawn('sh', ['-c', 'cat >/dev/null; for f in "$0"/*.pid; do kill -KILL "$(cat "$f")"; done 2>/dev/null; rm -rf "$0"', dir], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  watcher.unref();
+  (watcher.stdin as unknown as { unref?: () => void }).unref?.();
+  const remember = (name: string, child: ChildProcess) => child.pid && writeFileSync(join(dir, `${name}.pid`), String(child.pid));
+
   // An epmd of its own, in the foreground, so it goes when this process ends it.
   const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' });
+  remember('epmd', epmd);
   let server: ChildProcess | undefined;
-  // Should this process die without close(), the node and epmd go with it.
-  const orphaned = () => {
-    server?.kill('SIGKILL');
-    epmd.kill('SIGKILL');
-  };
-  process.once('exit', orphaned);
 
   const isUp = () => canConnect('127.0.0.1', port, 500);
   const accepting = () => until(isUp, timeoutMs, `RabbitMQ node ${node} on port ${port}`, 100);
@@ -113,6 +133,7 @@ export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise
     async start() {
       const output: string[] = [];
       server = spawn('rabbitmq-server', [], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      remember('server', server);
       for (const stream of [server.stdout, server.stderr]) {
         stream?.on('data', (chunk: Buffer) => {
           output.push(...chunk.toString().split('\n').filter(Boolean));
@@ -134,7 +155,7 @@ export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise
       await accepting();
     },
     async close() {
-      process.off('exit', orphaned);
+      if (watcher.pid) process.kill(-watcher.pid, 'SIGKILL'); // the watcher and its cat: this close does their work
       if (server && server.exitCode === null && server.signalCode === null) {
         const exited = new Promise((resolve) => server!.once('exit', resolve));
         server.kill('SIGTERM');

@@ -95,7 +95,8 @@ export async function ensureRabbitMQ(
   }
   await broker.stop();
   throw new Error(
-    `RabbitMQ did not accept connections on ${host}:${port} within ${waitMs / 1000} s; start it yourself (sudo rabbitmq-server -detached)`,
+    `RabbitMQ did not accept connections on ${host}:${port} within ${waitMs / 1000} s. If it is still starting, its log (/var/log/rabbitmq/) ` +
+      `says how far: a node recovering thousands of durable queues takes minutes. Otherwise start it yourself (sudo rabbitmq-server -detached)`,
   );
 }
 

@@ -17,6 +17,7 @@ import { after, describe, test } from 'node:test';
 import { imageStages, type Stage } from './build.ts';
 import { OUR_SERVICES, render, repoRoot } from './render.ts';
 import { environment, pod } from './topology.ts';
+import { testAmqpUrl } from '../../tools/rabbitmq-node.ts';
 import { deleteQueue } from '../../tools/rabbitmq.ts';
 import { freePort, until } from '../../tools/wait.ts';
 
@@ -117,7 +118,7 @@ function v8Flags(service: string): { DENO_V8_FLAGS?: string } {
 
 describe("the image's deno run permissions (and the chart's V8 flags) are enough for each service", () => {
   const deno = join(repoRoot, 'node_modules', '.bin', 'deno');
-  const amqpUrl = process.env.AMQP_URL || 'amqp://guest:guest@127.0.0.1:5672';
+  const amqpUrl = testAmqpUrl();
   // A queue of its own: never one a running landscape consumes from.
   const vipQueue = `vip_queue.images-test-${randomUUID().slice(0, 8)}`;
   // The pod's volumes: /data and an empty DENO_DIR.
