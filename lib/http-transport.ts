@@ -64,6 +64,8 @@ export interface HttpTransportOptions {
   connections?: number;
   /** How long an idle connection is kept for the next call, unless the server says less (Node). */
   keepAliveMs?: number;
+  /** Uses the runtime's `fetch` on Node too, as on Deno (to compare the two, and to test Deno's path on Node). */
+  fetch?: boolean;
 }
 
 type Undici = typeof import('undici');
@@ -74,14 +76,16 @@ const undici = isDeno ? undefined : await import('undici');
 
 /** A transport for the runtime running this code. */
 export function createHttpTransport(options: HttpTransportOptions = {}): HttpTransport {
-  return undici ? undiciTransport(undici, options) : fetchTransport();
+  return undici && !options.fetch ? undiciTransport(undici, options) : fetchTransport();
 }
 
 function undiciTransport(
   { Agent, request }: Undici,
   { connections, keepAliveMs = 4000 }: HttpTransportOptions,
 ): HttpTransport {
-  const agent = new Agent({ connections: connections ?? null, keepAliveTimeout: keepAliveMs });
+  // undici takes a server's keep-alive hint (less its threshold) over keepAliveTimeout, up to
+  // keepAliveMaxTimeout: both bound it here, so an idle connection lasts the shorter of the two.
+  const agent = new Agent({ connections: connections ?? null, keepAliveTimeout: keepAliveMs, keepAliveMaxTimeout: keepAliveMs });
   return {
     async send({ method, url, headers, body, signal }) {
       const response = await request(url, { method: method as Dispatcher.HttpMethod, headers, body, signal, dispatcher: agent });
