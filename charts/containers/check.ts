@@ -23,7 +23,7 @@ import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
-import { assertOwnAccountTrace, isCompleteAccountTrace, waitForTrace } from '../../e2e/support.ts';
+import { assertOwnAccountTrace, isCompleteAccountTrace, waitForTrace } from '../../e2e/traces.ts';
 import { until } from '../../tools/wait.ts';
 import { repoRoot, type Manifest } from '../test/render.ts';
 import { environment, pod as podOf } from '../test/topology.ts';
