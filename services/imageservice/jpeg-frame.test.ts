@@ -56,10 +56,10 @@ describe('JPEG frame header', () => {
     }
   });
 
-  it('takes DHT, JPG and DAC segments (C4, C8, CC), which share the SOF range, for what they are, not for frames', () => {
+  it('takes DHT, JPG and DAC segments (C4, C8, CC, in the SOF range) and reserved ones (02..BF) for what they are, not for frames', () => {
     // Each holds what would be a valid frame header: read as one, the real frame header would be a second.
     const asFrame = frameHeader(grey).slice(4);
-    for (const marker of [0xc4, 0xc8, 0xcc]) {
+    for (const marker of [0x02, 0xbf, 0xc4, 0xc8, 0xcc]) {
       const frame = readJpegFrame(bytesOf(SOI, segment(marker, asFrame), frameHeader({ width: 8, height: 24 }), scanHeader(1), [0x00]));
       assert.equal(frame.height, 24, `marker ${marker.toString(16)}`);
     }
