@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import jpeg from 'jpeg-js';
 import { readJpegFrame } from './jpeg-frame.ts';
 import { ConfigError, envReader } from '../../lib/config.ts';
 import { admitJpeg, decodeMemoryBytes, ImageTooLargeError, MAX_DECODE_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES, maxPixelsFromEnv, NotAnImageError } from './limits.ts';
-import { bombJpeg, makeJpeg, padJpeg } from './test-jpegs.ts';
+import { bombJpeg, bytesOf, FLAT_JPEG_TABLE_BYTES, flatJpeg, frameHeader, makeJpeg, padJpeg, scanHeader, SOI, type FrameSpec } from './test-jpegs.ts';
+
+const colour420 = [{ h: 2, v: 2 }, { h: 1, v: 1 }, { h: 1, v: 1 }];
 
 describe('image limits', () => {
   it('reads the frame header of a real JPEG without decoding it', () => {
@@ -32,7 +35,7 @@ describe('image limits', () => {
       assert.equal(admitJpeg(makeJpeg(width, height)).width, width, `${width}×${height}`);
     }
     assert.throws(() => admitJpeg(makeJpeg(5000, 5001)), (error: Error) =>
-      error instanceof ImageTooLargeError &&
+      error instanceof ImageTooLargeError && error.name === 'ImageTooLargeError' &&
       error.message === 'image of 5000×5001 pixels (25005000) is over the limit of 25000000 pixels (25 megapixels)');
   });
 
@@ -91,5 +94,73 @@ describe('image limits', () => {
       const need = decodeMemoryBytes(frame);
       assert.ok(need <= MAX_DECODE_BYTES, `${frame.width}×${frame.height} needs ${need} > ${MAX_DECODE_BYTES}`);
     }
+  });
+
+  it('admits baseline, extended and progressive JPEGs of 8 bits, grey or colour', () => {
+    for (const [marker, coding] of [[0xc0, 'baseline'], [0xc1, 'extended'], [0xc2, 'progressive']] as const) {
+      for (const components of [[{ h: 1, v: 1 }], colour420]) {
+        const frame = admitJpeg(flatJpeg({ width: 40, height: 24, components }, marker));
+        assert.equal(frame.coding, coding);
+        assert.equal(frame.components.length, components.length);
+      }
+    }
+  });
+
+  it('refuses hierarchical coding, other precisions than 8 bits, and other counts of components than 1 and 3, naming them', () => {
+    assert.throws(() => admitJpeg(flatJpeg({ width: 16, height: 16 }, 0xc5)), /^NotAnImageError: unsupported JPEG: hierarchical coding$/);
+    assert.throws(() => admitJpeg(flatJpeg({ width: 16, height: 16, precision: 12 })), /^NotAnImageError: unsupported JPEG: 12 bits per sample$/);
+    for (const count of [2, 4]) {
+      const components = new Array(count).fill({ h: 1, v: 1 });
+      assert.throws(() => admitJpeg(flatJpeg({ width: 16, height: 16, components })),
+        new RegExp(`^NotAnImageError: unsupported JPEG: ${count} colour components \\(1 or 3 are\\)$`));
+    }
+  });
+
+  it('refuses a frame header of no width or no height', () => {
+    for (const [width, height] of [[0, 16], [16, 0]] as const) {
+      assert.throws(() => admitJpeg(flatJpeg({ width, height })), /^NotAnImageError: unsupported JPEG: no size in its frame header$/, `${width}×${height}`);
+    }
+  });
+
+  it('admits one byte of image data per eight 8×8 blocks of its components, and refuses a byte less', () => {
+    // Image data: what follows the scan header, however little of it is a real scan.
+    const withData = (frame: FrameSpec, bytes: number) =>
+      bytesOf(SOI, frameHeader(frame), scanHeader(frame.components?.length ?? 1), new Uint8Array(bytes));
+    const cases = [
+      // Grey 64×64: 8×8 blocks.
+      { frame: { width: 64, height: 64 }, blocks: 64 },
+      // 4:2:0 at 40×40: 5×5 blocks of luma and 3×3 of each chroma; the padding to whole MCUs
+      // (6×6 and 3×3) is not data the image must carry.
+      { frame: { width: 40, height: 40, components: colour420 }, blocks: 25 + 9 + 9 },
+    ];
+    for (const { frame, blocks } of cases) {
+      const enough = Math.ceil(blocks / 8);
+      assert.equal(admitJpeg(withData(frame, enough)).width, frame.width);
+      assert.throws(() => admitJpeg(withData(frame, enough - 1)), (error: Error) =>
+        error instanceof NotAnImageError &&
+        error.message === `JPEG declares ${frame.width}×${frame.height} pixels, more than its ${enough - 1} bytes of image data can encode`);
+    }
+  });
+
+  it('counts the decoding memory to the byte as jpeg-js does, at odd sizes and with any sampling factors', () => {
+    const frames: FrameSpec[] = [
+      { width: 13, height: 21 },
+      { width: 17, height: 33, components: [{ h: 1, v: 1 }, { h: 1, v: 1 }, { h: 1, v: 1 }] },
+      { width: 37, height: 19, components: colour420 },
+      { width: 50, height: 9, components: [{ h: 1, v: 3 }, { h: 2, v: 1 }, { h: 4, v: 1 }] },
+    ];
+    const decode = (image: Uint8Array, bytes: number) =>
+      jpeg.decode(image, { useTArray: true, formatAsRGBA: true, tolerantDecoding: false, maxMemoryUsageInMB: bytes / 2 ** 20 });
+    for (const spec of frames) {
+      const image = flatJpeg(spec);
+      const need = decodeMemoryBytes(readJpegFrame(image)) + FLAT_JPEG_TABLE_BYTES;
+      const decoded = decode(image, need);
+      assert.deepEqual([...decoded.data.subarray(0, 4)], [128, 128, 128, 255], 'flat grey');
+      assert.equal(decoded.width, spec.width);
+      assert.throws(() => decode(image, need - 1), /maxMemoryUsageInMB limit exceeded/, `${spec.width}×${spec.height}`);
+    }
+    // 5000×5000 colour: 7 bytes per pixel, and per component 625×625 blocks of 256 bytes and 5000×5000 samples.
+    assert.equal(decodeMemoryBytes({ width: 5000, height: 5000, components: colour420.map(() => ({ h: 1, v: 1 })) }), 550_000_000);
+    assert.equal(MAX_DECODE_BYTES, 577_500_000, 'that and 5 %');
   });
 });
