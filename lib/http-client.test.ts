@@ -282,8 +282,8 @@ describe('ServiceClient', () => {
     c.close();
     // Half-open comes from the reset timer: logged, with no request's ids.
     assert.deepEqual(
-      lines.filter((l) => l['msg'] === 'circuit breaker changed state').map((l) => [l['level'], l['service'], l['state'], 'traceId' in l]),
-      [['warn', 'remote', 'open', true], ['warn', 'remote', 'half-open', false], ['warn', 'remote', 'closed', true]],
+      lines.filter((l) => l['msg'] === 'circuit breaker changed state').map((l) => [l['level'], l['service'], l['remoteService'], l['state'], 'traceId' in l]),
+      [['warn', 'test', 'remote', 'open', true], ['warn', 'test', 'remote', 'half-open', false], ['warn', 'test', 'remote', 'closed', true]],
     );
   });
 
@@ -309,7 +309,8 @@ describe('ServiceClient', () => {
     );
     for (const line of attemptLines) assert.equal(typeof line.durationMs, 'number');
     const fallback = lines.find((l) => l.msg === 'fallback');
-    assert.deepEqual([fallback?.traceId, fallback?.spanId, fallback?.service], [parent.traceId, parent.spanId, 'remote']);
+    assert.deepEqual([fallback?.traceId, fallback?.spanId, fallback?.service, fallback?.remoteService], [parent.traceId, parent.spanId, 'test', 'remote']);
+    for (const line of attemptLines) assert.deepEqual([line.service, line.remoteService], ['test', 'remote'], 'the logging service, and the one called');
     assert.match(fallback?.reason, /500/);
 
     const quiet: string[] = [];

@@ -178,7 +178,7 @@ export class ServiceClient<T> {
     this.#breaker.on('failure', (_error: unknown, _latency: number, args: unknown[]) => (this.#settling = args[0] as Call));
     const report = (call?: Call) => {
       const ids = call && { traceId: call.parent.traceId, spanId: call.parent.spanId };
-      log.warn('circuit breaker changed state', { service, state: this.state, ...ids });
+      log.warn('circuit breaker changed state', { remoteService: service, state: this.state, ...ids });
     };
     this.#breaker.on('open', () => report(this.#settling));
     // Half-open comes from the reset timer, not from a request.
@@ -207,7 +207,7 @@ export class ServiceClient<T> {
       await call.settled.catch(() => {});
       const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
       if (this.#log.enabled('debug')) {
-        this.#log.debug('fallback', { traceId: parent.traceId, spanId: parent.spanId, service: this.service, reason });
+        this.#log.debug('fallback', { traceId: parent.traceId, spanId: parent.spanId, remoteService: this.service, reason });
       }
       parent.annotate(`${this.service} fallback: ${reason}`);
       parent.tag(`fallback.${this.service}`, reason);
@@ -295,7 +295,7 @@ export class ServiceClient<T> {
         this.#log.debug('call attempt', {
           traceId: span.traceId,
           spanId: span.spanId,
-          service: this.service,
+          remoteService: this.service,
           method,
           path: url.pathname,
           attempt,

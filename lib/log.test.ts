@@ -42,10 +42,22 @@ describe('the JSON logger', () => {
     assert.deepEqual((['debug', 'info', 'warn', 'error'] as const).map((level) => child.enabled(level)), [false, false, true, true]);
   });
 
-  it('a field repeated in a line wins over the fixed one when the line is read', () => {
+  it('never writes a name twice: a line’s field replaces a fixed one, a child’s its parent’s, and time, level, msg stay the logger’s', () => {
     const { lines, log } = capture();
-    log.info('x', { service: 'other' });
-    assert.equal(JSON.parse(lines[0]!).service, 'other');
+    const child = log.child({ traceId: 't1', spanId: 's1' });
+    log.info('a', { service: 'other' });
+    child.child({ spanId: 's2', msg: 'm' }).info('b', { status: 1 });
+    child.info('c', { traceId: 't2', time: 'then', level: 'loud', n: 1 });
+    child.info('d', { n: 2 }); // and the child's own lines are as before
+    /** Each top-level name of a line with flat values, as often as it occurs. */
+    const names = (line: string) => [...line.matchAll(/"([^"]+)":(?:"[^"]*"|[^,}]*)/g)].map((m) => m[1]);
+    for (const line of lines) assert.equal(new Set(names(line)).size, names(line).length, line);
+    const [a, b, c, d] = lines.map((line) => JSON.parse(line));
+    assert.equal(a.service, 'other');
+    assert.deepEqual([b.service, b.traceId, b.spanId, b.msg, b['fields.msg'], b.status], ['svc', 't1', 's2', 'b', 'm', 1]);
+    assert.deepEqual([c.traceId, c.spanId, c.level, c['fields.level'], c['fields.time'], c.n], ['t2', 's1', 'info', 'loud', 'then', 1]);
+    assert.notEqual(c.time, 'then');
+    assert.deepEqual(Object.keys(d), ['time', 'level', 'service', 'traceId', 'spanId', 'msg', 'n']);
   });
 
   describe('on standard output', () => {

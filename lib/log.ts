@@ -70,12 +70,16 @@ class JsonLogger implements Logger {
   /** The fixed fields as JSON members, `"service":"x","traceId":"…",`, once serialised. */
   #fixed: string | undefined;
 
+  readonly fields: LogFields;
+
   constructor(
     readonly parent: JsonLogger | undefined,
-    readonly fields: LogFields,
+    fields: LogFields,
     readonly min: number,
     readonly write: (line: string) => void,
-  ) {}
+  ) {
+    this.fields = renameReserved(fields);
+  }
 
   debug(msg: string, extra?: LogFields): void {
     this.#emit('debug', msg, extra);
@@ -97,17 +101,59 @@ class JsonLogger implements Logger {
   }
 
   #fixedMembers(): string {
-    this.#fixed ??= (this.parent ? this.parent.#fixedMembers() : '') + members(this.fields);
+    if (this.#fixed === undefined) {
+      const parent = this.parent;
+      // A child's field of a name its parent has replaces the parent's.
+      if (!parent) this.#fixed = members(this.fields);
+      else this.#fixed = parent.#repeats(this.fields) ? members(this.#fixedFields()) : parent.#fixedMembers() + members(this.fields);
+    }
     return this.#fixed;
   }
 
-  // The line is assembled as text, so each field is serialised once. A field of `extra`
-  // that repeats a fixed one comes later in the line, and wins when the line is parsed.
+  /** Every fixed field, the parent's first, a child's replacing its parent's of the same name. */
+  #fixedFields(): LogFields {
+    return this.parent ? { ...this.parent.#fixedFields(), ...this.fields } : { ...this.fields };
+  }
+
+  /** Whether `fields` names a field this logger's lines already have: a fixed one, or `time`, `level`, `msg`. */
+  #repeats(fields: LogFields): boolean {
+    for (const key in fields) {
+      if (RESERVED.has(key)) return true;
+      for (let logger: JsonLogger | undefined = this; logger; logger = logger.parent) if (key in logger.fields) return true;
+    }
+    return false;
+  }
+
+  // The line is assembled as text, so each field is serialised once. No line holds a name
+  // twice (RFC 8259 § 4: names SHOULD be unique, and log tools differ over which of two they
+  // keep): a line's own field replaces a fixed one of its name, and one named `time`, `level`
+  // or `msg`, which are the logger's, is written as `fields.<name>`.
   #emit(level: LogLevel, msg: string, extra?: LogFields): void {
     if (rank[level] < this.min) return;
+    const head = `{"time":"${new Date().toISOString()}","level":"${level}",`;
+    if (extra && this.#repeats(extra)) {
+      const own = renameReserved(extra);
+      const fixed = this.#fixedFields();
+      for (const key in own) delete fixed[key];
+      this.write(`${head}${members(fixed)}"msg":${JSON.stringify(msg)},${members(own).slice(0, -1)}}`);
+      return;
+    }
     const rest = extra ? members(extra).slice(0, -1) : '';
-    this.write(`{"time":"${new Date().toISOString()}","level":"${level}",${this.#fixedMembers()}"msg":${JSON.stringify(msg)}${rest && `,${rest}`}}`);
+    this.write(`${head}${this.#fixedMembers()}"msg":${JSON.stringify(msg)}${rest && `,${rest}`}}`);
   }
+}
+
+/** The names each line has of the logger's own. */
+const RESERVED = new Set(['time', 'level', 'msg']);
+
+/** `fields` with `time`, `level` and `msg` written as `fields.time` …: those names are the logger's. */
+function renameReserved(fields: LogFields): LogFields {
+  let reserved = false;
+  for (const key in fields) reserved ||= RESERVED.has(key);
+  if (!reserved) return fields;
+  const renamed: LogFields = {};
+  for (const key in fields) renamed[RESERVED.has(key) ? `fields.${key}` : key] = fields[key];
+  return renamed;
 }
 
 /** `fields` as JSON object members, each followed by a comma: `"a":1,"b":"x",` (empty for no fields). */
