@@ -47,6 +47,8 @@ describe('npm run load', () => {
     const kinds = /^by kind: (.*)$/m.exec(stdout)?.[1] ?? '';
     for (const kind of ['account', 'vip account', 'unknown account', 'quote', 'image', 'image url']) assert.match(kinds, new RegExp(`(^|, )${kind} \\d+`));
     assert.match(stderr, /2\/2 s/, 'the progress bar reached the end');
+    // The waterfall hint carries the settings the tools read, here the collector's URL.
+    assert.match(stdout, new RegExp(`^  .*ZIPKIN_URL=${landscape.collector.url} .*npm run trace <trace id>`, 'm'));
 
     // The traces it names are in Zipkin, at the links it prints.
     const links = [...stdout.matchAll(/^ {4}(http:\S+\/zipkin\/traces\/([0-9a-f]{32}))$/gm)];
@@ -63,6 +65,13 @@ describe('npm run load', () => {
       const { code, stderr } = await npmRunLoad(args, env);
       assert.equal(code, 1);
       assert.match(stderr.trim(), /^--(rate|duration): expected a number above 0 and at most \d+, got "[^"]*"$/);
+    }
+    for (const args of [['--bogus'], ['--rate']]) {
+      const { code, stderr } = await npmRunLoad(args, env);
+      assert.equal(code, 1);
+      assert.match(stderr, /^(Unknown option '--bogus'|Option '--rate <value>' argument missing)/);
+      assert.match(stderr, /^usage: npm run load -- /m);
+      assert.doesNotMatch(stderr, /^\s+at /m, 'no stack trace');
     }
     const { code, stderr } = await npmRunLoad(['--duration', '1'], { ...env, ACCOUNTSERVICE_PORT: String(await freePort()) });
     assert.equal(code, 1);

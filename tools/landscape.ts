@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
+import process from 'node:process';
 
 export const ROOT = fileURLToPath(new URL('..', import.meta.url));
 export type Runtime = 'node' | 'deno';
@@ -19,6 +20,17 @@ export const DEFAULT_PORTS: Record<ServiceName, number> = {
 };
 /** The variable that moves a service's port under `npm start` and `npm run load`: ACCOUNTSERVICE_PORT, QUOTES_SERVICE_PORT, … */
 export const portVariable = (name: ServiceName) => `${name.toUpperCase().replace('-', '_')}_PORT`;
+
+/**
+ * What the local tools (`npm run load`, `npm run trace`) read of `npm start`'s settings, as a
+ * shell prefix for the commands it suggests: `ACCOUNTSERVICE_PORT=16767 ZIPKIN_PORT=19411 `,
+ * or '' with none of them set. Values are quoted for the shell where they need it.
+ */
+export function toolSettings(env: Record<string, string | undefined> = process.env): string {
+  const names = [...SERVICES.map(portVariable), 'ZIPKIN_PORT', 'ZIPKIN_URL'];
+  const quote = (value: string) => (/^[\w.:/@%+,=-]+$/.test(value) ? value : `'${value.replaceAll("'", `'\\''`)}'`);
+  return names.flatMap((name) => (env[name] ? [`${name}=${quote(env[name])} `] : [])).join('');
+}
 
 export interface LandscapeOptions {
   runtime?: Runtime;

@@ -15,7 +15,7 @@ import process from 'node:process';
 import { readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import cliProgress from 'cli-progress';
-import { DEFAULT_PORTS, portVariable, type ServiceName } from './landscape.ts';
+import { DEFAULT_PORTS, portVariable, toolSettings, type ServiceName } from './landscape.ts';
 
 const LIMITS = { rate: 200, durationS: 600, inFlight: 64 } as const;
 const TIMEOUT_MS = 10_000;
@@ -58,12 +58,20 @@ interface Outcome {
 
 class UsageError extends Error {}
 
+const USAGE = 'usage: npm run load -- [--rate <requests/s, 1..200>] [--duration <seconds, 1..600>]';
+
 function options(argv: string[]) {
-  const { values } = parseArgs({
-    args: argv,
-    options: { rate: { type: 'string', default: '10' }, duration: { type: 'string', default: '30' }, help: { type: 'boolean' } },
-  });
-  if (values.help) throw new UsageError('usage: npm run load -- [--rate <requests/s, 1..200>] [--duration <seconds, 1..600>]');
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { rate: { type: 'string', default: '10' }, duration: { type: 'string', default: '30' }, help: { type: 'boolean' } },
+    }));
+  } catch (error) {
+    // An unknown option, or one without its value: parseArgs's own words, then the usage.
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+  }
+  if (values.help) throw new UsageError(USAGE);
   const bounded = (name: string, text: string, max: number) => {
     const value = Number(text);
     if (!Number.isFinite(value) || value <= 0 || value > max) throw new UsageError(`--${name}: expected a number above 0 and at most ${max}, got ${JSON.stringify(text)}`);
@@ -193,7 +201,7 @@ function summary(outcomes: Outcome[], seconds: number, skipped: number, zipkin: 
     ...[...picks].map(
       ([label, o]) => `  ${o.traceId}  ${label}: ${o.kind.service} ${o.path} ${o.status ?? '-'} ${ms(o.ms)}\n    ${zipkin}/zipkin/traces/${o.traceId}`,
     ),
-    `  npm run trace <trace id>   # as a waterfall in the terminal`,
+    `  ${toolSettings()}npm run trace <trace id>   # as a waterfall in the terminal`,
   ];
   return lines.join('\n');
 }

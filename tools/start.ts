@@ -15,7 +15,7 @@
 import process from 'node:process';
 import { ConfigError, envReader } from '../lib/config.ts';
 import { startCollector, type RunningCollector } from './collector/index.ts';
-import { DEFAULT_PORTS, portVariable, SERVICES, startLandscape, type Landscape, type Runtime, type ServiceName } from './landscape.ts';
+import { DEFAULT_PORTS, portVariable, SERVICES, startLandscape, toolSettings, type Landscape, type Runtime, type ServiceName } from './landscape.ts';
 import { ensureRabbitMQ, type EnsuredBroker } from './rabbitmq.ts';
 import { listenProblem } from './wait.ts';
 
@@ -126,7 +126,9 @@ function printBanner(runtime: Runtime, { services }: Landscape, zipkin: { url: s
   const host = services.accountservice.host;
   const where = host === '0.0.0.0' || host === '::' ? `${host}, every interface` : `${host}, this machine only; HOST=0.0.0.0 for every interface`;
   const rows = BANNER_ORDER.map((name) => `  ${name.padEnd(15)} ${services[name].url}`).join('\n');
-  const traceHint = zipkin.url === `http://127.0.0.1:${DEFAULT_ZIPKIN_PORT}` ? 'npm run trace' : `ZIPKIN_URL=${zipkin.url} npm run trace`;
+  // The tools read the same settings: a moved port or a Zipkin found elsewhere goes into the hints.
+  const local = `http://127.0.0.1:${process.env['ZIPKIN_PORT'] || DEFAULT_ZIPKIN_PORT}`;
+  const settings = toolSettings({ ...process.env, ZIPKIN_URL: zipkin.url === local ? undefined : zipkin.url });
   console.log(`
 The landscape is running on ${runtime}, listening on ${where}:
 ${rows}
@@ -136,8 +138,8 @@ ${rows}
 
 Try:
   curl -i ${services.accountservice.url}/accounts/10000
-  ${traceHint}    # the latest trace as a waterfall
-  npm run load     # light traffic for a while
+  ${settings}npm run trace    # the latest trace as a waterfall
+  ${settings}npm run load     # light traffic for a while
 
 Ctrl+C stops everything.
 `);

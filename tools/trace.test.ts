@@ -52,10 +52,14 @@ before(async () => {
 after(() => collector.close());
 
 async function trace(...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
+  return traceWith({ ZIPKIN_URL: collector.url }, ...args);
+}
+
+async function traceWith(env: Record<string, string>, ...args: string[]): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
     const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', 'tools/trace.ts', ...args], {
       cwd: ROOT,
-      env: { ...process.env, ZIPKIN_URL: collector.url, NO_COLOR: '1' },
+      env: { ...process.env, ZIPKIN_URL: '', ZIPKIN_PORT: '', ...env, NO_COLOR: '1' },
     });
     return { stdout, stderr, code: 0 };
   } catch (error) {
@@ -85,6 +89,12 @@ describe('npm run trace', () => {
     assert.equal(lines.length, 3);
     assert.match(lines[1]!, new RegExp(`^${NEWER} .* 40ms\\s+3 ! 1 error · frontend: get /checkout\\s+frontend, backend$`));
     assert.match(lines[2]!, new RegExp(`^${OLDER} .* 40ms\\s+3 frontend: get /checkout\\s+frontend, backend$`));
+  });
+
+  test('reads npm start’s collector at ZIPKIN_PORT when ZIPKIN_URL is not set', async () => {
+    const { stdout, code } = await traceWith({ ZIPKIN_PORT: new URL(collector.url).port }, '--list');
+    assert.equal(code, 0);
+    assert.match(stdout, new RegExp(`^${NEWER} `, 'm'));
   });
 
   test('says what it expected for input that is no trace id', async () => {

@@ -1,9 +1,9 @@
 /**
- * npm run trace [traceId | traceresponse] [--tags]
- * npm run trace --list
+ * npm run trace [traceId | traceresponse] [-- --tags]
+ * npm run trace -- --list
  *
  * Prints a trace as a waterfall, read from any server speaking the Zipkin v2 API at ZIPKIN_URL
- * (default http://127.0.0.1:9411). Without a trace id, shows the most recent trace. The trace id
+ * (default http://127.0.0.1:<ZIPKIN_PORT>, 9411 unless set, where npm start's collector listens). Without a trace id, shows the most recent trace. The trace id
  * may come as a whole `traceresponse` header value. `--list` prints the recent traces instead.
  */
 import { traceIdFromInput, type Span } from './collector/span.ts';
@@ -11,9 +11,9 @@ import { summarizeTrace } from './trace-tree.ts';
 import { renderTraceList, renderWaterfall } from './waterfall.ts';
 
 const USAGE = [
-  'usage: npm run trace [traceId | traceresponse value] [--tags]   the latest or a given trace as a waterfall',
-  '       npm run trace --list                                     the recent traces, newest first',
-  '(reads ZIPKIN_URL, default http://127.0.0.1:9411)',
+  'usage: npm run trace [traceId | traceresponse value] [-- --tags]   the latest or a given trace as a waterfall',
+  '       npm run trace -- --list                                     the recent traces, newest first',
+  '(reads ZIPKIN_URL, default http://127.0.0.1:<ZIPKIN_PORT, 9411 unless set>)',
 ].join('\n');
 const LIST_LIMIT = 20;
 const OPTIONS = ['--tags', '--list'];
@@ -34,7 +34,7 @@ async function main(args: readonly string[]): Promise<void> {
   const list = args.includes('--list');
   if (list && traceId) throw new CliError(`--list takes no trace id\n${USAGE}`);
 
-  const baseUrl = (process.env['ZIPKIN_URL'] || 'http://127.0.0.1:9411').replace(/\/+$/, '');
+  const baseUrl = (process.env['ZIPKIN_URL'] || `http://127.0.0.1:${process.env['ZIPKIN_PORT'] || 9411}`).replace(/\/+$/, '');
   if (!URL.canParse(baseUrl)) throw new CliError(`ZIPKIN_URL is not a URL: ${baseUrl}`);
   const terminal = {
     width: process.stdout.columns || 100,
