@@ -194,16 +194,23 @@ describe('npm start', () => {
     });
   });
 
-  it('stops everything on Ctrl+C, the broker it started too', async () => {
-    const node = await preparePrivateBroker();
+  it('stops everything on Ctrl+C, the broker it started too, and the epmd that broker started', async () => {
+    // No epmd runs for this node: as on a machine where none does, the node starts one.
+    const node = await preparePrivateBroker({ epmd: false });
+    let brokerUpWhenNpmEnded: Promise<boolean> | undefined;
     try {
       const settings = await runSettings(node.url, node.env);
       await startAndStop(settings, async (run) => {
         bannerSays(run, 'RabbitMQ        started for this run');
+        assert.ok(await canConnect('127.0.0.1', node.epmdPort), 'the node started an epmd');
+        // Read as npm ends: the broker must be down by then, not stopping behind its back.
+        brokerUpWhenNpmEnded = run.exited.then(() => node.isUp());
         // What a terminal does on Ctrl+C: SIGINT to every process of its foreground group.
         process.kill(-run.npm.pid!, 'SIGINT');
       });
+      assert.equal(await brokerUpWhenNpmEnded, false, 'the broker was down when npm start ended');
       await until(async () => !(await node.isUp()), STOP_BOUND_MS, 'the broker npm start started to stop');
+      await until(async () => !(await canConnect('127.0.0.1', node.epmdPort)), STOP_BOUND_MS, 'the epmd the broker started to stop');
     } finally {
       await node.close();
     }
@@ -221,6 +228,47 @@ describe('npm start', () => {
       assert.ok(await node.isUp(), 'the broker it found still runs');
     } finally {
       await node.close();
+    }
+  });
+
+  it('fails with status 1 after stopping the broker it started, when a service cannot start', async () => {
+    const node = await preparePrivateBroker();
+    const settings = await runSettings(node.url, { ...node.env, QUOTE_STRENGTH: '5000' });
+    try {
+      const run = npmStart(settings.env);
+      const code = await run.exited;
+      assert.equal(code, 1, run.lines.slice(-10).join('\n'));
+      assert.ok(ownLines(run).some((l) => /accountservice exited with code 1 before listening/.test(l)), ownLines(run).join('\n'));
+      assert.equal(await node.isUp(), false, 'the broker it started is down when it ends');
+    } finally {
+      await node.close();
+      rmSync(settings.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('starts no broker for an AMQP_URL the local one does not listen at, and says so in one line', async () => {
+    const port = await freePort();
+    const settings = await runSettings(`amqp://guest:guest@127.0.0.1:${port}`);
+    try {
+      const run = npmStart({ ...settings.env, RABBITMQ_NODE_PORT: '' });
+      assert.equal(await run.exited, 1);
+      const own = ownLines(run);
+      assert.equal(own.length, 1, own.join('\n'));
+      assert.match(own[0]!, new RegExp(`^nothing accepts connections at 127\\.0\\.0\\.1:${port} \\(AMQP_URL\\), and the local rabbitmq-server listens on 5672`));
+      assert.equal(await listenProblem(port), undefined, 'nothing was started there');
+    } finally {
+      rmSync(settings.dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('says in one line that HOST is no address of this machine, rather than blaming the ports', async () => {
+    const settings = await runSettings();
+    try {
+      const run = npmStart({ ...settings.env, HOST: '192.0.2.1' }); // TEST-NET-1 (RFC 5737): no machine's address
+      assert.equal(await run.exited, 1);
+      assert.deepEqual(ownLines(run), ['HOST 192.0.2.1 is no address of this machine (EADDRNOTAVAIL); set HOST to one of its addresses, 127.0.0.1 or 0.0.0.0']);
+    } finally {
+      rmSync(settings.dataDir, { recursive: true, force: true });
     }
   });
 

@@ -44,6 +44,8 @@ export interface PrivateBroker {
   /** `amqp://guest:guest@127.0.0.1:<port>` */
   url: string;
   port: number;
+  /** Where its epmd listens (ERL_EPMD_PORT). */
+  epmdPort: number;
   /** The Erlang node name, for `rabbitmqctl -n`. */
   node: string;
   /**
@@ -69,9 +71,11 @@ export interface PrivateBroker {
 
 /**
  * Prepares a RabbitMQ node of its own, not yet started: its directory, ports, cookie and
- * an epmd. Start it with `start()`, or hand `env` to whatever should start it.
+ * an epmd. Start it with `start()`, or hand `env` to whatever should start it. With
+ * `epmd: false` no epmd is started beforehand: the node starts one as a daemon on
+ * `epmdPort`, as a node does on a machine where none runs.
  */
-export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise<PrivateBroker> {
+export async function preparePrivateBroker({ timeoutMs = 60_000, epmd: ownEpmd = true } = {}): Promise<PrivateBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'rabbitmq-node-'));
   const [port, distPort, epmdPort] = [await freePort(), await freePort(), await freePort()];
   const node = `test-${randomBytes(4).toString('hex')}@localhost`;
@@ -106,17 +110,18 @@ export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise
   // Should this process end without close(), however it ends (SIGKILL, a test runner's
   // timeout), a watcher holding a pipe from it kills what this directory's *.pid files name
   // (epmd, the server script, the Erlang VM) and removes the directory once the pipe closes.
-  const watcher = spawn('sh', ['-c', 'cat >/dev/null; for f in "$0"/*.pid; do kill -KILL "$(cat "$f")"; done 2>/dev/null; rm -rf "$0"', dir], {
+  const watcher = spawn('sh', ['-c', 'cat >/dev/null; for f in "$0"/*.pid; do kill -KILL "$(cat "$f")"; done 2>/dev/null; epmd -kill >/dev/null 2>&1; rm -rf "$0"', dir], {
     detached: true,
     stdio: ['pipe', 'ignore', 'ignore'],
+    env,
   });
   watcher.unref();
   (watcher.stdin as unknown as { unref?: () => void }).unref?.();
   const remember = (name: string, child: ChildProcess) => child.pid && writeFileSync(join(dir, `${name}.pid`), String(child.pid));
 
   // An epmd of its own, in the foreground, so it goes when this process ends it.
-  const epmd = spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' });
-  remember('epmd', epmd);
+  const epmd = ownEpmd ? spawn('epmd', ['-port', String(epmdPort), '-address', '127.0.0.1'], { env, stdio: 'ignore' }) : undefined;
+  if (epmd) remember('epmd', epmd);
   let server: ChildProcess | undefined;
 
   const isUp = () => canConnect('127.0.0.1', port, 500);
@@ -126,6 +131,7 @@ export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise
   return {
     url: `amqp://guest:guest@127.0.0.1:${port}`,
     port,
+    epmdPort,
     node,
     env: settings,
     isUp,
@@ -166,7 +172,8 @@ export async function preparePrivateBroker({ timeoutMs = 60_000 } = {}): Promise
         // Started by someone else with `env` (detached): stopped the way rabbitmqctl stops it.
         await ctl('shutdown').catch(() => {});
       }
-      epmd.kill('SIGTERM');
+      if (epmd) epmd.kill('SIGTERM');
+      else await run('epmd', ['-kill'], { env }).catch(() => {}); // the daemon the node started, if still there
       rmSync(dir, { recursive: true, force: true });
     },
   };

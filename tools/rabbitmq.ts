@@ -81,9 +81,19 @@ export async function ensureRabbitMQ(
   if (await canConnect(host, port)) return { started: false, stop: async () => {} };
   const local = ['127.0.0.1', 'localhost', '::1', '[::1]'].includes(host);
   if (!local) throw new Error(`RabbitMQ at ${host}:${port} (AMQP_URL) is not reachable`);
+  // The local broker listens where its own settings say; starting it for another port would wait for nothing.
+  const localPort = Number(process.env['RABBITMQ_NODE_PORT'] || 5672);
+  if (port !== localPort) {
+    throw new Error(
+      `nothing accepts connections at ${host}:${port} (AMQP_URL), and the local rabbitmq-server listens on ${localPort} ` +
+        `(RABBITMQ_NODE_PORT moves it): start your broker at ${host}:${port}, or point AMQP_URL at port ${localPort}`,
+    );
+  }
   if (!hasCommand('rabbitmq-server') && !installWithApt(log)) throw new Error(HOW_TO_GET_ONE);
+  // Erlang starts an epmd daemon with the node when none runs; then it is ours to stop too.
+  const epmdWasRunning = await canConnect('127.0.0.1', Number(process.env['ERL_EPMD_PORT'] || 4369));
   // The watcher comes first, so that a broker is never left behind by an end during its start.
-  const watcher = stopWithUs ? shutdownWhenWeEnd() : undefined;
+  const watcher = stopWithUs ? shutdownWhenWeEnd({ stopEpmd: !epmdWasRunning }) : undefined;
   const broker = { started: true, stop: async () => watcher?.() };
   log(`starting the local RabbitMQ (rabbitmq-server -detached) ...`);
   // A failure here may only mean a broker is already starting (e.g. right after install): the wait decides.
@@ -104,9 +114,12 @@ export async function ensureRabbitMQ(
  * A detached watcher that shuts the local node down once its standard input, a pipe from
  * this process, closes. Returns a function that closes the pipe now and resolves when
  * the node is down. A node still booting refuses the command for a while: it is retried.
+ * With `stopEpmd`, the epmd daemon the node started goes too (`epmd -kill`, which leaves
+ * an epmd alone while any other node is registered with it).
  */
-function shutdownWhenWeEnd(): () => Promise<void> {
-  const script = 'cat >/dev/null; for i in $(seq 30); do rabbitmqctl shutdown && exit 0; sleep 1; done; exit 1';
+function shutdownWhenWeEnd({ stopEpmd }: { stopEpmd: boolean }): () => Promise<void> {
+  const then = stopEpmd ? 'epmd -kill >/dev/null 2>&1; ' : '';
+  const script = `cat >/dev/null; for i in $(seq 30); do rabbitmqctl shutdown && { ${then}exit 0; }; sleep 1; done; exit 1`;
   const watcher = spawn('sh', ['-c', script], {
     // Its own process group: a Ctrl+C meant for us must not stop it before it has done its work.
     detached: true,
@@ -117,6 +130,8 @@ function shutdownWhenWeEnd(): () => Promise<void> {
   watcher.unref();
   (watcher.stdin as unknown as { unref?: () => void }).unref?.();
   return () => {
+    // Held while it works: nothing else may keep this process alive until the node is down.
+    watcher.ref();
     watcher.stdin!.end();
     return exited;
   };

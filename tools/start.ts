@@ -88,11 +88,14 @@ async function checkServicePorts(host: string, ports: Record<ServiceName, number
   for (const name of SERVICES) {
     const problem = await listenProblem(ports[name], host);
     if (!problem) continue;
+    if (problem === 'EADDRNOTAVAIL' || problem === 'ENOTFOUND') {
+      throw new Error(`HOST ${host} is no address of this machine (${problem}); set HOST to one of its addresses, 127.0.0.1 or 0.0.0.0`);
+    }
     denied ||= problem !== 'EADDRINUSE';
     taken.push(`${ports[name]} (${name}: ${portVariable(name)})`);
   }
   if (taken.length === 0) return;
-  if (denied) throw new Error(`cannot listen on ${host} port ${taken.join(', ')}; set the variable to a port above 1023, or check HOST`);
+  if (denied) throw new Error(`cannot listen on ${host} port ${taken.join(', ')}; set the variable to a port above 1023`);
   const what = taken.length === 1 ? `port ${taken[0]} is` : `ports ${taken.join(', ')} are`;
   throw new Error(`${what} in use on ${host}; is another npm start running? Stop it, or set the variable to a free port`);
 }
