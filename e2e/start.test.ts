@@ -172,6 +172,18 @@ describe('npm start', () => {
           const variable = portVariable(name);
           assert.ok(own[0]!.includes(`${settings.ports[variable]} (${name}: ${variable})`), own[0]);
         }
+        assert.match(own[0]!, /a second landscape also needs a DATA_DIR and a VIP_QUEUE of its own/);
+
+        // Ports of its own, but the same DATA_DIR: the two would share the outbox and the inbox.
+        const moved: Record<string, string> = {};
+        for (const name of Object.keys(settings.ports)) moved[name] = String(await freePort());
+        const third = npmStart({ ...settings.env, ...moved });
+        assert.equal(await third.exited, 1);
+        assert.deepEqual(ownLines(third), [
+          `DATA_DIR ${settings.dataDir} is in use by another npm start: stop it, or give this one a DATA_DIR of its own ` +
+            "(and a VIP_QUEUE of its own, or the two landscapes take each other's VIP notifications)",
+        ]);
+        for (const port of Object.values(moved)) assert.equal(await listenProblem(Number(port)), undefined, `${port} free: nothing was started`);
 
         process.kill(run.npm.pid!, 'SIGTERM');
       }, { foundRunning: [zipkin.port] });

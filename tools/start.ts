@@ -12,7 +12,10 @@
  * hold a pipe from this process and stop when it closes (lib/server.ts, tools/rabbitmq.ts);
  * the collector runs in this process.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import process from 'node:process';
+import { lock } from 'proper-lockfile';
 import { ConfigError, envReader } from '../lib/config.ts';
 import { startCollector, type RunningCollector } from './collector/index.ts';
 import { DEFAULT_PORTS, portVariable, SERVICES, startLandscape, toolSettings, type Landscape, type Runtime, type ServiceName } from './landscape.ts';
@@ -27,6 +30,7 @@ const COLLECTOR_HOST = '127.0.0.1';
 let landscape: Landscape | undefined;
 let collector: RunningCollector | undefined;
 let broker: EnsuredBroker | undefined;
+let releaseDataDir: (() => Promise<void>) | undefined;
 let stopping = false;
 
 async function stop(code: number, reason?: string): Promise<never> {
@@ -36,6 +40,7 @@ async function stop(code: number, reason?: string): Promise<never> {
   await landscape?.stop();
   await collector?.close();
   await broker?.stop();
+  await releaseDataDir?.().catch(() => {});
   process.exit(code);
 }
 
@@ -66,6 +71,7 @@ try {
   const dataDir = env.string('DATA_DIR', '.data');
 
   await checkServicePorts(host, ports);
+  releaseDataDir = await holdDataDir(dataDir);
   const zipkin = zipkinUrlSetting ? { url: zipkinUrlSetting, note: 'ZIPKIN_URL' } : await localZipkin(zipkinPort);
   broker = await ensureRabbitMQ(amqpUrl, { stopWithUs: true });
   landscape = await startLandscape({
@@ -97,7 +103,35 @@ async function checkServicePorts(host: string, ports: Record<ServiceName, number
   if (taken.length === 0) return;
   if (denied) throw new Error(`cannot listen on ${host} port ${taken.join(', ')}; set the variable to a port above 1023`);
   const what = taken.length === 1 ? `port ${taken[0]} is` : `ports ${taken.join(', ')} are`;
-  throw new Error(`${what} in use on ${host}; is another npm start running? Stop it, or set the variable to a free port`);
+  throw new Error(
+    `${what} in use on ${host}; is another npm start running? Stop it, or set the variable to a free port ` +
+      '(a second landscape also needs a DATA_DIR and a VIP_QUEUE of its own)',
+  );
+}
+
+/**
+ * Holds DATA_DIR for this run: two landscapes on one directory would share accountservice's
+ * outbox and vipservice's inbox, and hand one VIP notification out twice. The lock
+ * (proper-lockfile: a directory in DATA_DIR whose time this run keeps fresh) goes stale 10 s
+ * after a run that ended without releasing it (SIGKILL). Resolves with its release.
+ */
+async function holdDataDir(dataDir: string): Promise<() => Promise<void>> {
+  mkdirSync(dataDir, { recursive: true });
+  try {
+    return await lock(dataDir, {
+      lockfilePath: join(dataDir, 'npm-start.lock'),
+      stale: 10_000,
+      update: 2_000,
+      // Lost (its directory removed, the disk full): said, and the run goes on.
+      onCompromised: (error) => console.error(`the lock on DATA_DIR ${dataDir} was lost: ${error.message}`),
+    });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
+    throw new Error(
+      `DATA_DIR ${dataDir} is in use by another npm start: stop it, or give this one a DATA_DIR of its own ` +
+        '(and a VIP_QUEUE of its own, or the two landscapes take each other\'s VIP notifications)',
+    );
+  }
 }
 
 /** The collector on ZIPKIN_PORT, or the Zipkin that already answers there. */
