@@ -10,13 +10,18 @@ import { sepiaJpeg } from './sepia.ts';
 
 export default function toneInWorker(input: ArrayBuffer): ArrayBuffer | string {
   try {
-    const toned = sepiaJpeg(new Uint8Array(input));
-    // A small JPEG is a Buffer in Node's shared 8 KiB pool, whose slice() is a view, not a copy:
-    // only a copy of its own bytes may be moved, or the answer carries the whole pool.
-    const output = toned.byteOffset === 0 && toned.byteLength === toned.buffer.byteLength ? toned.buffer : new Uint8Array(toned).buffer;
-    return Piscina.move(output) as ArrayBuffer;
+    return Piscina.move(movableBuffer(sepiaJpeg(new Uint8Array(input)))) as ArrayBuffer;
   } catch (error) {
     if (error instanceof NotAnImageError) return error.message;
     throw error;
   }
+}
+
+/**
+ * The ArrayBuffer to move for `bytes`: their own when they fill it, else a copy of just them.
+ * A small JPEG is a Buffer in Node's shared 8 KiB pool, whose slice() is a view, not a copy:
+ * only a copy of its own bytes may be moved, or the answer carries the whole pool.
+ */
+export function movableBuffer(bytes: Uint8Array<ArrayBuffer>): ArrayBuffer {
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : new Uint8Array(bytes).buffer;
 }
