@@ -87,6 +87,21 @@ describe('listen on Node', () => {
     assert.equal(unsampled.spans.length, 0);
   });
 
+  it('answers what the HTTP parser refuses with its status and a JSON body naming the problem', async () => {
+    const { port, spans } = await start(1, traced);
+    const big = await exchange(port, request('/x', ['Host: x', `X-Big: ${'a'.repeat(20 * 1024)}`]));
+    assert.equal(big.status, 431);
+    assert.match(big.headers['content-type'] ?? '', /^application\/json/);
+    assert.deepEqual(JSON.parse(big.body), { error: 'request header fields too large: the request line and headers may take 16 KiB in all' });
+    const longTarget = await exchange(port, request(`/${'x'.repeat(20 * 1024)}`, ['Host: x']));
+    assert.equal(longTarget.status, 431);
+    const garbage = await exchange(port, 'HELLO\r\n\r\n');
+    assert.equal(garbage.status, 400);
+    assert.match(JSON.parse(garbage.body).error, /^malformed HTTP request \(HPE_/);
+    assert.equal(Number(garbage.headers['content-length']), Buffer.byteLength(garbage.body));
+    assert.equal(spans.length, 0, 'nothing of them reached the app');
+  });
+
   it('answers a refused request without extra headers when none are asked for', async () => {
     const { port } = await start(1);
     const answer = await exchange(port, request('/', ['Host: a b']));

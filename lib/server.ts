@@ -91,6 +91,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   // Idle keep-alive connections stay open longer than clients and proxies keep theirs (Node's own
   // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
   const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000 }, listener);
+  server.on('clientError', answerClientError);
   const { promise, resolve, reject } = withResolvers<number>();
   server.once('error', reject);
   server.listen(port, hostname, () => {
@@ -109,6 +110,34 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
         server.closeIdleConnections();
       }),
   };
+}
+
+/**
+ * What Node's HTTP parser refuses before the adapter sees a request (headers over Node's 16 KiB,
+ * a request line that is no HTTP) is answered as Node would, with the same status (431, 413,
+ * 408 or 400), but with a JSON body naming the problem where Node sends none. Deno's server
+ * answers such requests itself, without a body.
+ */
+function answerClientError(error: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  // A response already under way on this connection cannot be followed by another.
+  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
+  if (error.code === 'ECONNRESET' || !socket.writable || started) {
+    socket.destroy();
+    return;
+  }
+  const [status, problem] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? ['431 Request Header Fields Too Large', 'request header fields too large: the request line and headers may take 16 KiB in all']
+      : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
+        ? ['413 Content Too Large', 'chunk extensions too large']
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? ['408 Request Timeout', 'request headers not received in time']
+          : ['400 Bad Request', `malformed HTTP request (${error.code ?? 'unparsable'})`];
+  const body = JSON.stringify({ error: problem });
+  socket.end(
+    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /**
