@@ -30,7 +30,7 @@ function start(seen: Observed, options: { url?: string; publishesTo?: string[]; 
   return new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, backoff: FAST_BACKOFF, queueSetting: 'VIP_QUEUE', ...options });
 }
 
-describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
+describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
   let operator: Operator;
   const queues: string[] = [];
   const brokers: Broker[] = [];

@@ -1,5 +1,5 @@
 /**
- * The outbox against real LMDB and the machine's RabbitMQ (queues of its own): when the
+ * The outbox against real LMDB and the test run's RabbitMQ (queues of its own): when the
  * PRODUCER span ends, what is kept and published later, a restart, and a disk that
  * refuses the write.
  */
