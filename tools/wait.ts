@@ -1,4 +1,5 @@
 /** Small waits shared by the tests and the benchmarks. */
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -17,13 +18,35 @@ export async function until(
   }
 }
 
-/** A port nothing listens on (until the caller starts something there). */
+/**
+ * A port nothing listens on (until the caller starts something there), below the system's
+ * ephemeral range where it has one (Linux: /proc/sys/net/ipv4/ip_local_port_range, 32768 and
+ * up by default). A port the system hands out for listening is one it also hands out as the
+ * local end of outgoing connections: between this call and the caller's listen, any connection
+ * on the machine could take it (seen as RabbitMQ's `dist_port_already_used`). Below that range
+ * only another listener can.
+ */
 export async function freePort(): Promise<number> {
+  const lowest = 10_000;
+  const ephemeralStart = ephemeralRangeStart();
+  for (let tries = 0; ephemeralStart > lowest && tries < 100; tries++) {
+    const port = lowest + Math.floor(Math.random() * (ephemeralStart - lowest));
+    if ((await listenProblem(port)) === undefined) return port;
+  }
   const server = createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as { port: number };
   await new Promise((resolve) => server.close(resolve));
   return port;
+}
+
+/** Where the system's ephemeral ports begin; 0 where that cannot be read. */
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
 }
 
 /**
