@@ -102,6 +102,7 @@ export async function preparePrivateBroker({ timeoutMs = 60_000, epmd: ownEpmd =
     RABBITMQ_LOG_BASE: join(dir, 'log'),
     RABBITMQ_LOGS: '-',
     RABBITMQ_PID_FILE: join(dir, 'rabbitmq.pid'),
+    ERL_CRASH_DUMP: join(dir, 'erl_crash.dump'), // where a node that fails to start writes its dump: not the caller's directory
   };
   // Nothing of the caller's RabbitMQ or Erlang settings leaks in: only what is set here.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^(RABBITMQ_|ERL_)/.test(name))) as Record<string, string>;
