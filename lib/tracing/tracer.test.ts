@@ -57,6 +57,28 @@ describe('Tracing', () => {
     assert.equal(consumer.kind, 'CONSUMER');
   });
 
+  it('joins a B3 caller that deferred the decision as a span of its own: the caller recorded nothing to share', () => {
+    const { spans, exporter } = capture();
+    const tracing = new Tracing({ serviceName: 'svc', exporter });
+    const deferred = { traceId: 'a'.repeat(32), spanId: 'b'.repeat(16), debug: false }; // no X-B3-Sampled
+    tracing.continueSpan('deferred', { kind: 'context', format: 'b3-multi', context: deferred }, { kind: 'SERVER', continuation: 'join' }).finish();
+    tracing.continueSpan('debug', { kind: 'context', format: 'b3-multi', context: { ...deferred, debug: true } }, { kind: 'SERVER', continuation: 'join' }).finish();
+    const [own, debug] = spans;
+    assert.equal(own.id, 'b'.repeat(16), 'the caller’s span id, as zipkin-js joins');
+    assert.equal(own.shared, undefined);
+    assert.equal(debug.shared, true, 'a debug caller records its half');
+  });
+
+  it('makes one remote endpoint per service, shared by its spans, and none for no name', () => {
+    const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter() });
+    const quotes = tracing.remoteEndpoint('Quotes-Service');
+    assert.deepEqual(quotes, { serviceName: 'quotes-service', ipv4: undefined });
+    assert.equal(tracing.remoteEndpoint('Quotes-Service'), quotes, 'the same object');
+    assert.ok(Object.isFrozen(quotes));
+    assert.equal(tracing.remoteEndpoint(''), undefined);
+    assert.equal(tracing.remoteEndpoint(''), undefined, 'and again, from the cache');
+  });
+
   it('records nothing for an unsampled trace, yet passes the decision on', () => {
     const { spans, exporter } = capture();
     const tracing = new Tracing({ serviceName: 'svc', exporter });
