@@ -166,8 +166,9 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
       seen.lines.map((line) => [line.level, line.msg]),
       [['info', 'connected to RabbitMQ']],
     );
-    // No publishing channel without a queue to publish to.
+    // No channel at all: nothing to publish to, nothing to consume.
     await assert.rejects(b.send('anywhere', body, message()), /^Error: not connected to RabbitMQ$/);
+    assert.equal((await node.ctl('list_channels', '--quiet', '--no-table-headers', 'number')).trim(), '');
   });
 
   it('shows each queue being set up, those published to first, until the broker has declared it or lets it be consumed', async () => {
@@ -232,10 +233,30 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
       assert.deepEqual({ deliveryMode, contentType, messageId, headers }, { deliveryMode: 2, contentType: 'application/json', messageId: 'after-reopen', headers: { b3: '0' } });
       assert.ok(timestamp >= before && timestamp <= after, `timestamp ${timestamp} in seconds, within [${before}, ${after}]`);
     } finally {
+      await resumeConnections();
       await resumeQueue(held);
     }
     await until(() => b.ready(held) && b.problem === undefined, 10_000, 'the other queue declared');
     assert.deepEqual(announced, [q, q, held]);
+  });
+
+  it('after a basic.return, says the queue is missing until it is declared again', async () => {
+    const seen = observed();
+    const q = queue('returned');
+    const b = start(seen, { publishesTo: [q] });
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared');
+    await operating((operator) => operator.delete(q));
+    await suspendQueue(deadLetterQueue(q)); // declaring the queue again begins with its dead-letter queue
+    try {
+      await assert.rejects(b.send(q, body, message()), new Error('basic.return 312 NO_ROUTE: no queue took the message'));
+      assert.equal(b.problem, `queue ${q} missing (basic.return); declaring it again`);
+      assert.equal(b.ready(q), false);
+      await assert.rejects(b.send(q, body, message()), new Error(`queue ${q} missing (basic.return); declaring it again`));
+    } finally {
+      await resumeQueue(deadLetterQueue(q));
+    }
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared again');
+    assert.deepEqual(seen.logged('queue declared; publishing to it', 'info').map((line) => line.queue), [q]);
   });
 
   it('when RabbitMQ closes a consumer’s channel: problem says why until it consumes again, and messages reach the consumer again', async () => {

@@ -103,6 +103,7 @@ describe('Broker on the machine’s RabbitMQ, with queues of its own', () => {
       assert.deepEqual(more, []);
       assert.equal(cancelled!.queue, q);
       assert.equal(cancelled!.operation, 'basic.cancel');
+      assert.equal(cancelled!.reason, 'consumer cancel notification');
       await until(() => /RESOURCE_LOCKED/.test(b.problem ?? ''), 10_000, 'the declaration refused while held');
     } finally {
       await holder.close();
