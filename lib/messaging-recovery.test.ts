@@ -240,6 +240,33 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
     assert.deepEqual(announced, [q, q, held]);
   });
 
+  it('when the publishing channel cannot be opened again (no channel number left), problem says why until it can', async () => {
+    const seen = observed();
+    const [q, consumed] = [queue('publisher-no-channel'), queue('publisher-no-channel-consumer')];
+    // Two channels a connection: the publishing channel and the consumer's, once the queue is declared.
+    const channelMax = (await erlang('{ok, Max} = application:get_env(rabbit, channel_max), application:set_env(rabbit, channel_max, 2), Max.')).trim();
+    let b: Broker;
+    try {
+      b = start(seen, { publishesTo: [q], consumers: [recording(consumed)] });
+      await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared and consuming');
+    } finally {
+      await erlang(`application:set_env(rabbit, channel_max, ${channelMax}).`);
+    }
+    await closeChannels('publishing'); // its number is free only once the channel is closed: opening it again right away fails
+    try {
+      const problem = 'publishing channel: No channels left to allocate';
+      await until(() => b.problem === problem, 10_000, 'the failed opening noticed');
+      await assert.rejects(b.send(q, body, message()), new Error(problem));
+      const [failed, ...more] = seen.logged('cannot open a publishing channel; retrying', 'warn');
+      assert.deepEqual(more, []);
+      assert.deepEqual([failed?.operation, failed?.reason], ['channel.open', 'No channels left to allocate']);
+    } finally {
+      await resumeConnections();
+    }
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'the publishing channel open again');
+    assert.equal(seen.logged('publishing channel open again', 'info').length, 1);
+  });
+
   it('after a basic.return, says the queue is missing until it is declared again', async () => {
     const seen = observed();
     const q = queue('returned');
