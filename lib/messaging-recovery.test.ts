@@ -194,6 +194,8 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
       await resumeQueue(consumed);
     }
     await until(() => b.problem === undefined, 10_000, 'consuming');
+    const consumers = await node.ctl('list_consumers', '--quiet', '--no-table-headers', 'queue_name', 'prefetch_count');
+    assert.deepEqual(consumers.trim().split(/\s+/), [consumed, '10'], 'ten unacknowledged messages at most, unless the consumer says otherwise');
     await operating((operator) => operator.publish(consumed, JSON.stringify(body), { messageId: 'after-setup' }));
     await until(() => consumer.delivered.length === 1, 10_000, 'consumed');
     assert.equal(consumer.delivered[0]!.messageId, 'after-setup');
