@@ -76,7 +76,8 @@ describe('Broker.close', () => {
     await broker.close(300);
     const elapsed = performance.now() - started;
     assert.ok(elapsed >= 290 && elapsed < 2000, `closed after ${elapsed} ms`);
-    assert.ok(lines.some((l) => l.msg === 'RabbitMQ did not confirm closing the connection; stopping without it'));
+    const warned = lines.find((l) => l.msg === 'RabbitMQ did not confirm closing the connection; stopping without it');
+    assert.equal(warned?.timeoutMs, 300);
     await proxy.close();
   });
 });

@@ -105,6 +105,7 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
       assert.deepEqual(more, []);
       assert.equal(cancelled!.queue, q);
       assert.equal(cancelled!.operation, 'basic.cancel');
+      assert.equal(cancelled!.reason, 'consumer cancel notification');
       await until(() => /RESOURCE_LOCKED/.test(b.problem ?? ''), 10_000, 'the declaration refused while held');
     } finally {
       await holder.close();
@@ -115,18 +116,26 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
     assert.equal(consumer.delivered[0]!.messageId, 'after-cancel');
   });
 
-  it('rejects a send no queue took (mandatory flag, basic.return), declares the queue again, and sends once it is back', async () => {
+  it('rejects a send no queue took (mandatory flag, basic.return), declares the queue again once, and sends once it is back', async () => {
     const seen = observed();
     const q = queue('returned');
     const b = broker(seen, { publishesTo: [q] });
+    const announced: string[] = [];
+    b.onReady((name) => announced.push(name));
     await until(() => b.ready(q), 10_000, 'declared');
     await operator.delete(q);
 
-    await assert.rejects(b.send(q, body, message()), /^Error: basic\.return 312 NO_ROUTE: no queue took the message$/);
-    const [missing] = seen.logged('queue missing: a message came back with basic.return; declaring the queue again');
+    const [first, second] = [message(), message()];
+    const returned = /^Error: basic\.return 312 NO_ROUTE: no queue took the message$/;
+    await Promise.all([assert.rejects(b.send(q, body, first), returned), assert.rejects(b.send(q, body, second), returned)]);
+    const [missing, ...more] = seen.logged('queue missing: a message came back with basic.return; declaring the queue again');
+    assert.deepEqual(more, [], 'declared again once for both');
     assert.equal(missing?.queue, q);
+    assert.equal(missing?.operation, 'basic.publish');
+    assert.equal(missing?.reason, 'basic.return');
     await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared again');
-    await b.send(q, body, message());
+    assert.deepEqual(announced, [q, q]);
+    await b.send(q, body, first); // as the outbox sends it again, with its id
     assert.equal((await operator.channel.checkQueue(q)).messageCount, 1, 'only the confirmed message is in the queue');
   });
 
