@@ -322,6 +322,8 @@ export class Broker {
 
   /** Declares the consumer's queue and consumes from it, again after a cancel or a channel the broker closed. */
   #consume(session: Session, consumer: Consumer): void {
+    // A wait for another try may end after its connection did: the next connection's session sets the consumer up.
+    if (session.ended.signal.aborted) return;
     const { queue } = consumer;
     const again = (condition: Condition) => {
       this.#conditions.set(consumePart(queue), condition);
