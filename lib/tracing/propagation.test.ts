@@ -419,6 +419,9 @@ describe('extract', () => {
     // tracestate
     ['tracestate with traceparent', { traceparent, tracestate: 'foo=1, bar=2' }, { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: 'foo=1,bar=2' } }],
     ['invalid tracestate dropped', { traceparent, tracestate: 'foo=1,Foo=2' }, { kind: 'context', format: 'w3c', context: w3cContext }],
+    ['tracestate value holding "=" dropped', { traceparent, tracestate: 'foo=1,bar=a=b' }, { kind: 'context', format: 'w3c', context: w3cContext }],
+    ['tracestate value holding a control character dropped', { traceparent, tracestate: 'foo=1,bar=a\u0001b' }, { kind: 'context', format: 'w3c', context: w3cContext }],
+    ['tracestate value past printable ASCII dropped', { traceparent, tracestate: 'foo=1,bar=caf\u00e9' }, { kind: 'context', format: 'w3c', context: w3cContext }],
     ['repeated tracestate key keeps the first', { traceparent, tracestate: 'foo=1,bar=2,foo=3' }, { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: 'foo=1,bar=2' } }],
     ['Level 2 tracestate keys', { traceparent, tracestate: '1abc=x,foo@bar@baz=1' }, { kind: 'context', format: 'w3c', context: { ...w3cContext, tracestate: '1abc=x,foo@bar@baz=1' } }],
     ['tracestate alone', { tracestate: 'foo=1' }, { kind: 'none' }],
