@@ -7,22 +7,15 @@
  * at the state in between; new connections wait in a proxy while a test looks at a lost one.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
 import { connect, createServer, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { until } from '../tools/wait.ts';
-import { Broker, deadLetterQueue, type BrokerOptions, type Consumer, type DeliveredMessage } from './messaging.ts';
-import { FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
+import { Broker, deadLetterQueue, type BrokerOptions, type DeliveredMessage } from './messaging.ts';
+import { NOTIFICATION, newMessage, observed, Operator, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
 
-const body = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
-const message = () => ({ messageId: randomBytes(8).toString('hex'), headers: {} });
-
-/** A consumer recording what it was handed. */
-function recording(queue: string): Consumer & { delivered: DeliveredMessage[] } {
-  const delivered: DeliveredMessage[] = [];
-  return { queue, delivered, handle: async (m) => void delivered.push(m) };
-}
+const body = NOTIFICATION;
+const message = newMessage;
 
 /** Milliseconds between two log lines. */
 const between = (earlier: Record<string, any>, later: Record<string, any>) => Date.parse(later.time) - Date.parse(earlier.time);
@@ -103,19 +96,11 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
     return name;
   };
   const start = (seen: Observed, options: Partial<BrokerOptions>) => {
-    const broker = new Broker({ url: node.url, log: seen.log, tracing: seen.tracing, backoff: FAST_BACKOFF, queueSetting: 'VIP_QUEUE', ...options });
+    const broker = startBroker(seen, { url: node.url, ...options });
     brokers.push(broker);
     return broker;
   };
-  /** Runs `work` on an operator connection of its own, closed afterwards. */
-  const operating = async <T>(work: (operator: Operator) => Promise<T>): Promise<T> => {
-    const operator = await Operator.connect(node.url);
-    try {
-      return await work(operator);
-    } finally {
-      await operator.close();
-    }
-  };
+  const operating = <T>(work: (operator: Operator) => Promise<T>) => Operator.using(node.url, work);
   const erlang = (code: string) => node.ctl('eval', code);
   const queueProcess = (name: string) => `begin {ok, Q} = rabbit_amqqueue:lookup(rabbit_misc:r(<<"/">>, queue, <<"${name}">>)), amqqueue:get_pid(Q) end`;
   /** Suspends the queue's process: declaring the queue and consuming from it wait until `resumeQueue`. */

@@ -10,25 +10,16 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
-import { Broker, deadLetterQueue, producerSpan, type Consumer, type DeliveredMessage } from './messaging.ts';
-import { AMQP_URL, FAST_BACKOFF, observed, Operator, testQueue, type Observed } from './messaging.testing.ts';
+import { Broker, deadLetterQueue, producerSpan, type DeliveredMessage } from './messaging.ts';
+import { FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { openStore } from './storage.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
 import { Tracing } from './tracing/tracer.ts';
 
-const body = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
-const message = () => ({ messageId: randomBytes(8).toString('hex'), headers: {} });
-
-/** A consumer recording what it was handed. */
-function recording(queue: string): Consumer & { delivered: DeliveredMessage[] } {
-  const delivered: DeliveredMessage[] = [];
-  return { queue, delivered, handle: async (m) => void delivered.push(m) };
-}
-
-function start(seen: Observed, options: { url?: string; publishesTo?: string[]; consumers?: Consumer[] }): Broker {
-  return new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, backoff: FAST_BACKOFF, queueSetting: 'VIP_QUEUE', ...options });
-}
+const body = NOTIFICATION;
+const message = newMessage;
+const start = startBroker;
 
 describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
   let operator: Operator;
@@ -361,15 +352,7 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
 describe('Broker on a RabbitMQ node of its own', () => {
   let node: PrivateBroker;
   const dir = mkdtempSync(join(tmpdir(), 'messaging-test-'));
-  /** Runs `work` on an operator connection of its own: the node's outages close every connection. */
-  const operating = async <T>(work: (operator: Operator) => Promise<T>): Promise<T> => {
-    const operator = await Operator.connect(node.url);
-    try {
-      return await work(operator);
-    } finally {
-      await operator.close();
-    }
-  };
+  const operating = <T>(work: (operator: Operator) => Promise<T>) => Operator.using(node.url, work);
 
   before(async () => {
     node = await startPrivateBroker();

@@ -3,12 +3,11 @@
  * read, test queue names, and an operator's connection to the broker, doing to a test's
  * own queues what operators and other clients do.
  */
-import { randomUUID } from 'node:crypto';
-import process from 'node:process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import amqp, { type Channel, type ChannelModel } from 'amqplib';
 import { testAmqpUrl } from '../tools/rabbitmq-node.ts';
 import { createLogger, type Logger } from './log.ts';
-import { deadLetterQueue } from './messaging.ts';
+import { Broker, deadLetterQueue, type BrokerOptions, type Consumer, type DeliveredMessage } from './messaging.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
 import { Tracing } from './tracing/tracer.ts';
 
@@ -19,6 +18,23 @@ export const AMQP_URL = testAmqpUrl();
 export const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 200 };
 
 export const testQueue = (what: string) => `test.${what}.${randomUUID().slice(0, 8)}`;
+
+/** A VIP notification's body, as accountservice sends it. */
+export const NOTIFICATION = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
+
+/** What `Broker.send` takes beside the body: a new message id, no headers. */
+export const newMessage = () => ({ messageId: randomBytes(8).toString('hex'), headers: {} });
+
+/** A consumer recording what it was handed. */
+export function recording(queue: string): Consumer & { delivered: DeliveredMessage[] } {
+  const delivered: DeliveredMessage[] = [];
+  return { queue, delivered, handle: async (m) => void delivered.push(m) };
+}
+
+/** A Broker logging and tracing into `seen`, retrying fast, on the test run's broker unless `options.url` names another. */
+export function startBroker(seen: Observed, options: Partial<BrokerOptions>): Broker {
+  return new Broker({ url: AMQP_URL, log: seen.log, tracing: seen.tracing, backoff: FAST_BACKOFF, queueSetting: 'VIP_QUEUE', ...options });
+}
 
 export interface Observed {
   log: Logger;
@@ -49,6 +65,16 @@ export class Operator {
     readonly connection: ChannelModel,
     readonly channel: Channel,
   ) {}
+
+  /** Runs `work` on an operator connection of its own to `url`, closed afterwards (an outage closes every connection). */
+  static async using<T>(url: string, work: (operator: Operator) => Promise<T>): Promise<T> {
+    const operator = await Operator.connect(url);
+    try {
+      return await work(operator);
+    } finally {
+      await operator.close();
+    }
+  }
 
   /** Connects to `url`, by default the test run's broker. */
   static async connect(url = AMQP_URL): Promise<Operator> {
