@@ -29,8 +29,11 @@ export const ORIGINAL_QUOTE_STRENGTH = 4;
  * the strength is above 0); image SERVER.
  */
 export const spansPerRequest = (quoteStrength: number) => (quoteStrength > 0 ? 7 : 6);
-/** `landscape` runs at the settings' quote strength; `landscape-original` at the original's, for comparison. */
-const CONTENDERS = ['landscape', 'bare', 'landscape-original'] as const;
+/**
+ * `landscape` runs at the settings' quote strength; `landscape-original` at the original's, for comparison;
+ * `bare-chain` is the landscape's shape without its features (bench/servers/bare-chain.ts).
+ */
+const CONTENDERS = ['landscape', 'bare', 'landscape-original', 'bare-chain'] as const;
 type Contender = (typeof CONTENDERS)[number];
 
 export interface EndToEndSettings {
@@ -73,6 +76,10 @@ export interface EndToEndResult {
   ratio: number;
   /** The same for the landscape at the original's quote strength. */
   originalRatio: number;
+  /** The same for the bare chain: a bare Hono front making the landscape's two calls to bare Hono processes. */
+  chainRatio: number;
+  /** CPU time per request of the bare chain's front, µs: what accountservice's work costs at the least. */
+  chainFrontCpuUs: number;
   /** CPU time per landscape request by process, µs (the load generator included). */
   cpuPerRequestUs: Record<ServiceName | 'load generator', number>;
   /** Resident memory during the landscape's measured rounds, bytes; `anonMedian`: the anonymous part (RssAnon). */
@@ -122,17 +129,37 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
     const original = (await startMeasured(ORIGINAL_QUOTE_STRENGTH, originalDir)).landscape;
     const bare = await startScript(`bare (${runtime})`, 'bare.ts', { runtime });
     stops.push(bare.stop);
+    const chainCalls = [];
+    for (const name of ['quote', 'image']) {
+      const called = await startScript(`bare chain ${name} (${runtime})`, 'downstream.ts', { runtime });
+      stops.push(called.stop);
+      chainCalls.push(called.url);
+    }
+    const chain = await startScript(`bare chain (${runtime})`, 'bare-chain.ts', {
+      runtime,
+      env: { QUOTE_URL: chainCalls[0]!, IMAGE_URL: chainCalls[1]! },
+    });
+    stops.push(chain.stop);
     const url: Record<Contender, string> = {
       landscape: `${landscape.services.accountservice.url}/accounts/10001`,
       bare: `${bare.url}/accounts/10001`,
       'landscape-original': `${original.services.accountservice.url}/accounts/10001`,
+      'bare-chain': `${chain.url}/accounts/10001`,
     };
     const pidOf = (name: ServiceName) => landscape.services[name].process.pid!;
     const pids = Object.fromEntries(SERVICES.map((name) => [name, pidOf(name)])) as Record<ServiceName, number>;
 
     const rssSamples: Record<string, MemorySample[]> = Object.fromEntries(SERVICES.map((name) => [name, []]));
     const cpu = { seconds: Object.fromEntries([...SERVICES, 'load generator'].map((name) => [name, 0])), requests: 0 };
+    const chainFront = { seconds: 0, requests: 0 };
     const measured = async (contender: Contender, seconds: number, round: boolean) => {
+      if (contender === 'bare-chain' && round) {
+        const before = cpuSeconds(chain.process.pid!);
+        const result = await load({ url: url[contender], connections, durationS: seconds });
+        chainFront.seconds += cpuSeconds(chain.process.pid!) - before;
+        chainFront.requests += result.ok;
+        return result;
+      }
       if (contender !== 'landscape' || !round) return load({ url: url[contender], connections, durationS: seconds });
       const rss = sampleMemory(pids);
       const before = new Map(SERVICES.map((name) => [name, cpuSeconds(pids[name])]));
@@ -153,6 +180,7 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
       (contender, round, r) => progress(`end-to-end ${runtime} ${contender} round ${round + 1}: ${describe(r)}`),
     );
     await bare.stop();
+    await chain.stop();
     await original.stop();
 
     const summary = Object.fromEntries(CONTENDERS.map((c) => [c, summarise(results[c])])) as Record<Contender, LoadResult>;
@@ -180,6 +208,8 @@ export async function runEndToEnd(settings: EndToEndSettings, progress: (line: s
       summary,
       ratio: ratioToBare('landscape'),
       originalRatio: ratioToBare('landscape-original'),
+      chainRatio: ratioToBare('bare-chain'),
+      chainFrontCpuUs: (chainFront.seconds / chainFront.requests) * 1e6,
       cpuPerRequestUs,
       rss,
       queryaccount: { count: durations.length, medianUs: percentile(durations, 0.5), p99Us: percentile(durations, 0.99) },

@@ -115,6 +115,7 @@ function summary(results: Results): string {
     row(2, `landscape ÷ bare Hono req/s at ${strength}, ${runtime}`, n(e.ratio, 3), `≥ ${target}`, met(e.ratio >= target));
     const original = `landscape ÷ bare Hono req/s at strength ${ORIGINAL_QUOTE_STRENGTH} (the original's), ${runtime}`;
     row(2, original, n(e.originalRatio, 3), 'report', '');
+    row(2, `bare chain ÷ bare Hono req/s (the landscape's shape, nothing else), ${runtime}`, n(e.chainRatio, 3), 'report', '');
   }
   for (const [runtime, { queryaccount: q }] of ran) {
     const result = `${n(q.medianUs)} µs (${n(q.p99Us)} µs)`;
@@ -229,12 +230,15 @@ function endToEndSection(results: Results): string {
   parts.push(
     '`GET /accounts/10001` at accountservice, through the landscape started by tools/landscape.ts (four services, ' +
       'RabbitMQ, LMDB in a temporary directory, the local collector; sampling 100 %, export every 1 s) against ' +
-      '`GET /accounts/10001` of a bare Hono app (bench/servers/bare.ts) on the same runtime. The landscape measured ' +
+      '`GET /accounts/10001` of a bare Hono app (bench/servers/bare.ts) on the same runtime, and against a bare chain ' +
+      '(bench/servers/bare-chain.ts): a bare Hono front that answers after the same two calls to two bare Hono ' +
+      'processes, over the services\' transport, with none of the landscape\'s features (no tracing, breaker, retries, ' +
+      'LMDB, messaging or log lines): the least a request of this shape costs here. The landscape measured ' +
       `against the target runs at QUOTE_STRENGTH=${quoteStrength}: the plumbing, which is what the ceiling counts. ` +
       `A second landscape (own collector) runs at the original's strength ${ORIGINAL_QUOTE_STRENGTH}, where ` +
       'quotes-service burns about 0.4 ms of CPU per request. ' +
       `autocannon, ${connections} connections, closed loop; ${warmupS} s warm-up each, ${rounds} rounds of ` +
-      `${durationS} s, the three in turn. One request through the landscape is served three times and ` +
+      `${durationS} s, the four in turn. One request through the landscape is served three times and ` +
       'makes two calls, so about 0.2 of bare Hono is the ceiling.',
     '',
     table(
@@ -242,10 +246,11 @@ function endToEndSection(results: Results): string {
       RUNTIMES.flatMap((runtime) => {
         const e = results.endToEnd[runtime];
         if (!e) return [];
-        const { landscape: l, bare: b, 'landscape-original': o } = e.summary;
+        const { landscape: l, bare: b, 'landscape-original': o, 'bare-chain': c } = e.summary;
         return [
           [runtime, `landscape, strength ${quoteStrength}`, n(e.ratio, 3), n(l.rps), n(l.p50, 2), n(l.p99, 2), l.errors],
           [runtime, `landscape, strength ${ORIGINAL_QUOTE_STRENGTH}`, n(e.originalRatio, 3), n(o.rps), n(o.p50, 2), n(o.p99, 2), o.errors],
+          [runtime, 'bare chain', n(e.chainRatio, 3), n(c.rps), n(c.p50, 2), n(c.p99, 2), c.errors],
           [runtime, 'bare Hono', '1', n(b.rps), n(b.p50, 2), n(b.p99, 2), b.errors],
         ];
       }),
@@ -260,6 +265,13 @@ function endToEndSection(results: Results): string {
         return e ? [[runtime, ...Object.values(e.cpuPerRequestUs).map((us) => n(us))]] : [];
       }),
     ),
+    '',
+    'The bare chain\'s front, in its own rounds: ' +
+      RUNTIMES.flatMap((runtime) => {
+        const e = results.endToEnd[runtime];
+        return e ? [`${n(e.chainFrontCpuUs)} µs per request on ${runtime} (accountservice: ${n(e.cpuPerRequestUs.accountservice)})`] : [];
+      }).join(', ') +
+      '.',
   );
   return parts.join('\n');
 }
