@@ -8,9 +8,9 @@ import { Piscina } from 'piscina';
 import { NotAnImageError } from './limits.ts';
 import { sepiaJpeg } from './sepia.ts';
 
-export default function toneInWorker(input: ArrayBuffer): ArrayBuffer | string {
+export default async function toneInWorker(input: ArrayBuffer): Promise<ArrayBuffer | string> {
   try {
-    return Piscina.move(movableBuffer(sepiaJpeg(new Uint8Array(input)))) as ArrayBuffer;
+    return Piscina.move(movableBuffer(await sepiaJpeg(new Uint8Array(input)))) as ArrayBuffer;
   } catch (error) {
     if (error instanceof NotAnImageError) return error.message;
     throw error;
@@ -19,8 +19,9 @@ export default function toneInWorker(input: ArrayBuffer): ArrayBuffer | string {
 
 /**
  * The ArrayBuffer to move for `bytes`: their own when they fill it, else a copy of just them.
- * A small JPEG is a Buffer in Node's shared 8 KiB pool, whose slice() is a view, not a copy:
- * only a copy of its own bytes may be moved, or the answer carries the whole pool.
+ * The encoders answer a buffer of the JPEG's own, but a view into a larger one (a small Buffer
+ * lies in Node's shared 8 KiB pool, whose slice() is a view, not a copy) would move the whole
+ * of it: only a copy of its own bytes may be moved then.
  */
 export function movableBuffer(bytes: Uint8Array<ArrayBuffer>): ArrayBuffer {
   return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : new Uint8Array(bytes).buffer;

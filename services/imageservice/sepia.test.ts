@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import jpeg from 'jpeg-js';
+import { readJpegFrame } from './jpeg-frame.ts';
 import { NotAnImageError } from './limits.ts';
-import { sepiaJpeg, toneSepia } from './sepia.ts';
+import { MOZJPEG_MAX_PIXELS, sepiaJpeg, toneSepia } from './sepia.ts';
+import { makeJpeg } from './test-jpegs.ts';
 
 const sample = readFileSync(new URL('./samples/ocean.jpg', import.meta.url));
 
@@ -14,8 +16,8 @@ describe('sepia', () => {
     assert.deepEqual([...pixels], [255, 255, 238, 255, 48, 42, 33, 255]);
   });
 
-  it('turns a JPEG into a sepia JPEG of the same size', () => {
-    const out = jpeg.decode(sepiaJpeg(sample), { useTArray: true });
+  it('turns a JPEG into a sepia JPEG of the same size', async () => {
+    const out = jpeg.decode(await sepiaJpeg(sample), { useTArray: true });
     const original = jpeg.decode(sample, { useTArray: true });
     assert.equal(out.width, original.width);
     assert.equal(out.height, original.height);
@@ -27,7 +29,7 @@ describe('sepia', () => {
 
   // What reaches it has passed limits.ts (which tells a non-JPEG, a bomb and an image too large
   // apart, limits.test.ts); anything the decoder still cannot read is refused, never thrown raw.
-  it('refuses what it cannot decode as NotAnImageError', () => {
+  it('refuses what it cannot decode as NotAnImageError', async () => {
     const broken = { name: 'NotAnImageError', message: 'JPEG could not be decoded' };
     const padded = (...start: number[]) => Buffer.concat([Buffer.from(start), Buffer.alloc(500, 7)]);
     for (const bytes of [
@@ -37,17 +39,44 @@ describe('sepia', () => {
       sample.subarray(0, 200),
       padded(0xff, 0xd8, 0xff),
     ]) {
-      assert.throws(() => sepiaJpeg(bytes), broken);
+      await assert.rejects(sepiaJpeg(bytes), broken);
     }
   });
 
-  it("names the decoder's own limits when an image is over them", () => {
+  it("names the decoder's own limits when an image is over them", async () => {
     const small = Buffer.from(jpeg.encode({ width: 8, height: 8, data: Buffer.alloc(8 * 8 * 4, 128) }, 90).data);
     // The frame header (SOF0, FF C0) gives height and width after its length and precision: claim
     // 6000 × 6000, 36 megapixels, over the pixel limit the decoder is given.
     const sof = small.indexOf(Buffer.from([0xff, 0xc0]));
     small.writeUInt16BE(6000, sof + 5);
     small.writeUInt16BE(6000, sof + 7);
-    assert.throws(() => sepiaJpeg(small), { name: 'NotAnImageError', message: /^JPEG over the decoder's limits \(maxResolutionInMP/ });
+    await assert.rejects(sepiaJpeg(small), { name: 'NotAnImageError', message: /^JPEG over the decoder's limits \(maxResolutionInMP/ });
+  });
+
+  // mozjpeg (4:2:0 chroma: luma sampled 2×2) while the image fits its initial memory, jpeg-js
+  // (every component 1×1) above; either way a baseline JPEG of the image's size, in a buffer of its own.
+  it(`encodes up to ${MOZJPEG_MAX_PIXELS} pixels with mozjpeg, larger images with jpeg-js`, async () => {
+    for (const [width, height, sampling] of [[320, 240, 2], [1000, 1000, 2], [1000, 1001, 1]] as const) {
+      const out = await sepiaJpeg(makeJpeg(width, height));
+      const frame = readJpegFrame(out);
+      const label = `${width}×${height}`;
+      assert.deepEqual([frame.coding, frame.width, frame.height, frame.components.length], ['baseline', width, height, 3], label);
+      assert.deepEqual([frame.components[0]!.h, frame.components[0]!.v], [sampling, sampling], label);
+      assert.deepEqual([out.byteOffset, out.buffer.byteLength], [0, out.byteLength], `${label}: its own buffer`);
+      assert.deepEqual([jpeg.decode(out).width, jpeg.decode(out).height], [width, height], label);
+    }
+  });
+
+  it('encodes at quality 85 unless told otherwise', async () => {
+    const sizes = await Promise.all([undefined, 85, 50, 95].map(async (quality) => (await sepiaJpeg(sample, quality)).byteLength));
+    assert.equal(sizes[0], sizes[1]);
+    assert.ok(sizes[2]! < sizes[1]! && sizes[1]! < sizes[3]!, `${sizes}`);
+  });
+
+  it('encodes image after image with the same instance, the same answer each time', async () => {
+    const image = makeJpeg(64, 48, 'noise');
+    const first = await sepiaJpeg(image);
+    const toned = await Promise.all([1, 2, 3].map(() => sepiaJpeg(image)));
+    for (const again of toned) assert.deepEqual(again, first);
   });
 });
