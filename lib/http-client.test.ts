@@ -107,6 +107,23 @@ describe('ServiceClient', () => {
     assert.equal(headers.traceparent, `00-${parent.traceId}-${call?.id}-01`);
   });
 
+  it('calls each path as resolved against the base URL, also after more distinct paths than it keeps resolved', async () => {
+    server.set((request) => ({ status: 200, body: { ok: true, url: request.url } }));
+    server.requests.length = 0;
+    const { tracing: t } = tracing();
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    const c = client({ retry: PATIENT });
+    // The client keeps 1,024 resolved paths: 1,100 distinct ones, then the first ones again.
+    const paths = [...Array.from({ length: 1100 }, (_, i) => `/accounts/${i}?n=${i}`), '/accounts/0?n=0', '/accounts/1?n=1'];
+    for (let i = 0; i < paths.length; i += 50) {
+      await Promise.all(paths.slice(i, i + 50).map((path) => c.fetchJson(path, parent, 'getaccount')));
+    }
+    parent.finish();
+    c.close();
+    // Calls in flight together may arrive in any order.
+    assert.deepEqual(server.requests.map((request) => request.url).sort(), [...paths].sort());
+  });
+
   it('retries a 5xx up to three attempts, each its own CLIENT span, then falls back', async () => {
     server.set(() => ({ status: 503 }));
     server.requests.length = 0;
