@@ -2,26 +2,31 @@ import assert from 'node:assert/strict';
 import { Agent, get } from 'node:http';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { Hono } from 'hono';
+import { createLogger } from './log.ts';
 import { KEEP_ALIVE_TIMEOUT_MS, listen, type ListenOptions, type RunningServer } from './server.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
-import { traceRefusedRequest } from './tracing/middleware.ts';
+import { traceRefusedRequest, tracingMiddleware } from './tracing/middleware.ts';
 import { Tracing } from './tracing/tracer.ts';
 
-/** Writes raw bytes, resolves with the answer's status, headers (lower-cased) and body. */
-function exchange(port: number, bytes: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+/** Writes raw bytes, resolves with the raw answer once the server closes the connection. */
+function rawExchange(port: number, bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1');
     let data = '';
     socket.on('data', (chunk) => (data += chunk.toString('latin1')));
     socket.on('error', reject);
-    socket.on('close', () => {
-      const [head = '', body = ''] = data.split('\r\n\r\n');
-      const [statusLine = '', ...lines] = head.split('\r\n');
-      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
-    });
+    socket.on('close', () => resolve(data));
     socket.end(bytes);
   });
+}
+
+/** Writes raw bytes, resolves with the answer's status, headers (lower-cased) and body. */
+async function exchange(port: number, bytes: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  const [head = '', body = ''] = (await rawExchange(port, bytes)).split('\r\n\r\n');
+  const [statusLine = '', ...lines] = head.split('\r\n');
+  const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+  return { status: Number(statusLine.split(' ')[1]), headers, body };
 }
 
 const request = (target: string, headers: string[]) => [`GET ${target} HTTP/1.1`, ...headers, 'Connection: close', '', ''].join('\r\n');
@@ -146,6 +151,36 @@ describe('listen', () => {
       await assert.rejects(listen(ok, first.port), (error: NodeJS.ErrnoException) => error.code === 'EADDRINUSE');
     } finally {
       await first.close();
+    }
+  });
+});
+
+describe('the tracing middleware behind listen', () => {
+  it('puts the traceresponse on every answer once, beside the headers the app set, errors and HEAD included', async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const app = new Hono();
+    app.use(tracingMiddleware({ tracing, log: createLogger({ service: 'svc' }, { write: () => {} }) }));
+    app.get('/ok', (c) => c.json({ ok: true }, 200, { 'x-own': 'kept' }));
+    app.get('/text', (c) => c.text('plain'));
+    app.get('/throw', () => {
+      throw new Error('broken');
+    });
+    app.onError((_error, c) => c.json({ error: 'internal error' }, 500));
+    const server = await listen(app.fetch, 0);
+    try {
+      for (const [method, path, status] of [['GET', '/ok', 200], ['HEAD', '/ok', 200], ['GET', '/text', 200], ['GET', '/throw', 500], ['GET', '/none', 404]] as const) {
+        const answer = await exchange(server.port, [`${method} ${path} HTTP/1.1`, 'Host: x', 'Connection: close', '', ''].join('\r\n'));
+        assert.equal(answer.status, status, `${method} ${path}`);
+        const span = exporter.spans.at(-1)!;
+        assert.equal(answer.headers.traceresponse, `00-${span.traceId}-${span.id}-01`, `${method} ${path}`);
+        if (path === '/ok') assert.equal(answer.headers['x-own'], 'kept');
+      }
+      // One field, not two: raw, the header appears once.
+      const raw = await rawExchange(server.port, ['GET /ok HTTP/1.1', 'Host: x', 'Connection: close', '', ''].join('\r\n'));
+      assert.equal(raw.match(/^traceresponse:/gim)?.length, 1);
+    } finally {
+      await server.close();
     }
   });
 });
