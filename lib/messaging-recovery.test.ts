@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { until } from '../tools/wait.ts';
 import { Broker, deadLetterQueue, type BrokerOptions, type DeliveredMessage } from './messaging.ts';
-import { NOTIFICATION, newMessage, observed, Operator, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
+import { NOTIFICATION, newMessage, observed, Operator, ownQueues, recording, startBroker, type Observed } from './messaging.testing.ts';
 
 const body = NOTIFICATION;
 const message = newMessage;
@@ -89,12 +89,7 @@ async function holdingProxy(url: string) {
 describe('Broker recovery, on a RabbitMQ node of its own', () => {
   let node: PrivateBroker;
   const brokers: Broker[] = [];
-  const queues: string[] = [];
-  const queue = (what: string) => {
-    const name = testQueue(what);
-    queues.push(name);
-    return name;
-  };
+  const { names: queues, queue } = ownQueues();
   const start = (seen: Observed, options: Partial<BrokerOptions>) => {
     const broker = startBroker(seen, { url: node.url, ...options });
     brokers.push(broker);

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
 import { Broker, deadLetterQueue, producerSpan, type DeliveredMessage } from './messaging.ts';
-import { FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
+import { FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, ownQueues, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { openStore } from './storage.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
@@ -23,13 +23,8 @@ const start = startBroker;
 
 describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
   let operator: Operator;
-  const queues: string[] = [];
   const brokers: Broker[] = [];
-  const queue = (what: string) => {
-    const name = testQueue(what);
-    queues.push(name);
-    return name;
-  };
+  const { names: queues, queue } = ownQueues();
   const broker = (seen: Observed, options: Parameters<typeof start>[1]) => {
     const started = start(seen, options);
     brokers.push(started);

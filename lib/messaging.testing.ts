@@ -19,6 +19,19 @@ export const FAST_BACKOFF = { initialDelayMs: 20, maxDelayMs: 200 };
 
 export const testQueue = (what: string) => `test.${what}.${randomUUID().slice(0, 8)}`;
 
+/** Queues of a test's own: `queue(what)` names one with testQueue and keeps it in `names`, for the test's cleanup. */
+export function ownQueues(): { names: string[]; queue: (what: string) => string } {
+  const names: string[] = [];
+  return {
+    names,
+    queue: (what) => {
+      const name = testQueue(what);
+      names.push(name);
+      return name;
+    },
+  };
+}
+
 /** A VIP notification's body, as accountservice sends it. */
 export const NOTIFICATION = { accountId: '10000', readAt: '2026-01-01T00:00:00Z' };
 
