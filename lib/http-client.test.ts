@@ -238,22 +238,26 @@ describe('ServiceClient', () => {
     await until(() => server.abandoned.length === 3, 2000, 'the server to see all three attempts abandoned');
   });
 
-  it('aborts the attempt in flight when the breaker times out, and ends its span before the caller\'s', async () => {
+  it('aborts the attempt in flight at the deadline, ends its span before the caller\'s, and counts it against the service', async () => {
     server.set(() => 'hang');
     const { spans, tracing: t } = tracing();
-    // One attempt allowed 1 s, but the whole call (and so the breaker's timeout) only 150 ms.
+    // One attempt allowed 1 s, but the whole call only 150 ms.
     const c = client({ retry: { attempts: 1, delayMs: 1, attemptTimeoutMs: 1000, deadlineMs: 150 } });
     const parent = t.rootSpan('root', { kind: 'SERVER' });
     const started = performance.now();
     assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
     const elapsed = performance.now() - started;
     parent.finish();
-    c.close();
     assert.ok(elapsed < 1000, `answered at the deadline, not after the attempt's 1 s (${elapsed.toFixed(0)} ms)`);
     const [attempt] = spans.filter((s) => s.name === 'call');
     assert.equal(attempt?.tags['aborted'], 'deadline');
-    assert.ok(attempt?.tags.error, 'the aborted attempt is marked failed');
+    assert.match(String(attempt?.tags.error), /^deadline: attempt aborted after 1\d\d ms$/);
+    assert.match(String(spans.find((s) => s.name === 'root')?.tags['fallback.remote']), /^deadline: attempt aborted after/);
     assertNoSpanOutlivesItsParent(spans);
+    // Calls that run out of time are failures of the service, like 5xx answers: the third opens the breaker.
+    for (let i = 0; i < 2; i++) await c.fetchJson('/x', t.rootSpan(`late${i}`), 'call');
+    assert.equal(c.state, 'open');
+    c.close();
   });
 
   it('retries within a budget of the recent calls, and says so on the span when it refuses', async () => {

@@ -7,10 +7,12 @@
  * deadline, whichever is less. Retries also draw on a retry budget per remote service,
  * so that a saturated service is not sent more work exactly when it can least take it.
  * Every attempt is its own CLIENT span carrying the context downstream in B3 and W3C
- * headers. When the deadline (which is also the breaker's timeout) fires, the attempt in flight
- * is aborted and its span ends then, tagged `aborted`; the call returns only after that, so
- * no attempt span outlives the caller's span. When the call fails or the breaker is
- * open, the caller gets the fallback and the parent span says why.
+ * headers. The attempt's own timer is the only one a call sets: no retry starts that the
+ * deadline leaves no time for, so when the deadline passes it is the attempt in flight that
+ * is aborted, its span ending then, tagged `aborted`; the call returns only after that, so
+ * no attempt span outlives the caller's span. (The breaker therefore has no timeout of its
+ * own: it would repeat the deadline, at the cost of a second timer per call.) When the call
+ * fails or the breaker is open, the caller gets the fallback and the parent span says why.
  *
  * Each client keeps its own pool of kept-alive connections (lib/http-transport.ts), the one
  * place the runtime's HTTP client shows.
@@ -30,7 +32,7 @@ export interface RetrySettings {
   delayMs: number;
   /** Time allowed for one attempt, in milliseconds (less when less of the deadline is left). */
   attemptTimeoutMs: number;
-  /** Time allowed for the whole call, retries included, in milliseconds; also the breaker's timeout. */
+  /** Time allowed for the whole call, retries included, in milliseconds. */
   deadlineMs: number;
 }
 
@@ -105,8 +107,8 @@ class ClientError extends Error {
 }
 
 /**
- * Why an attempt was aborted; the value of its span's `aborted` tag. The breaker's timeout
- * is the call's deadline: whichever timer fires first, the cause is `deadline`.
+ * Why an attempt was aborted; the value of its span's `aborted` tag: `deadline` when what was
+ * left of the call's deadline was less than the attempt timeout.
  */
 export type AbortCause = 'attempt timeout' | 'deadline';
 
@@ -118,28 +120,17 @@ class AttemptAborted extends Error {
   }
 }
 
-/** One call (all its attempts): its deadline, the signal that stops it, and when its last attempt ended. */
+/** One call (all its attempts): the span it is made under, and its deadline. */
 class Call {
   readonly #started = performance.now();
-  readonly #abort = new AbortController();
-  /** Settles when the retries have ended, the last attempt's span finished. */
-  settled: Promise<unknown> = Promise.resolve();
 
   constructor(
     readonly parent: Span,
     readonly deadlineMs: number,
   ) {}
 
-  get signal(): AbortSignal {
-    return this.#abort.signal;
-  }
-
   get remainingMs(): number {
     return this.deadlineMs - (performance.now() - this.#started);
-  }
-
-  abort(cause: AbortCause): void {
-    this.#abort.abort(new AttemptAborted(cause, performance.now() - this.#started));
   }
 }
 
@@ -171,7 +162,8 @@ export class ServiceClient<T> {
     this.#budget = new RetryBudget({ ...defaultRetryBudgetSettings, ...retryBudget });
     const settings = { ...defaultBreakerSettings, ...breaker };
     this.#breaker = new CircuitBreaker((call: Call, path: string, name: string, options: RequestOptions) => this.#withRetries(call, path, name, options), {
-      timeout: this.#retry.deadlineMs,
+      // The attempts' timers keep the deadline (see #attempt).
+      timeout: false,
       errorThresholdPercentage: settings.errorThresholdPercentage,
       volumeThreshold: settings.volumeThreshold,
       resetTimeout: settings.resetTimeoutMs,
@@ -206,10 +198,7 @@ export class ServiceClient<T> {
     try {
       return (await this.#breaker.fire(call, path, name, options)) as T;
     } catch (error) {
-      // The breaker's timeout leaves the action running: stop it, and wait for its attempt
-      // span to end, so that it cannot outlive the caller's span.
-      if (isBreakerTimeout(error)) call.abort('deadline');
-      await call.settled.catch(() => {});
+      // The breaker rejects only once the retries have ended, or without running them when it is open.
       const reason = this.#breaker.opened && before === 'open' ? 'circuit breaker open' : describe(error);
       if (this.#log.enabled('debug')) {
         this.#log.debug('fallback', { traceId: parent.traceId, spanId: parent.spanId, remoteService: this.service, reason });
@@ -245,12 +234,11 @@ export class ServiceClient<T> {
     this.#budget.recordCall();
     // In half-open state the breaker lets this one call through: it is the trial that closes it.
     if (this.#breaker.halfOpen) this.#settling = call;
-    const settled = pRetry((attempt) => this.#attempt(call, path, name, options, attempt), {
+    return pRetry((attempt) => this.#attempt(call, path, name, options, attempt), {
       retries: attempts - 1,
       minTimeout: delayMs,
       maxTimeout: delayMs,
       factor: 1,
-      signal: call.signal,
       // No retry when no time is left for it, nor beyond the budget (which then says so).
       shouldRetry: () => {
         if (call.remainingMs <= delayMs) return false;
@@ -259,8 +247,6 @@ export class ServiceClient<T> {
         return false;
       },
     });
-    call.settled = settled;
-    return settled;
   }
 
   async #attempt(call: Call, path: string, name: string, { method = 'GET', json }: RequestOptions, attempt: number): Promise<unknown> {
@@ -274,13 +260,11 @@ export class ServiceClient<T> {
     if (json !== undefined) headers['content-type'] = 'application/json';
     span.inject((key, value) => (headers[key] = value));
 
-    // Aborted by its own timeout (the attempt's, or the rest of the deadline if that is less) or by the call's signal.
+    // Aborted by its own timeout: the attempt's, or the rest of the deadline if that is less.
     const abort = new AbortController();
     const timeoutMs = Math.min(this.#retry.attemptTimeoutMs, call.remainingMs);
     const cause: AbortCause = timeoutMs < this.#retry.attemptTimeoutMs ? 'deadline' : 'attempt timeout';
     const timer = setTimeout(() => abort.abort(new AttemptAborted(cause, timeoutMs)), Math.max(timeoutMs, 0));
-    const stop = () => abort.abort(call.signal.reason);
-    call.signal.addEventListener('abort', stop);
     const debug = this.#log.enabled('debug');
     const started = debug ? performance.now() : 0;
     let status: number | undefined;
@@ -305,7 +289,6 @@ export class ServiceClient<T> {
       throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(aborted ?? error));
     } finally {
       clearTimeout(timer);
-      call.signal.removeEventListener('abort', stop);
       span.finish();
       if (debug) {
         this.#log.debug('call attempt', {
@@ -335,10 +318,6 @@ function serialize(json: unknown): string | undefined {
   } catch (error) {
     throw new AbortError(new ClientError(`request body: ${describe(error)}`));
   }
-}
-
-function isBreakerTimeout(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'ETIMEDOUT';
 }
 
 function describe(error: unknown): string {
