@@ -239,14 +239,17 @@ export class ServiceClient<T> {
       minTimeout: delayMs,
       maxTimeout: delayMs,
       factor: 1,
-      // No retry when no time is left for it, nor beyond the budget (which then says so).
-      shouldRetry: () => {
-        if (call.remainingMs <= delayMs) return false;
-        if (this.#budget.tryRetry()) return true;
-        call.parent.annotate(`${this.service} retry refused: retry budget spent`);
-        return false;
-      },
+      // Bound rather than an arrow function, which tsx would name with Object.defineProperty on every call.
+      shouldRetry: this.#mayRetry.bind(this, call),
     });
+  }
+
+  /** No retry when no time is left for it, nor beyond the budget (which then says so on the span). */
+  #mayRetry(call: Call): boolean {
+    if (call.remainingMs <= this.#retry.delayMs) return false;
+    if (this.#budget.tryRetry()) return true;
+    call.parent.annotate(`${this.service} retry refused: retry budget spent`);
+    return false;
   }
 
   async #attempt(call: Call, path: string, name: string, { method = 'GET', json }: RequestOptions, attempt: number): Promise<unknown> {
