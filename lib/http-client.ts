@@ -20,7 +20,7 @@
 import CircuitBreaker from 'opossum';
 import pRetry, { AbortError } from 'p-retry';
 import type { EnvReader } from './config.ts';
-import { createHttpTransport } from './http-transport.ts';
+import { createHttpTransport, isTimeout } from './http-transport.ts';
 import { msSince, type Logger } from './log.ts';
 import { defaultRetryBudgetSettings, RetryBudget, type RetryBudgetSettings } from './retry-budget.ts';
 import type { Span } from './tracing/span.ts';
@@ -112,7 +112,7 @@ class ClientError extends Error {
  */
 export type AbortCause = 'attempt timeout' | 'deadline';
 
-/** The reason an attempt's signal aborts with. */
+/** What an attempt past its time limit fails with. */
 class AttemptAborted extends Error {
   override name = 'AttemptAborted';
   constructor(readonly abortCause: AbortCause, afterMs: number) {
@@ -263,17 +263,15 @@ export class ServiceClient<T> {
     if (json !== undefined) headers['content-type'] = 'application/json';
     span.inject((key, value) => (headers[key] = value));
 
-    // Aborted by its own timeout: the attempt's, or the rest of the deadline if that is less.
-    const abort = new AbortController();
-    const timeoutMs = Math.min(this.#retry.attemptTimeoutMs, call.remainingMs);
+    // Its own time limit: the attempt's, or the rest of the deadline if that is less.
+    const timeoutMs = Math.max(Math.min(this.#retry.attemptTimeoutMs, call.remainingMs), 0);
     const cause: AbortCause = timeoutMs < this.#retry.attemptTimeoutMs ? 'deadline' : 'attempt timeout';
-    const timer = setTimeout(() => abort.abort(new AttemptAborted(cause, timeoutMs)), Math.max(timeoutMs, 0));
     const debug = this.#log.enabled('debug');
     const started = debug ? performance.now() : 0;
     let status: number | undefined;
     let failure: unknown;
     try {
-      const response = await this.#transport.send({ method, url, headers, body: serialize(json), signal: abort.signal });
+      const response = await this.#transport.send({ method, url, headers, body: serialize(json), timeoutMs });
       status = response.status;
       span.tag('http.status_code', response.status);
       if (!response.ok) {
@@ -284,14 +282,13 @@ export class ServiceClient<T> {
       }
       return await response.json();
     } catch (error) {
-      const aborted = abort.signal.aborted ? (abort.signal.reason as AttemptAborted) : undefined;
+      const aborted = isTimeout(error) ? new AttemptAborted(cause, timeoutMs) : undefined;
       if (aborted) span.tag('aborted', aborted.abortCause);
       failure = aborted ?? error;
       span.fail(aborted ?? (error instanceof AbortError ? error.originalError : error));
       // Network and timeout errors arrive as TypeError/DOMException; normalise so they are retried.
       throw error instanceof AbortError || error instanceof ClientError ? error : new Error(describe(aborted ?? error));
     } finally {
-      clearTimeout(timer);
       span.finish();
       if (debug) {
         this.#log.debug('call attempt', {

@@ -4,11 +4,12 @@
  * and this file also runs itself under Deno (`deno test`), so Deno's own fetch meets them too.
  */
 import assert from 'node:assert/strict';
+import process from 'node:process';
 import { spawnSync } from 'node:child_process';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { createHttpTransport, type HttpTransport } from './http-transport.ts';
+import { createHttpTransport, isTimeout, type HttpTransport } from './http-transport.ts';
 import { freePort, until } from '../tools/wait.ts';
 
 const isDeno = 'Deno' in globalThis;
@@ -150,6 +151,53 @@ for (const variant of variants) {
       await assert.rejects(sent, (error: unknown) => error instanceof DOMException && error.name === 'TimeoutError');
       const elapsed = performance.now() - started;
       assert.ok(elapsed >= 45 && elapsed < 2000, `timed out after ${elapsed.toFixed(0)} ms`);
+    });
+
+    it('rejects with a TimeoutError when timeoutMs passes before the answer', async () => {
+      reset(() => {});
+      const started = performance.now();
+      const sent = transport.send({ method: 'GET', url: `${base}/hang`, headers: {}, timeoutMs: 50 });
+      await assert.rejects(sent, (error: unknown) => isTimeout(error));
+      const elapsed = performance.now() - started;
+      assert.ok(elapsed >= 45 && elapsed < 2000, `timed out after ${elapsed.toFixed(0)} ms`);
+    });
+
+    it('rejects reading a body that timeoutMs cuts off', async () => {
+      reset((_request, response) => {
+        response.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+        response.write('{"partial":'); // and nothing more
+      });
+      const response = await transport.send({ method: 'GET', url: `${base}/slow-body`, headers: {}, timeoutMs: 100 });
+      assert.equal(response.status, 200);
+      await assert.rejects(response.json(), (error: unknown) => isTimeout(error));
+    });
+
+    it('stops its time limit once the body is read or discarded, or the exchange fails', async () => {
+      const timers = () => process.getActiveResourcesInfo().filter((name) => name === 'Timeout').length;
+      const before = timers();
+      reset(json(200, { ok: true }));
+      const read = await transport.send({ method: 'GET', url: `${base}/x`, headers: {}, timeoutMs: 60_000 });
+      assert.equal(timers(), before + 1, 'running while the body is unread');
+      await read.json();
+      reset(json(503, { error: 'x' }));
+      await (await transport.send({ method: 'GET', url: `${base}/x`, headers: {}, timeoutMs: 60_000 })).discard();
+      reset(json(200, { ok: true }));
+      await (await transport.send({ method: 'GET', url: `${base}/x`, headers: {}, timeoutMs: 60_000 })).text();
+      const refused = `http://127.0.0.1:${await freePort()}/x`;
+      await assert.rejects(transport.send({ method: 'GET', url: refused, headers: {}, timeoutMs: 60_000 }));
+      await until(() => timers() === before, 5000, 'no time limit left running');
+    });
+
+    it('with both timeoutMs and a signal, rejects as whichever comes first', async () => {
+      reset(() => {});
+      const abort = new AbortController();
+      const reason = new Error('caller gave up');
+      const sent = transport.send({ method: 'GET', url: `${base}/hang`, headers: {}, signal: abort.signal, timeoutMs: 60_000 });
+      await until(() => seen.length === 1, 5000, 'the request at the server');
+      abort.abort(reason);
+      await assert.rejects(sent, (error) => error === reason);
+      const timedOut = transport.send({ method: 'GET', url: `${base}/hang`, headers: {}, signal: new AbortController().signal, timeoutMs: 50 });
+      await assert.rejects(timedOut, (error: unknown) => isTimeout(error));
     });
 
     it('rejects reading a body that the signal cuts off', async () => {

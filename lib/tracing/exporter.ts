@@ -317,7 +317,7 @@ export function createZipkinExporter({
     let response: HttpResponse;
     let text: string;
     try {
-      response = await transport.send({ method: 'POST', url: endpoint, headers: JSON_CONTENT, body, signal: AbortSignal.timeout(timeoutMs) });
+      response = await transport.send({ method: 'POST', url: endpoint, headers: JSON_CONTENT, body, timeoutMs });
       // Read to the end, so the connection returns to the pool; the text is the reason for a refusal.
       text = await response.text();
     } catch (error) {
