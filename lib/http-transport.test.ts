@@ -39,6 +39,16 @@ const variants = isDeno
       { name: 'Node (fetch: true, the path Deno takes)', options: { fetch: true }, undici: false },
     ];
 
+describe('isTimeout', () => {
+  it('is true of the TimeoutError an exchange past its time limit rejects with, as AbortSignal.timeout aborts with, only', () => {
+    assert.equal(isTimeout(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), true);
+    assert.equal(isTimeout(new DOMException('aborted', 'AbortError')), false);
+    assert.equal(isTimeout(Object.assign(new Error('headers timeout'), { name: 'TimeoutError' })), false, 'not a DOMException');
+    assert.equal(isTimeout(new Error('connect ECONNREFUSED')), false);
+    assert.equal(isTimeout(undefined), false);
+  });
+});
+
 for (const variant of variants) {
   describe(`createHttpTransport on ${variant.name}`, () => {
     let handler: Handler = json(200, { ok: true });
