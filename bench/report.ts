@@ -1,6 +1,7 @@
 /** The Markdown report: the machine, ratios against the targets first, absolute numbers second. */
 import type { Runtime } from '../tools/landscape.ts';
 import { ORIGINAL_QUOTE_STRENGTH, spansPerRequest, type EndToEndResult } from './end-to-end.ts';
+import type { CallCostResult } from './calls.ts';
 import type { ContainerMemoryResult } from './containers.ts';
 import type { ExporterResult } from './export.ts';
 import type { LoadResult } from './load.ts';
@@ -30,6 +31,7 @@ export interface Results {
   lmdb: LmdbReadResult[];
   exporter?: ExporterResult;
   containers?: ContainerMemoryResult;
+  calls?: CallCostResult;
   profiles: Array<{ process: string; summary: ProfileSummary }>;
 }
 
@@ -143,6 +145,10 @@ function summary(results: Results): string {
   if (results.exporter) {
     const top = results.exporter.steps.filter((s) => s.dropped === 0 && s.failedBatches === 0).at(-1);
     row(5, 'exporter alone: highest rate with zero drops', top ? `${n(top.madePerSecond)} spans/s` : '–', 'report', '');
+  }
+  for (const c of results.calls?.runtimes ?? []) {
+    const result = `${n(c.clientUs)} µs (the exchange alone: ${n(c.exchangeUs)} µs)`;
+    row(7, `CPU per call between services, ServiceClient, ${c.runtime}`, result, 'report', '');
   }
   return table(['#', 'measure', 'result', 'target', ''], rows);
 }
@@ -292,6 +298,7 @@ function storageSection(results: Results): string {
       rows.push([runtime, 'the LMDB get alone', n(read.reads), n(read.raw.medianUs, 1), n(read.raw.p99Us, 1)]);
     }
   }
+  if (rows.length === 0) return '';
   return [
     '## 3. Storage span',
     '',
@@ -379,7 +386,8 @@ function exportSection(results: Results): string {
       ),
     );
   }
-  return parts.join('\n');
+  // Neither the steps nor the exporter alone ran (--only without them).
+  return parts.length > 2 ? parts.join('\n') : '';
 }
 
 function containerSection(c: ContainerMemoryResult | undefined): string {
@@ -411,6 +419,30 @@ function containerSection(c: ContainerMemoryResult | undefined): string {
     'After the load: what the working set held when the load ended — anonymous memory (heaps, buffers, the ' +
       'runtime) and active file pages (LMDB\'s memory-mapped data files among them, ' +
       'which the kernel can reclaim under pressure but the working set counts while they are active).',
+  ].join('\n');
+}
+
+function callSection(calls: CallCostResult | undefined): string {
+  if (!calls) return '';
+  const { rounds, perRound, concurrency } = calls.settings;
+  const pinned = calls.runtimes.every((c) => c.pinned);
+  return [
+    '## 7. A call between services',
+    '',
+    'What one call costs the calling process (bench/servers/call-cost.ts): a GET of a small JSON answer from a Hono ' +
+      'process (bench/servers/downstream.ts, on Node), made through lib/http-transport.ts alone (the exchange, as the ' +
+      'bare chain calls) and through ServiceClient as accountservice calls (opossum\'s breaker, p-retry, the ' +
+      "attempt's time limit, a CLIENT span under a recorded parent and its B3 and W3C headers; spans dropped as they " +
+      `finish, export is section 5's). ${concurrency} calls in flight, ${n(perRound)} a round, a warm-up round, then ` +
+      `${rounds} rounds of each in turn; CPU time of the calling process (all threads) per call, median over rounds` +
+      (pinned ? '; the caller pinned to one core and the called process to the other.' : '.'),
+    '',
+    table(
+      ['runtime', 'the exchange alone, µs', 'ServiceClient, µs', 'ServiceClient − exchange, µs'],
+      calls.runtimes.map((c) => [c.runtime, n(c.exchangeUs, 1), n(c.clientUs, 1), n(c.addedUs, 1)]),
+    ),
+    '',
+    'ServiceClient − exchange: the median of the per-round differences.',
   ].join('\n');
 }
 
@@ -461,6 +493,8 @@ export function renderReport(results: Results, findings: string): string {
     exportSection(results),
     '',
     containerSection(results.containers),
+    '',
+    callSection(results.calls),
     '',
     profileSection(results),
     '',

@@ -1,10 +1,10 @@
 /**
  * `npm run bench`: every comparison, contenders in turn, then BENCHMARKS.md.
  *
- *   npm run bench                         all of them; writes BENCHMARKS.md (about 5 minutes)
+ *   npm run bench                         all of them; writes BENCHMARKS.md (about 8 minutes)
  *   npm run bench -- --quick              a short smoke run; prints the report
- *   npm run bench -- --only=overhead      overhead | end-to-end | export | containers (comma-separated); prints the report
- *   npm run bench -- --runtime=deno       end to end on one runtime only
+ *   npm run bench -- --only=overhead      overhead | end-to-end | export | containers | calls (comma-separated); prints the report
+ *   npm run bench -- --runtime=deno       end to end and calls on one runtime only
  *   npm run bench -- --profile            also CPU-profiles the Node processes (perturbs the numbers)
  *   npm run bench -- --out=report.md      writes the report there instead
  *
@@ -15,6 +15,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import os from 'node:os';
 import { join } from 'node:path';
 import { ROOT, type Runtime } from '../tools/landscape.ts';
+import { runCallCost } from './calls.ts';
 import { runEndToEnd, type EndToEndResult } from './end-to-end.ts';
 import { runContainerMemory } from './containers.ts';
 import { runExporterAlone } from './export.ts';
@@ -23,7 +24,7 @@ import { summariseProfile } from './profile.ts';
 import { renderReport, type Machine, type Results } from './report.ts';
 import { runLmdbRead } from './storage.ts';
 
-const COMPARISONS = ['overhead', 'end-to-end', 'export', 'containers'] as const;
+const COMPARISONS = ['overhead', 'end-to-end', 'export', 'containers', 'calls'] as const;
 type Comparison = (typeof COMPARISONS)[number];
 
 function parseArgs(argv: string[]) {
@@ -148,6 +149,10 @@ if (runs('export')) {
 if (runs('containers')) {
   progress('6. memory in containers, as Kubernetes counts it');
   results.containers = await runContainerMemory({ connections: 20, durationS: q ? 3 : 15, idleS: q ? 2 : 5 }, progress);
+}
+
+if (runs('calls')) {
+  results.calls = await runCallCost(args.runtimes, { rounds: q ? 2 : 15, perRound: q ? 500 : 3000, concurrency: 20 }, progress);
 }
 
 if (profileDir) {
