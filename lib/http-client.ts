@@ -134,6 +134,14 @@ class Call {
   }
 }
 
+/*
+ * p-retry copies its options and fills in the ones missing with its defaults; on Node 20 each
+ * property added to that copy cost about 1.2 µs, 7 µs a call in all, where a call given every
+ * option costs 0.5. So ServiceClient gives them all, these two as p-retry's own defaults.
+ */
+const ignoreFailedAttempt = (): void => {};
+const consumeRetry = (): boolean => true;
+
 /** How many resolved URLs a client keeps (see ServiceClient.#resolve). */
 const MAX_CACHED_URLS = 1024;
 
@@ -241,6 +249,11 @@ export class ServiceClient<T> {
       factor: 1,
       // Bound rather than an arrow function, which tsx would name with Object.defineProperty on every call.
       shouldRetry: this.#mayRetry.bind(this, call),
+      // p-retry's own defaults, written out (not spread in: that costs the same) so it has none to add.
+      maxRetryTime: Number.POSITIVE_INFINITY,
+      randomize: false,
+      onFailedAttempt: ignoreFailedAttempt,
+      shouldConsumeRetry: consumeRetry,
     });
   }
 
