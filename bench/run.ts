@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: every comparison, contenders in turn, then BENCHMARKS.md.
  *
- *   npm run bench                         all of them; writes BENCHMARKS.md (about 8 minutes)
+ *   npm run bench                         all of them; writes BENCHMARKS.md (about 11 minutes)
  *   npm run bench -- --quick              a short smoke run; prints the report
  *   npm run bench -- --only=overhead      overhead | end-to-end | export | containers | calls (comma-separated); prints the report
  *   npm run bench -- --runtime=deno       end to end and calls on one runtime only
@@ -95,7 +95,8 @@ if (runs('overhead')) {
     {
       connections: 20,
       durationS: q ? 2 : 4,
-      rounds: q ? 1 : 5,
+      // Nine: the target's row moved by 20 µs between runs of five on this shared machine.
+      rounds: q ? 1 : 9,
       warmupS: q ? 1 : 2,
       ...(profileDir ? { profileDir: join(profileDir, 'overhead') } : {}),
     },
@@ -124,7 +125,7 @@ if (runs('end-to-end') || runs('export')) {
           quoteStrength: 0,
           connections: 20,
           durationS: q ? 2 : 5,
-          rounds: q ? 1 : 3,
+          rounds: q ? 1 : 5,
           warmupS: q ? 1 : 3,
           ...(runs('export') ? exportSettings : {}),
           ...(profiled ? { nodeOptions: '--import tsx --import ./bench/cpu-profile.ts' } : {}),
