@@ -103,7 +103,7 @@ if (runs('overhead')) {
     progress,
   );
   progress('1. the tracing work alone');
-  results.tracingCost = await runTracingCost(q ? 1 : 3, q ? 5000 : 20_000);
+  results.tracingCost = await runTracingCost(q ? 1 : 9, q ? 5000 : 20_000);
 }
 
 const exportSettings = {
