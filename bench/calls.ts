@@ -9,7 +9,7 @@ import os from 'node:os';
 import { promisify } from 'node:util';
 import { ROOT, type Runtime } from '../tools/landscape.ts';
 import { median } from './load.ts';
-import { pinToCpus, startScript } from './processes.ts';
+import { pinToCpus, scriptCommand, startScript } from './processes.ts';
 
 const run = promisify(execFile);
 
@@ -42,11 +42,9 @@ export async function runCallCost(runtimes: Runtime[], settings: CallCostSetting
     const results: CallCost[] = [];
     for (const runtime of runtimes) {
       progress(`7. a call between services on ${runtime}`);
-      const entry = 'bench/servers/call-cost.ts';
-      const command = runtime === 'deno' ? [`${ROOT}node_modules/.bin/deno`, 'run', '-A', entry] : [process.execPath, '--import', 'tsx', entry];
+      const [command, args] = scriptCommand(runtime, 'call-cost.ts');
       // taskset starts it on the first core (util-linux, as pinToCpus uses).
-      const [file, ...args] = pinned ? ['taskset', '-c', '0', ...command] : command;
-      const { stdout } = await run(file!, args, {
+      const { stdout } = await run(pinned ? 'taskset' : command, pinned ? ['-c', '0', command, ...args] : args, {
         cwd: ROOT,
         env: {
           ...process.env,

@@ -27,17 +27,21 @@ export interface StartOptions {
   startTimeoutMs?: number;
 }
 
+/** The command line that runs `bench/servers/<script>` on a runtime, from the repository's root. */
+export function scriptCommand(runtime: Runtime, script: string, nodeFlags: string[] = []): [string, string[]] {
+  const entry = `bench/servers/${script}`;
+  return runtime === 'deno'
+    ? [`${ROOT}node_modules/.bin/deno`, ['run', '-A', entry]]
+    : [process.execPath, [...nodeFlags, '--import', 'tsx', entry]];
+}
+
 /** Runs `bench/servers/<script>` and resolves once it listens. */
 export async function startScript(
   name: string,
   script: string,
   { runtime = 'node', env = {}, nodeFlags = [], startTimeoutMs = 30_000 }: StartOptions = {},
 ): Promise<BenchProcess> {
-  const entry = `bench/servers/${script}`;
-  const [command, args] =
-    runtime === 'deno'
-      ? [`${ROOT}node_modules/.bin/deno`, ['run', '-A', entry]]
-      : [process.execPath, [...nodeFlags, '--import', 'tsx', entry]];
+  const [command, args] = scriptCommand(runtime, script, nodeFlags);
   const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: '1', ...env },
