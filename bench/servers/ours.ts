@@ -49,11 +49,11 @@ const app = new Hono<ServiceEnv>();
 app.use(tracingMiddleware({ tracing, log }));
 app.get('/accounts/:accountId', async (c) => {
   const id = c.req.param('accountId');
-  const account = c.var.span.trace('queryaccount', (span) => {
+  const account = c.get('span').trace('queryaccount', (span) => {
     span.tag('account.id', id);
     return findAccount(id);
   });
-  const quote = await getQuote(c.var.span);
+  const quote = await getQuote(c.get('span'));
   return c.json({ ...account, quote });
 });
 await serve(app.fetch, () => tracing.flush());

@@ -1,7 +1,8 @@
 /**
  * Hono middleware opening a SERVER span for every request.
  *
- * The span, and a logger whose lines carry its trace and span ids, travel in `c.var`;
+ * The span, and a logger whose lines carry its trace and span ids, travel in `c.var` (read them
+ * with `c.get`: `c.var` copies every variable into a new object on each read);
  * everything downstream takes them from there explicitly.
  *
  * @example
@@ -9,7 +10,7 @@
  * const app = new Hono<{ Variables: TracingVariables }>()
  * app.use(tracingMiddleware({ tracing, log }))
  * app.get('/accounts/:id', (c) => {
- *   const account = c.var.span.trace('queryaccount', () => store.get(c.req.param('id')))
+ *   const account = c.get('span').trace('queryaccount', () => store.get(c.req.param('id')))
  *   return c.json(account)
  * })
  * ```

@@ -72,7 +72,8 @@ await runService({
         app.get(path, async (c) => {
           const id = c.req.param('accountId') ?? '';
           if (!isAccountId(id)) return c.json({ error: 'accountId must be 1 to 10 digits' }, 400);
-          const span = c.var.span;
+          // c.get, not c.var: c.var copies every variable into a new object on each read.
+          const span = c.get('span');
           const stored = accounts.get(id, span);
           if (!stored) return c.json({ error: `no account ${id}` }, 404);
           // A HEAD learns whether the account exists; the quote, the image and the VIP notification are the GET's.

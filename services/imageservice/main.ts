@@ -39,7 +39,7 @@ await runService({
     /** The toned image, or the JSON error naming the limit or the problem. */
     const toned = async (c: Context, bytes: Uint8Array) => {
       try {
-        return c.body(await toning.tone(bytes, c.var.span), 200, { 'content-type': 'image/jpeg' });
+        return c.body(await toning.tone(bytes, c.get('span')), 200, { 'content-type': 'image/jpeg' });
       } catch (error) {
         if (error instanceof ToningBusyError) {
           return c.json({ error: error.message }, 503, { 'retry-after': String(error.retryAfterSeconds) });

@@ -17,7 +17,7 @@ await runService({
           // The CPU a quote burns is the GET's.
           if (isHead(c)) return headAnswer(c, 'application/json');
           if (strength > 0) {
-            c.var.span.trace('burn-cpu', (span) => {
+            c.get('span').trace('burn-cpu', (span) => {
               span.tag('strength', strength);
               burnCpu(strength);
             });
