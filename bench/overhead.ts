@@ -29,7 +29,7 @@ const isTraced = (variant: Variant): variant is Traced => (TRACED as readonly st
  * `ours-unexported` records spans and drops them (what export costs is the difference from `ours`);
  * `ours-b3-single` writes the one `b3` header instead of the four `X-B3-*` ones (with `traceparent`).
  */
-const SERVERS: Record<Variant, [string, Record<string, string>]> = {
+export const SERVERS: Record<Variant, [string, Record<string, string>]> = {
   untraced: ['untraced.ts', {}],
   ours: ['ours.ts', {}],
   otel: ['otel.ts', {}],
