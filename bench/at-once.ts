@@ -1,32 +1,29 @@
 /**
- * Section 1's handlers measured at once rather than in turn: every variant offered the same fixed
- * rate at the same time (autocannon, open loop), each handler pinned to the first core and everything
- * else to the other, CPU per request of each over the same windows. The shared machine's drift then
- * lands on all variants within a window, so differences between them hold steadier than between
- * rounds in turn; absolute µs still move with the machine's speed from run to run.
+ * Section 1's handlers measured at once rather than in turn (measureAtOnce in bench/overhead.ts),
+ * for telling a few µs of tracing cost apart:
  *
  *   node --import tsx bench/at-once.ts ours-unsampled wire-only --rate=1500 --windows=14
  *
- * Variants: those of section 1 (bench/overhead.ts) and `wire-only` (bench/servers/wire-only.ts); the
- * untraced handler always runs as the baseline. Prints, per variant, the req/s answered, CPU µs per
- * request and CPU µs added (medians over windows; added: of the differences within a window).
+ * Variants: those of section 1 and `wire-only` (bench/servers/wire-only.ts: what propagation puts on
+ * the wire, without tracing code); the untraced handler always runs, as the baseline. Each handler
+ * is pinned to the first core, everything else to the other. Prints, per variant, req/s answered,
+ * CPU µs per request and CPU µs added (medians over windows; added: of the differences within a window).
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { load, median } from './load.ts';
-import { SERVERS, type Variant } from './overhead.ts';
-import { cpuSeconds, pinToCpus, startCollectorProcess, startScript, type BenchProcess } from './processes.ts';
+import { measureAtOnce, SERVERS, type Variant } from './overhead.ts';
+import { pinToCpus, startCollectorProcess, startScript, type BenchProcess } from './processes.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { rate: { type: 'string', default: '1200' }, windows: { type: 'string', default: '12' }, 'window-s': { type: 'string', default: '3' } },
 });
-const all: Record<string, [string, Record<string, string>]> = { ...SERVERS, 'wire-only': ['wire-only.ts', {}] };
+const scripts: Record<string, [string, Record<string, string>]> = { ...SERVERS, 'wire-only': ['wire-only.ts', {}] };
 const names = ['untraced', ...positionals.filter((name) => name !== 'untraced')];
-const unknown = names.filter((name) => !(name in all));
-if (unknown.length > 0) throw new Error(`unknown variants: ${unknown.join(', ')} (known: ${Object.keys(all).join(', ')})`);
-const [rate, windows, windowS] = [Number(values.rate), Number(values.windows), Number(values['window-s'])];
+const unknown = names.filter((name) => !(name in scripts));
+if (unknown.length > 0) throw new Error(`unknown variants: ${unknown.join(', ')} (known: ${Object.keys(scripts).join(', ')})`);
 if (os.availableParallelism() < 2) throw new Error('needs two cores: the handlers on one, the rest on the other');
+const settings = { rate: Number(values.rate), windows: Number(values.windows), windowS: Number(values['window-s']) };
 
 const started: Array<{ stop(): Promise<void> }> = [];
 try {
@@ -36,37 +33,22 @@ try {
   started.push(downstream);
   const servers: Record<string, BenchProcess> = {};
   for (const name of names) {
-    const [script, env] = all[name as Variant | 'wire-only']!;
-    servers[name] = await startScript(name, script, { env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } });
-    started.push(servers[name]);
+    const [script, env] = scripts[name as Variant | 'wire-only']!;
+    started.push((servers[name] = await startScript(name, script, { env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } })));
   }
   const pinned =
     names.every((name) => pinToCpus(servers[name]!.process.pid!, '0')) &&
     [process.pid, downstream.process.pid!, collector.pid].every((pid) => pinToCpus(pid, '1'));
   if (!pinned) throw new Error('could not pin processes to cores (taskset)');
-
-  const cpu = Object.fromEntries(names.map((name) => [name, [] as number[]]));
-  const rps = Object.fromEntries(names.map((name) => [name, [] as number[]]));
-  const window = async (seconds: number) => {
-    const pids = names.map((name) => servers[name]!.process.pid!);
-    const before = pids.map(cpuSeconds);
-    const results = await Promise.all(names.map((name) => load({ url: `${servers[name]!.url}/accounts/10001`, connections: 10, durationS: seconds, rate })));
-    return names.map((name, i) => ({ name, rps: results[i]!.rps, us: ((cpuSeconds(pids[i]!) - before[i]!) / results[i]!.ok) * 1e6 }));
-  };
-  // Warm-up: the JIT settles before anything counts.
-  await window(2 * windowS);
-  for (let w = 0; w < windows; w++) {
-    for (const { name, rps: answered, us } of await window(windowS)) {
-      cpu[name]!.push(us);
-      rps[name]!.push(answered);
-    }
-    console.error(`window ${w + 1} of ${windows}`);
-  }
-  console.log(`${names.length} handlers at once, ${rate} req/s each, ${windows} windows of ${windowS} s`);
+  const handlers: Record<string, { url: string; pid: number }> = Object.fromEntries(
+    names.map((name) => [name, { url: servers[name]!.url, pid: servers[name]!.process.pid! }]),
+  );
+  const result = await measureAtOnce(handlers, 'untraced', settings, (line) => console.error(line));
+  console.log(`${names.length} handlers at once, ${settings.rate} req/s each, ${settings.windows} windows of ${settings.windowS} s`);
   for (const name of names) {
-    const added = name === 'untraced' ? '' : `  added ${median(cpu[name]!.map((us, i) => us - cpu.untraced![i]!)).toFixed(1)}`;
-    console.log(`${name.padEnd(16)} ${median(rps[name]!).toFixed(0).padStart(6)} req/s  ${median(cpu[name]!).toFixed(1).padStart(6)} µs${added}`);
+    const added = name === 'untraced' ? '' : `  added ${result.cpuAddedUs[name]!.toFixed(1)}`;
+    console.log(`${name.padEnd(16)} ${result.rps[name]!.toFixed(0).padStart(6)} req/s  ${result.cpuPerRequestUs[name]!.toFixed(1).padStart(6)} µs${added}`);
   }
 } finally {
-  await Promise.all(started.map((process) => process.stop()));
+  await Promise.all(started.map((child) => child.stop()));
 }

@@ -47,6 +47,8 @@ export interface OverheadSettings {
   warmupS: number;
   /** Profiles each handler process (`--cpu-prof`) into `<profileDir>/<variant>/`. */
   profileDir?: string;
+  /** After the rounds in turn: every variant at once, at this many req/s each (see measureAtOnce). */
+  atOnce: AtOnceSettings;
 }
 
 export interface OverheadResult {
@@ -66,6 +68,73 @@ export interface OverheadResult {
   collectorCores: number;
   /** Handlers pinned to the first CPU, everything else (load generator, downstream, collectors) to the others. */
   pinned: boolean;
+  /** CPU per request with every variant at once at a fixed rate: what the targets are measured by. */
+  atOnce: AtOnceResult<Variant>;
+}
+
+export interface AtOnceSettings {
+  /** Offered req/s, each handler. */
+  rate: number;
+  windows: number;
+  windowS: number;
+}
+
+export interface AtOnceResult<Name extends string> {
+  settings: AtOnceSettings;
+  /** Median over windows. */
+  rps: Record<Name, number>;
+  /** CPU µs per request, median over windows. */
+  cpuPerRequestUs: Record<Name, number>;
+  /** Median over windows of (CPU µs per request − the baseline's in the same window). */
+  cpuAddedUs: Record<Name, number>;
+  /** Requests answered in all, warm-up included. */
+  answered: Record<Name, number>;
+}
+
+/**
+ * Drives every handler at once, each at the same fixed rate (autocannon, open loop, 10 connections),
+ * and reads each one's CPU per request over the same windows, after a warm-up window twice as long.
+ * The shared machine's drift then lands on every handler within a window, so the differences
+ * between them hold steadier than between rounds in turn (±5–10 µs from window to window, against
+ * ±30); absolute µs still move with the machine's speed from run to run. The handlers must share one
+ * core and leave it room: at a fixed rate each answers what it is offered, its CPU is its own cost.
+ */
+export async function measureAtOnce<Name extends string>(
+  handlers: Record<Name, { url: string; pid: number }>,
+  baseline: NoInfer<Name>,
+  settings: AtOnceSettings,
+  progress: (line: string) => void,
+): Promise<AtOnceResult<Name>> {
+  const { rate, windows, windowS } = settings;
+  const names = Object.keys(handlers) as Name[];
+  const cpu = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
+  const rps = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
+  const answered = Object.fromEntries(names.map((name) => [name, 0])) as Record<Name, number>;
+  const window = async (seconds: number, counted: boolean) => {
+    const before = names.map((name) => cpuSeconds(handlers[name].pid));
+    const results = await Promise.all(
+      names.map((name) => load({ url: `${handlers[name].url}/accounts/10001`, connections: 10, durationS: seconds, rate })),
+    );
+    names.forEach((name, i) => (answered[name] += results[i]!.ok));
+    if (!counted) return;
+    names.forEach((name, i) => {
+      cpu[name].push(((cpuSeconds(handlers[name].pid) - before[i]!) / results[i]!.ok) * 1e6);
+      rps[name].push(results[i]!.rps);
+    });
+  };
+  await window(2 * windowS, false);
+  for (let w = 0; w < windows; w++) {
+    await window(windowS, true);
+    progress(`at once, ${rate} req/s each: window ${w + 1} of ${windows}`);
+  }
+  const each = (pick: (name: Name) => number) => Object.fromEntries(names.map((name) => [name, pick(name)])) as Record<Name, number>;
+  return {
+    settings,
+    rps: each((name) => median(rps[name])),
+    cpuPerRequestUs: each((name) => median(cpu[name])),
+    cpuAddedUs: each((name) => median(cpu[name].map((us, i) => us - cpu[baseline][i]!))),
+    answered,
+  };
 }
 
 export async function runOverhead(settings: OverheadSettings, progress: (line: string) => void): Promise<OverheadResult> {
@@ -127,6 +196,14 @@ export async function runOverhead(settings: OverheadSettings, progress: (line: s
       (variant, round, r) => progress(`overhead ${variant} round ${round + 1}: ${describe(r)}`),
     );
 
+    const atOnce = await measureAtOnce(
+      Object.fromEntries(VARIANTS.map((v) => [v, { url: servers[v].url, pid: servers[v].process.pid! }])) as Record<Variant, { url: string; pid: number }>,
+      'untraced',
+      settings.atOnce,
+      progress,
+    );
+    for (const variant of VARIANTS) served[variant] += atOnce.answered[variant];
+
     // Stopping flushes each tracer (ours: Tracing.flush, OTel: provider.shutdown) before exit.
     await Promise.all(VARIANTS.map((variant) => servers[variant].stop()));
     const spans = {} as OverheadResult['spans'];
@@ -148,7 +225,7 @@ export async function runOverhead(settings: OverheadSettings, progress: (line: s
       VARIANTS.map((v) => [v, median(cpu[v].map((us, i) => us - cpu.untraced[i]!))]),
     ) as Record<Variant, number>;
     const collectorCores = collectorCpu.seconds / collectorCpu.wall;
-    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, cpuAddedUs, collectorCores, pinned };
+    return { settings, rounds: results, summary, throughputRatio, overhead, spans, cpuPerRequestUs, cpuAddedUs, collectorCores, pinned, atOnce };
   } finally {
     unpin();
     await Promise.all(started.map((p) => p.stop()));
