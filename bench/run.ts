@@ -98,7 +98,7 @@ if (runs('overhead')) {
       // Nine: the target's row moved by 20 µs between runs of five on this shared machine.
       rounds: q ? 1 : 9,
       warmupS: q ? 1 : 2,
-      // Six handlers on one core at 600 req/s each leave it a third idle: each answers what it is offered.
+      // Six handlers on one core at 600 req/s each kept it some 60 % busy: each answers what it is offered.
       atOnce: { rate: 600, windows: q ? 2 : 12, windowS: q ? 1 : 4 },
       ...(profileDir ? { profileDir: join(profileDir, 'overhead') } : {}),
     },
