@@ -23,7 +23,13 @@ const names = ['untraced', ...positionals.filter((name) => name !== 'untraced')]
 const unknown = names.filter((name) => !(name in scripts));
 if (unknown.length > 0) throw new Error(`unknown variants: ${unknown.join(', ')} (known: ${Object.keys(scripts).join(', ')})`);
 if (os.availableParallelism() < 2) throw new Error('needs two cores: the handlers on one, the rest on the other');
-const settings = { rate: Number(values.rate), windows: Number(values.windows), windowS: Number(values['window-s']) };
+/** A positive whole number of an option, or an error naming it. */
+const positive = (option: 'rate' | 'windows' | 'window-s'): number => {
+  const value = Number(values[option]);
+  if (!Number.isInteger(value) || value < 1) throw new Error(`--${option} must be a whole number above 0, not ${JSON.stringify(values[option])}`);
+  return value;
+};
+const settings = { rate: positive('rate'), windows: positive('windows'), windowS: positive('window-s') };
 
 const started: Array<{ stop(): Promise<void> }> = [];
 try {
