@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { measureAtOnce, SERVERS, type Variant } from './overhead.ts';
+import { measureAtOnce, SERVERS } from './overhead.ts';
 import { pinToCpus, startCollectorProcess, startScript, type BenchProcess } from './processes.ts';
 
 const { values, positionals } = parseArgs({
@@ -39,7 +39,7 @@ try {
   started.push(downstream);
   const servers: Record<string, BenchProcess> = {};
   for (const name of names) {
-    const [script, env] = scripts[name as Variant | 'wire-only']!;
+    const [script, env] = scripts[name]!;
     started.push((servers[name] = await startScript(name, script, { env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } })));
   }
   const pinned =

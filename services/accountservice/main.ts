@@ -85,7 +85,7 @@ await runService({
           // confirm only while the downstream calls run.
           const quote = quotes.fetchJson(`/api/quote?strength=${quoteStrength}`, span, 'getquote');
           const image = images.fetchJson(`/accounts/${id}`, span, 'getimageurl');
-          const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.var.log, Promise.allSettled([quote, image])) : undefined;
+          const notified = id === VIP_ACCOUNT_ID ? notifyVip(id, span, c.get('log'), Promise.allSettled([quote, image])) : undefined;
           const [quoteData, imageData] = await Promise.all([quote, image, notified]);
           // Written out: on Node 20 a spread followed by more properties costs some 4 µs here (BENCHMARKS.md, Findings).
           const account: Account = {
