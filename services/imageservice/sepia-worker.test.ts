@@ -4,6 +4,8 @@
  * it off Piscina.move()'s wrapper.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { Piscina } from 'piscina';
 import { sepiaJpeg } from './sepia.ts';
@@ -42,6 +44,24 @@ describe('toning worker task', () => {
     const broken = makeJpeg(64, 64, 'noise');
     broken.fill(0xff, broken.length - 400, broken.length - 2);
     assert.equal(await toneInWorker(input(broken)), 'JPEG could not be decoded');
+  });
+
+  // Freed at once, not when V8 next collects (sepia.ts's release()); Node 20 cannot, Deno can.
+  const detaching = 'transfer' in ArrayBuffer.prototype;
+  it("gives the input's memory back once done with it", { skip: !detaching && 'no ArrayBuffer transfer on this runtime: run on Deno below' }, async () => {
+    for (const image of [makeJpeg(64, 64, 'noise'), new TextEncoder().encode('hello')]) {
+      const buffer = input(image);
+      await toneInWorker(buffer);
+      assert.equal(buffer.byteLength, 0, 'detached');
+    }
+  });
+
+  it('passes the same cases, and those of sepia.test.ts, on Deno', { skip: 'Deno' in globalThis }, () => {
+    const deno = fileURLToPath(new URL('../../node_modules/.bin/deno', import.meta.url));
+    const files = ['./sepia.test.ts', './sepia-worker.test.ts'].map((file) => fileURLToPath(new URL(file, import.meta.url)));
+    const run = spawnSync(deno, ['test', '-A', '--no-check', ...files], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /gives the input's memory back once done with it \.\.\. ok/);
   });
 
   it('throws what is not the image\'s fault, for the pool to reject the task with', async () => {

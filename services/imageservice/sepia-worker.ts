@@ -6,7 +6,7 @@
  */
 import { Piscina } from 'piscina';
 import { NotAnImageError } from './limits.ts';
-import { sepiaJpeg } from './sepia.ts';
+import { release, sepiaJpeg } from './sepia.ts';
 
 export default async function toneInWorker(input: ArrayBuffer): Promise<ArrayBuffer | string> {
   try {
@@ -14,6 +14,8 @@ export default async function toneInWorker(input: ArrayBuffer): Promise<ArrayBuf
   } catch (error) {
     if (error instanceof NotAnImageError) return error.message;
     throw error;
+  } finally {
+    release(input);
   }
 }
 

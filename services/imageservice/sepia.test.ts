@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import jpeg from 'jpeg-js';
 import { readJpegFrame } from './jpeg-frame.ts';
 import { NotAnImageError } from './limits.ts';
-import { MOZJPEG_MAX_PIXELS, sepiaJpeg, toneSepia } from './sepia.ts';
+import { decodeJpeg, MOZJPEG_MAX_PIXELS, sepiaJpeg, toneSepia } from './sepia.ts';
 import { makeJpeg } from './test-jpegs.ts';
 
 const sample = readFileSync(new URL('./samples/ocean.jpg', import.meta.url));
@@ -37,10 +38,52 @@ describe('sepia', () => {
       new TextEncoder().encode('hello'),
       new Uint8Array([0xff, 0xd8, 0xff]),
       sample.subarray(0, 200),
+      // Cut in its data, and short of its end marker only: libjpeg reads both with a warning.
+      sample.subarray(0, sample.length >> 1),
+      sample.subarray(0, sample.length - 2),
       padded(0xff, 0xd8, 0xff),
     ]) {
       await assert.rejects(sepiaJpeg(bytes), broken);
     }
+  });
+
+  // mozjpeg is three times as fast and allocates nothing per image on the JavaScript heap;
+  // jpeg-js, whose memory the garbage collector gives back, takes larger images.
+  it(`decodes up to ${MOZJPEG_MAX_PIXELS} pixels with mozjpeg, larger images with jpeg-js, alike`, async () => {
+    for (const [width, height, decoder] of [[320, 240, 'mozjpeg'], [1000, 1000, 'mozjpeg'], [1000, 1001, 'jpeg-js']] as const) {
+      const image = makeJpeg(width, height);
+      const decoded = await decodeJpeg(image);
+      assert.deepEqual([decoded.decoder, decoded.width, decoded.height, decoded.data.byteLength], [decoder, width, height, width * height * 4]);
+      // The same grey as jpeg-js reads, give or take the decoders' rounding.
+      const reference = jpeg.decode(image, { useTArray: true, formatAsRGBA: true }).data;
+      for (let i = 0; i < reference.length; i += 4 * 9973) assert.ok(Math.abs(decoded.data[i]! - reference[i]!) <= 2, `${width}×${height} pixel ${i / 4}`);
+    }
+    // What libjpeg says about one image, decoded at the same time as another, is that image's alone.
+    const [truncated, whole] = await Promise.allSettled([decodeJpeg(sample.subarray(0, sample.length - 2)), decodeJpeg(sample)]);
+    assert.equal(truncated.status, 'rejected');
+    assert.equal(whole.status === 'fulfilled' && whole.value.decoder, 'mozjpeg');
+  });
+
+  it('leaves to jpeg-js what libjpeg has to say anything about, and says nothing on standard error', () => {
+    // Truncated (libjpeg warns and fills in grey), and a broken Huffman table (libjpeg ends its program).
+    const script = `
+      import { Buffer } from 'node:buffer';
+      import { readFileSync } from 'node:fs';
+      import { decodeJpeg } from './sepia.ts';
+      const sample = readFileSync(new URL('./samples/ocean.jpg', import.meta.url));
+      const bogusTable = Buffer.from(sample);
+      bogusTable.fill(0xff, bogusTable.indexOf(Buffer.from([0xff, 0xc4])) + 5, bogusTable.indexOf(Buffer.from([0xff, 0xc4])) + 21);
+      const answers = [];
+      for (const bytes of [sample.subarray(0, sample.length - 2), bogusTable, sample]) {
+        answers.push(await decodeJpeg(bytes).then((image) => image.decoder, (error) => error.message));
+      }
+      console.log(JSON.stringify(answers));
+    `;
+    const args = 'Deno' in globalThis ? ['eval', script] : ['--import', 'tsx', '--input-type=module', '-e', script];
+    const run = spawnSync(process.execPath, args, { cwd: import.meta.dirname, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(run.stderr, '');
+    // After libjpeg's error, the next image is decoded by a new instance.
+    assert.deepEqual(JSON.parse(run.stdout), ['JPEG could not be decoded', 'JPEG could not be decoded', 'mozjpeg']);
   });
 
   it("names the decoder's own limits when an image is over them", async () => {
