@@ -64,6 +64,24 @@ describe('sepia', () => {
     assert.equal(whole.status === 'fulfilled' && whole.value.decoder, 'mozjpeg');
   });
 
+  it("decodes with a new mozjpeg instance after each of libjpeg's errors", async () => {
+    // libjpeg's error ends its program halfway; an instance used again fails for good after some 70.
+    const bogusTable = Buffer.from(sample);
+    const dht = bogusTable.indexOf(Buffer.from([0xff, 0xc4]));
+    bogusTable.fill(0xff, dht + 5, dht + 21);
+    for (let i = 0; i < 100; i++) await assert.rejects(decodeJpeg(bogusTable), { message: 'JPEG could not be decoded' });
+    assert.equal((await decodeJpeg(sample)).decoder, 'mozjpeg');
+  });
+
+  // jpeg-js does not turn an image by its Exif orientation, nor does the toned JPEG carry one.
+  it('decodes an image as its frame lays it out, whatever its Exif orientation says', async () => {
+    const image = makeJpeg(320, 240);
+    const orientation6 = Buffer.from('ffe10022457869660000' + '4d4d002a00000008' + '0001' + '011200030000000100060000' + '00000000', 'hex');
+    const turned = Buffer.concat([image.subarray(0, 2), orientation6, image.subarray(2)]);
+    const decoded = await decodeJpeg(turned);
+    assert.deepEqual([decoded.decoder, decoded.width, decoded.height], ['mozjpeg', 320, 240]);
+  });
+
   it('leaves to jpeg-js what libjpeg has to say anything about, and says nothing on standard error', () => {
     // Truncated (libjpeg warns and fills in grey), and a broken Huffman table (libjpeg ends its program).
     const script = `

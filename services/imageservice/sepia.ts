@@ -55,11 +55,11 @@ export async function sepiaJpeg(input: Uint8Array, quality = 85): Promise<Uint8A
  * Gives an ArrayBuffer's memory back now, detaching it (ES2024's `ArrayBuffer.prototype.transfer`,
  * on Deno and Node ≥ 22; on Node 20 the garbage collector frees it as before). V8 counts memory
  * outside its heap towards a full collection only from some 64 MiB of it on, and an image's
- * pixels (width × height × 4 bytes), with nothing else to collect, piled up to that.
+ * pixels (width × height × 4 bytes), with nothing else to collect, piled up to that. Throws
+ * TypeError for a buffer already detached.
  */
 export function release(buffer: ArrayBuffer): void {
-  const detachable = buffer as { detached?: boolean; transfer?: (length: number) => ArrayBuffer };
-  if (!detachable.detached) detachable.transfer?.(0);
+  (buffer as { transfer?: (length: number) => ArrayBuffer }).transfer?.(0);
 }
 
 /** Decoded pixels, RGBA, 4 bytes a pixel, row by row, and which decoder made them. */
