@@ -7,8 +7,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { readJpegFrame } from '../services/imageservice/jpeg-frame.ts';
-import { MAX_UPLOAD_BYTES } from '../services/imageservice/limits.ts';
-import { bombJpeg, makeJpeg, padJpeg } from '../services/imageservice/test-jpegs.ts';
+import { MAX_SCANS, MAX_UPLOAD_BYTES } from '../services/imageservice/limits.ts';
+import { bombJpeg, makeJpeg, padJpeg, scanBombJpeg } from '../services/imageservice/test-jpegs.ts';
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
 import { startService, type RunningService, type Runtime } from '../tools/landscape.ts';
 import { sleep } from '../tools/wait.ts';
@@ -91,6 +91,12 @@ describe('imageservice limits over HTTP', () => {
     // Only the header check says this: the decoder never saw the bomb (limits.test.ts times the check itself).
     assert.match(await error(response), /^JPEG declares 5000×5000 pixels, more than its \d+ bytes of image data can encode$/);
     t.diagnostic(`a ${bomb.byteLength}-byte JPEG declaring 25 megapixels refused in ${ms.toFixed(1)} ms over HTTP`);
+  });
+
+  it('refuses a JPEG of more scans than the limit, naming it', async () => {
+    const response = await post(service.images, scanBombJpeg(MAX_SCANS + 1));
+    assert.equal(response.status, 400);
+    assert.equal(await error(response), `JPEG of more than ${MAX_SCANS} scans, the limit`);
   });
 
   it('accepts 8 MiB of upload and one byte less, and refuses one byte more, naming the upload limit', async () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { componentBlocks, NotAnImageError, readJpegFrame } from './jpeg-frame.ts';
-import { bytesOf, EOI, frameHeader, scanHeader, segment, SOI } from './test-jpegs.ts';
+import { componentBlocks, countScans, NotAnImageError, readJpegFrame } from './jpeg-frame.ts';
+import { bytesOf, EOI, frameHeader, makeJpeg, scanHeader, segment, SOI } from './test-jpegs.ts';
 
 /** A grey frame header (SOF0, 16×16, one component) and a scan with one byte of data after it. */
 const grey = { width: 16, height: 16 };
@@ -157,5 +157,34 @@ describe('JPEG frame header', () => {
       { perLine: 4, perColumn: 1, perLineForMcu: 4, perColumnForMcu: 1 },
       { perLine: 7, perColumn: 1, perLineForMcu: 8, perColumnForMcu: 1 },
     ]);
+  });
+});
+
+describe('JPEG scans', () => {
+  /** A scan's header and its data: a stuffed 0xFF, a restart marker, fill bytes before the next marker. */
+  const scan = bytesOf(scanHeader(1), [0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xff]);
+  const scans = (count: number, ...after: ArrayLike<number>[]) =>
+    bytesOf(SOI, frameHeader(grey), ...new Array(count).fill(scan), ...after);
+  const count = (bytes: Uint8Array, limit?: number) => countScans(bytes, readJpegFrame(bytes).scanDataOffset, limit);
+
+  it('counts one in a baseline JPEG', () => {
+    assert.equal(count(makeJpeg(64, 48, 'noise')), 1);
+  });
+
+  it('counts every scan, past stuffed bytes, restart markers, fill bytes and tables between them', () => {
+    assert.equal(count(scans(7, EOI)), 7);
+    const tablesBetween = bytesOf(SOI, frameHeader(grey), scan, segment(0xc4, huffmanTables), segment(0xfe, [0xff, 0xda]), scan, EOI);
+    assert.equal(count(tablesBetween), 2);
+  });
+
+  it('stops at EOI, at the end of the bytes and at a segment running past it', () => {
+    assert.equal(count(scans(3, EOI, scan, scan)), 3);
+    assert.equal(count(scans(3)), 3);
+    assert.equal(count(scans(3, [0xff, 0xda, 0x00, 0x40, 0x01])), 4);
+    assert.equal(count(scans(3, [0xff])), 3);
+  });
+
+  it('stops counting once over the limit', () => {
+    assert.equal(count(scans(1000, EOI), 100), 101);
   });
 });

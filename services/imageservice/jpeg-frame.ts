@@ -1,7 +1,8 @@
 /**
  * What a JPEG declares about itself, read from its marker segments without decoding
- * anything: the frame header (size, precision, coding, components and their sampling) and
- * where the entropy-coded data of the first scan begins. ITU-T T.81 (JPEG), Annex B.
+ * anything: the frame header (size, precision, coding, components and their sampling),
+ * where the entropy-coded data of the first scan begins, and how many scans follow.
+ * ITU-T T.81 (JPEG), Annex B.
  */
 
 export class NotAnImageError extends Error {
@@ -32,6 +33,8 @@ const SOS = 0xda;
 const EOI = 0xd9;
 /** Markers without a length (T.81 Table B.1): TEM, RST0..7, SOI, EOI. */
 const standalone = (marker: number) => marker === 0x01 || (marker >= 0xd0 && marker <= 0xd9);
+/** RST0..RST7, which may stand within a scan's entropy-coded data (T.81 §B.1.1.5). */
+const isRestart = (marker: number) => marker >= 0xd0 && marker <= 0xd7;
 /** SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC), which share the range. */
 const isFrameHeader = (marker: number) => marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc;
 
@@ -72,6 +75,35 @@ export function readJpegFrame(bytes: Uint8Array): JpegFrame {
     at += length;
   }
   throw new NotAnImageError(frame ? 'JPEG has no image data' : 'JPEG has no frame header');
+}
+
+/**
+ * Counts the scans (SOS segments) from the first, whose entropy-coded data begins at
+ * `firstScanData`, stopping once there are more than `limit`: the work is bounded by the
+ * bytes, never by the scans. Within a scan's data a 0xFF byte is followed by 0x00 (a
+ * stuffed byte) or RST0..7; any other marker ends the data (T.81 §B.1.1.5, §F.1.2.3).
+ * Stops at EOI, at the end of the bytes and at a segment that runs past it: what is
+ * wrong with such a file is the decoder's to say.
+ */
+export function countScans(bytes: Uint8Array, firstScanData: number, limit = Infinity): number {
+  let scans = 1;
+  let at = firstScanData;
+  const end = bytes.length - 1;
+  while (scans <= limit) {
+    // A loop rather than indexOf: a call per 0xFF costs 20 times as much where they are dense.
+    while (at < end && bytes[at] !== 0xff) at++;
+    if (at >= end) break;
+    const marker = bytes[at + 1]!;
+    // A stuffed byte or a restart: still the scan's data. A fill byte: the marker follows.
+    if (marker === 0x00 || isRestart(marker)) at += 2;
+    else if (marker === 0xff) at += 1;
+    else if (marker === EOI || at + 4 > bytes.length) break;
+    else {
+      if (marker === SOS) scans++;
+      at += 2 + ((bytes[at + 2]! << 8) | bytes[at + 3]!);
+    }
+  }
+  return scans;
 }
 
 /** SOFn: P (8 bits), Y, X (16 bits), Nf, then per component C, H|V, Tq (T.81 §B.2.2). */

@@ -1,10 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { describe, it } from 'node:test';
+import mozjpegEncode, { init as initMozjpegEncoder } from '@jsquash/jpeg/encode.js';
 import jpeg from 'jpeg-js';
-import { readJpegFrame } from './jpeg-frame.ts';
+import { countScans, readJpegFrame } from './jpeg-frame.ts';
 import { ConfigError, envReader } from '../../lib/config.ts';
-import { admitJpeg, decodeMemoryBytes, ImageTooLargeError, MAX_DECODE_BYTES, MAX_PIXELS, MAX_UPLOAD_BYTES, maxPixelsFromEnv, NotAnImageError } from './limits.ts';
-import { bombJpeg, bytesOf, FLAT_JPEG_TABLE_BYTES, flatJpeg, frameHeader, makeJpeg, padJpeg, scanHeader, SOI, type FrameSpec } from './test-jpegs.ts';
+import { admitJpeg, decodeMemoryBytes, ImageTooLargeError, MAX_DECODE_BYTES, MAX_PIXELS, MAX_SCANS, MAX_UPLOAD_BYTES, maxPixelsFromEnv, NotAnImageError } from './limits.ts';
+import { bombJpeg, bytesOf, FLAT_JPEG_TABLE_BYTES, flatJpeg, frameHeader, makeJpeg, padJpeg, scanBombJpeg, scanHeader, SOI, type FrameSpec } from './test-jpegs.ts';
 
 const colour420 = [{ h: 2, v: 2 }, { h: 1, v: 1 }, { h: 1, v: 1 }];
 
@@ -140,6 +143,22 @@ describe('image limits', () => {
         error instanceof NotAnImageError &&
         error.message === `JPEG declares ${frame.width}×${frame.height} pixels, more than its ${enough - 1} bytes of image data can encode`);
     }
+  });
+
+  it(`admits ${MAX_SCANS} scans and refuses one more, naming the limit`, () => {
+    assert.equal(admitJpeg(scanBombJpeg(MAX_SCANS)).width, 16);
+    assert.throws(() => admitJpeg(scanBombJpeg(MAX_SCANS + 1)), (error: Error) =>
+      error instanceof NotAnImageError && error.message === `JPEG of more than ${MAX_SCANS} scans, the limit`);
+  });
+
+  it('admits the progressive JPEGs an encoder writes', async () => {
+    const { width, height, data } = jpeg.decode(makeJpeg(64, 48, 'noise'), { useTArray: true, formatAsRGBA: true });
+    const pixels = { width, height, data: new Uint8ClampedArray(data.buffer as ArrayBuffer), colorSpace: 'srgb' as const };
+    await initMozjpegEncoder(new WebAssembly.Module(readFileSync(createRequire(import.meta.url).resolve('@jsquash/jpeg/codec/enc/mozjpeg_enc.wasm'))));
+    const progressive = new Uint8Array(await mozjpegEncode(pixels, { progressive: true }));
+    assert.equal(admitJpeg(progressive).coding, 'progressive');
+    const scans = countScans(progressive, readJpegFrame(progressive).scanDataOffset);
+    assert.ok(scans > 1 && scans < MAX_SCANS, `${scans} scans`);
   });
 
   it('counts the decoding memory to the byte as jpeg-js does, at odd sizes and with any sampling factors', () => {

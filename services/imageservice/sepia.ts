@@ -19,9 +19,12 @@
  * noise, the worst case, grew the encoder's to 19.4 MiB), and jpeg-js, whose memory the
  * garbage collector gives back, the rare larger image.
  *
- * What is refused, and how, stays jpeg-js's: libjpeg decodes a truncated file, filling in
- * grey, with only a warning, so an image mozjpeg says anything about goes to jpeg-js, which
- * refuses it or not with its own errors and limits.
+ * What is refused, and how, is jpeg-js's for every image libjpeg says anything about: it
+ * decodes a truncated file, filling in grey, with only a warning, so such an image goes to
+ * jpeg-js, which refuses it or not with its own errors and limits. libjpeg reads some damage
+ * without a word, as the browsers built on it show it: a stray restart or TEM marker, which it
+ * skips, and a bad Huffman code within the data, which its fast path reads as a zero. Such an
+ * image is toned as libjpeg reads it, where jpeg-js alone refused it.
  */
 import { Buffer } from 'node:buffer';
 import { readFileSync } from 'node:fs';

@@ -56,6 +56,13 @@ export function bombJpeg(width: number, height: number): Uint8Array<ArrayBuffer>
   throw new Error('no frame header');
 }
 
+/** A scan bomb: a small real JPEG (3 components) with scans of one byte added before its end, `scans` in all. */
+export function scanBombJpeg(scans: number): Uint8Array<ArrayBuffer> {
+  const image = makeJpeg(16, 16);
+  const scan = bytesOf(scanHeader(3), [0x00]);
+  return bytesOf(image.subarray(0, -2), ...new Array<Uint8Array>(scans - 1).fill(scan), EOI);
+}
+
 /** A marker segment: 0xFF, `marker`, then its length (two bytes, counting themselves) and `content`. */
 export function segment(marker: number, content: ArrayLike<number> = []): number[] {
   const length = content.length + 2;
