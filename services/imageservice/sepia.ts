@@ -74,9 +74,8 @@ export interface DecodedJpeg {
 }
 
 /**
- * Decodes with mozjpeg an image of up to MOZJPEG_MAX_PIXELS that it reads without a
- * complaint, and everything else with jpeg-js, whose answer then stands: what is refused,
- * and with what message, stays jpeg-js's. Rejects with NotAnImageError.
+ * Decodes with mozjpeg an image of up to MOZJPEG_MAX_PIXELS that libjpeg reads without a
+ * word, and everything else with jpeg-js, whose answer then stands. Rejects with NotAnImageError.
  */
 export async function decodeJpeg(input: Uint8Array): Promise<DecodedJpeg> {
   if (declaredPixels(input) <= MOZJPEG_MAX_PIXELS) {
@@ -115,6 +114,8 @@ function decodeWithJpegJs(input: Uint8Array): DecodedJpeg {
 
 /** What libjpeg said while decoding the current image: its warnings, and the error that ended it. */
 let mozjpegMessages: string[] = [];
+/** Where libjpeg says it: on the process's standard error otherwise, outside the service's JSON log. */
+const keepMessages = { printErr: (message: string) => mozjpegMessages.push(message) } as Parameters<typeof initEmscriptenModule>[2];
 let mozjpegDecoder: Promise<MozJPEGModule> | undefined;
 
 /**
@@ -125,9 +126,7 @@ let mozjpegDecoder: Promise<MozJPEGModule> | undefined;
  * decoding synchronously, every message is this image's.
  */
 async function decodeWithMozjpeg(input: Uint8Array): Promise<DecodedJpeg | undefined> {
-  // Said on the process's standard error otherwise, outside the service's JSON log.
-  const messagesKept: Parameters<typeof initEmscriptenModule>[2] = { printErr: (message: string) => mozjpegMessages.push(message) } as never;
-  mozjpegDecoder ??= initEmscriptenModule(createMozjpegDecoder, wasmModule('dec/mozjpeg_dec.wasm'), messagesKept);
+  mozjpegDecoder ??= initEmscriptenModule(createMozjpegDecoder, wasmModule('dec/mozjpeg_dec.wasm'), keepMessages);
   const decoder = await mozjpegDecoder;
   mozjpegMessages = [];
   try {
