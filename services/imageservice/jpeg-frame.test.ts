@@ -161,8 +161,8 @@ describe('JPEG frame header', () => {
 });
 
 describe('JPEG scans', () => {
-  /** A scan's header and its data: a stuffed 0xFF, a restart marker, fill bytes before the next marker. */
-  const scan = bytesOf(scanHeader(1), [0x12, 0xff, 0x00, 0x34, 0xff, 0xd0, 0x56, 0xff, 0xff]);
+  /** A scan's header and its data: a stuffed 0xFF, the first and last restart markers, fill bytes before the next marker. */
+  const scan = bytesOf(scanHeader(1), [0x12, 0x34, 0xff, 0x00, 0x56, 0xff, 0xd0, 0xff, 0xd7, 0x78, 0xff, 0xff]);
   const scans = (count: number, ...after: ArrayLike<number>[]) =>
     bytesOf(SOI, frameHeader(grey), ...new Array(count).fill(scan), ...after);
   const count = (bytes: Uint8Array, limit?: number) => countScans(bytes, readJpegFrame(bytes).scanDataOffset, limit);
@@ -173,15 +173,20 @@ describe('JPEG scans', () => {
 
   it('counts every scan, past stuffed bytes, restart markers, fill bytes and tables between them', () => {
     assert.equal(count(scans(7, EOI)), 7);
-    const tablesBetween = bytesOf(SOI, frameHeader(grey), scan, segment(0xc4, huffmanTables), segment(0xfe, [0xff, 0xda]), scan, EOI);
+    // What a segment holds is skipped whole, whatever its bytes look like.
+    const tablesBetween = bytesOf(SOI, frameHeader(grey), scan, segment(0xc4, [...huffmanTables, 0xff, 0xda, 0x00, 0x02]), segment(0xfe, [0xff, 0xda]), scan, EOI);
     assert.equal(count(tablesBetween), 2);
   });
 
   it('stops at EOI, at the end of the bytes and at a segment running past it', () => {
     assert.equal(count(scans(3, EOI, scan, scan)), 3);
+    assert.equal(count(scans(3, EOI, [0x00, 0x02], scan)), 3);
     assert.equal(count(scans(3)), 3);
-    assert.equal(count(scans(3, [0xff, 0xda, 0x00, 0x40, 0x01])), 4);
     assert.equal(count(scans(3, [0xff])), 3);
+    // A scan header cut before its length is none; one whose length runs past the end is one.
+    assert.equal(count(scans(3, [0xff, 0xda, 0x00])), 3);
+    assert.equal(count(scans(3, [0xff, 0xda, 0x00, 0x40])), 4);
+    assert.equal(count(scans(3, [0xff, 0xda, 0x00, 0x40, 0x01])), 4);
   });
 
   it('stops counting once over the limit', () => {

@@ -92,11 +92,11 @@ export function countScans(bytes: Uint8Array, firstScanData: number, limit = Inf
   while (scans <= limit) {
     // A loop rather than indexOf: a call per 0xFF costs 20 times as much where they are dense.
     while (at < end && bytes[at] !== 0xff) at++;
-    if (at >= end) break;
-    const marker = bytes[at + 1]!;
+    const marker = bytes[at + 1];
     // A stuffed byte or a restart: still the scan's data. A fill byte: the marker follows.
-    if (marker === 0x00 || isRestart(marker)) at += 2;
+    if (marker === 0x00 || isRestart(marker!)) at += 2;
     else if (marker === 0xff) at += 1;
+    // The end of the image, or of the bytes before a marker segment's length.
     else if (marker === EOI || at + 4 > bytes.length) break;
     else {
       if (marker === SOS) scans++;
