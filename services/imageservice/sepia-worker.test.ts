@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { sepiaJpeg } from './sepia.ts';
 import toneInWorker, { movableBuffer } from './sepia-worker.ts';
