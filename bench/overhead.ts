@@ -107,9 +107,10 @@ export async function measureAtOnce<Name extends string>(
 ): Promise<AtOnceResult<Name>> {
   const { rate, windows, windowS } = settings;
   const names = Object.keys(handlers) as Name[];
-  const cpu = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
-  const rps = Object.fromEntries(names.map((name) => [name, [] as number[]])) as Record<Name, number[]>;
-  const answered = Object.fromEntries(names.map((name) => [name, 0])) as Record<Name, number>;
+  const each = <T>(pick: (name: Name) => T) => Object.fromEntries(names.map((name) => [name, pick(name)])) as Record<Name, T>;
+  const cpu = each((): number[] => []);
+  const rps = each((): number[] => []);
+  const answered = each(() => 0);
   const window = async (seconds: number, counted: boolean) => {
     const before = names.map((name) => cpuSeconds(handlers[name].pid));
     const results = await Promise.all(
@@ -127,7 +128,6 @@ export async function measureAtOnce<Name extends string>(
     await window(windowS, true);
     progress(`at once, ${rate} req/s each: window ${w + 1} of ${windows}`);
   }
-  const each = (pick: (name: Name) => number) => Object.fromEntries(names.map((name) => [name, pick(name)])) as Record<Name, number>;
   return {
     settings,
     rps: each((name) => median(rps[name])),

@@ -1,4 +1,4 @@
-/** Real JPEGs of chosen sizes for the tests: made with jpeg-js, padded, or with their frame header rewritten. */
+/** Real JPEGs of chosen sizes for the tests: made with jpeg-js, padded, or with their headers rewritten. */
 import jpeg from 'jpeg-js';
 
 /** A JPEG of `width`×`height` pixels: mid grey (fast to encode, small), or noise (slow to decode, large). */
@@ -61,6 +61,14 @@ export function scanBombJpeg(scans: number): Uint8Array<ArrayBuffer> {
   const image = makeJpeg(16, 16);
   const scan = bytesOf(scanHeader(3), [0x00]);
   return bytesOf(image.subarray(0, -2), ...new Array<Uint8Array>(scans - 1).fill(scan), EOI);
+}
+
+/** A copy of `image` whose first Huffman table (DHT) has code counts no table can have: libjpeg ends its program on it. */
+export function withBogusHuffmanTable(image: Uint8Array): Uint8Array<ArrayBuffer> {
+  const bogus = new Uint8Array(image);
+  const dht = bogus.findIndex((byte, at) => byte === 0xff && bogus[at + 1] === 0xc4);
+  bogus.fill(0xff, dht + 5, dht + 21);
+  return bogus;
 }
 
 /** A marker segment: 0xFF, `marker`, then its length (two bytes, counting themselves) and `content`. */
