@@ -418,7 +418,10 @@ function containerSection(c: ContainerMemoryResult | undefined): string {
     '',
     'The working set of each service\'s container — cgroup memory usage less inactive file cache, what the kubelet ' +
       'holds against the memory limit and `kubectl top` shows (charts/containers/working-set.ts) — with charts/landscape ' +
-      'run on Docker as `npm run test:containers` runs it (the images, the rendered pods\' limits and V8 heap flags, Deno). ' +
+      'run on Docker as `npm run test:containers` runs it (the images, the rendered pods\' limits and V8 heap flags, Deno), ' +
+      'on a node as it is after pulling the images: every file of each image is read once through the engine before the ' +
+      'pods start, as a pull writes them, so their page cache (the Deno executable, shared by all four images, above all) ' +
+      'is charged to the container runtime and not to whichever pod touches a page first. ' +
       `Idle: ${c.settings.idleS} s after ready and one request, median of samples every 250 ms. Under load: the median and ` +
       `the largest sample while ${c.loads.map((l) => `${l.what} (${n(l.result.rps)} req/s)`).join(', then ')} ran, ` +
       `autocannon, ${c.settings.connections} connections, ${c.settings.durationS} s each.`,
