@@ -427,7 +427,7 @@ function containerSection(c: ContainerMemoryResult | undefined): string {
       `autocannon, ${c.settings.connections} connections, ${c.settings.durationS} s each.`,
     '',
     table(
-      ['service', 'request MiB', 'limit MiB', 'idle MiB', 'under load median MiB', 'under load max MiB', 'max ÷ limit', 'after the load: anonymous / file MiB'],
+      ['service', 'request MiB', 'limit MiB', 'idle MiB', 'under load median MiB', 'under load max MiB', 'max ÷ limit', 'after the load: anonymous / file / kernel MiB'],
       Object.entries(c.services).map(([name, m]) => [
         name,
         mib(m.requestBytes),
@@ -436,13 +436,14 @@ function containerSection(c: ContainerMemoryResult | undefined): string {
         mib(m.loadMedianBytes),
         mib(m.loadMaxBytes),
         pct(m.loadMaxBytes / m.limitBytes, 0),
-        `${mib(m.after.anonBytes)} / ${mib(m.after.activeFileBytes)}`,
+        `${mib(m.after.anonBytes)} / ${mib(m.after.activeFileBytes)} / ${mib(m.after.kernelBytes)}`,
       ]),
     ),
     '',
     'After the load: what the working set held when the load ended — anonymous memory (heaps, buffers, the ' +
-      'runtime) and active file pages (LMDB\'s memory-mapped data files among them, ' +
-      'which the kernel can reclaim under pressure but the working set counts while they are active).',
+      'runtime), active file pages (LMDB\'s memory-mapped data files among them, ' +
+      'which the kernel can reclaim under pressure but the working set counts while they are active) and the kernel\'s ' +
+      'own memory charged to the container (socket buffers, slab, page tables).',
   ].join('\n');
 }
 

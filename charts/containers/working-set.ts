@@ -8,7 +8,7 @@
  *
  * Read from the cgroup of a process in the container (Linux /proc and /sys/fs/cgroup).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { docker } from './engine.ts';
 
 /** The working set of the memory cgroup `pid` belongs to, in bytes. */
@@ -38,19 +38,35 @@ function memoryStat(dir: string): Record<string, string> {
   );
 }
 
-/** What a working set is made of, in bytes: anonymous memory, and file pages counted as active. */
+/**
+ * What a working set is made of, in bytes: anonymous memory, file pages counted as active, and
+ * the kernel's memory charged to the cgroup (socket buffers, slab, page tables, stacks).
+ */
 export interface WorkingSetParts {
   anonBytes: number;
   activeFileBytes: number;
+  kernelBytes: number;
 }
 
-/** The anonymous and active file memory of the cgroup `pid` belongs to (memory.stat: v1 `total_rss`, `total_active_file`; v2 `anon`, `active_file`). */
+/**
+ * The parts of the working set of the cgroup `pid` belongs to. cgroup v1: memory.stat's
+ * `total_rss` and `total_active_file`, and memory.kmem.usage_in_bytes (0 where kernel memory is
+ * not accounted). cgroup v2: memory.stat's `anon`, `active_file` and `kernel` (Linux ≥ 5.18; the
+ * sum of its parts before).
+ */
 export function workingSetParts(pid: number): WorkingSetParts {
   const { dir, v1 } = memoryCgroup(pid);
   const s = memoryStat(dir);
-  return v1
-    ? { anonBytes: Number(s.total_rss ?? 0), activeFileBytes: Number(s.total_active_file ?? 0) }
-    : { anonBytes: Number(s.anon ?? 0), activeFileBytes: Number(s.active_file ?? 0) };
+  if (v1) {
+    const kmem = `${dir}/memory.kmem.usage_in_bytes`;
+    return {
+      anonBytes: Number(s.total_rss ?? 0),
+      activeFileBytes: Number(s.total_active_file ?? 0),
+      kernelBytes: existsSync(kmem) ? Number(readFileSync(kmem, 'utf8')) : 0,
+    };
+  }
+  const kernel = s.kernel ?? ['slab', 'sock', 'kernel_stack', 'pagetables', 'percpu'].reduce((sum, key) => sum + Number(s[key] ?? 0), 0);
+  return { anonBytes: Number(s.anon ?? 0), activeFileBytes: Number(s.active_file ?? 0), kernelBytes: Number(kernel) };
 }
 
 /** The host pid of a running container's first process. */
