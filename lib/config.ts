@@ -14,6 +14,12 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** The longest delay `setTimeout` and `setInterval` take, in ms (2^31 − 1, HTML's timer steps; Node's TIMEOUT_MAX). */
+export const MAX_TIMER_MS = 2_147_483_647;
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
 /** Typed readers over an environment (the process's by default). Empty counts as unset. */
 export function envReader(env: Env = process.env) {
   const raw = (name: string): string | undefined => {
@@ -23,8 +29,9 @@ export function envReader(env: Env = process.env) {
   const number = (name: string, fallback: number, { min = -Infinity, max = Infinity, integer = false } = {}) => {
     const value = raw(name);
     if (value === undefined) return fallback;
-    const n = Number(value);
-    if (!Number.isFinite(n) || (integer && !Number.isInteger(n)) || n < min || n > max) {
+    // Decimal notation only: Number() would also take "0x50", "1e3" and "8080.0".
+    const n = (integer ? INTEGER : DECIMAL).test(value) ? Number(value) : NaN;
+    if (!Number.isFinite(n) || n < min || n > max) {
       const kind = integer ? 'an integer' : 'a number';
       throw new ConfigError(name, `expected ${kind} from ${min} to ${max}, got ${JSON.stringify(value)}`);
     }
@@ -35,6 +42,12 @@ export function envReader(env: Env = process.env) {
     number,
     integer: (name: string, fallback: number, range: { min?: number; max?: number } = {}) =>
       number(name, fallback, { ...range, integer: true }),
+    /**
+     * A duration in whole milliseconds for a timer, at most `MAX_TIMER_MS` whatever `max` says:
+     * Node and Deno run a longer `setTimeout` after 1 ms instead.
+     */
+    milliseconds: (name: string, fallback: number, { min = 0, max = MAX_TIMER_MS }: { min?: number; max?: number } = {}) =>
+      number(name, fallback, { min, max: Math.min(max, MAX_TIMER_MS), integer: true }),
     port: (name: string, fallback: number) => number(name, fallback, { min: 0, max: 65535, integer: true }),
     boolean: (name: string, fallback: boolean) => {
       const value = raw(name)?.toLowerCase();

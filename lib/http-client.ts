@@ -63,20 +63,20 @@ export function resilienceFromEnv(env: EnvReader): { retry: RetrySettings; retry
   return {
     retry: {
       attempts: env.integer('RETRY_ATTEMPTS', r.attempts, { min: 1, max: 10 }),
-      delayMs: env.integer('RETRY_DELAY_MS', r.delayMs, { min: 0, max: 10_000 }),
-      attemptTimeoutMs: env.integer('RETRY_ATTEMPT_TIMEOUT_MS', r.attemptTimeoutMs, { min: 1, max: 60_000 }),
-      deadlineMs: env.integer('RETRY_DEADLINE_MS', r.deadlineMs, { min: 1, max: 120_000 }),
+      delayMs: env.milliseconds('RETRY_DELAY_MS', r.delayMs, { min: 0, max: 10_000 }),
+      attemptTimeoutMs: env.milliseconds('RETRY_ATTEMPT_TIMEOUT_MS', r.attemptTimeoutMs, { min: 1, max: 60_000 }),
+      deadlineMs: env.milliseconds('RETRY_DEADLINE_MS', r.deadlineMs, { min: 1, max: 120_000 }),
     },
     retryBudget: {
       percent: env.number('RETRY_BUDGET_PERCENT', rb.percent, { min: 0, max: 100 }),
       minPerSecond: env.number('RETRY_BUDGET_MIN_PER_SECOND', rb.minPerSecond, { min: 0, max: 1000 }),
-      windowMs: env.integer('RETRY_BUDGET_WINDOW_MS', rb.windowMs, { min: 100, max: 600_000 }),
+      windowMs: env.milliseconds('RETRY_BUDGET_WINDOW_MS', rb.windowMs, { min: 100, max: 600_000 }),
     },
     breaker: {
       errorThresholdPercentage: env.number('BREAKER_ERROR_PERCENTAGE', b.errorThresholdPercentage, { min: 1, max: 100 }),
       volumeThreshold: env.integer('BREAKER_VOLUME_THRESHOLD', b.volumeThreshold, { min: 0 }),
-      resetTimeoutMs: env.integer('BREAKER_RESET_TIMEOUT_MS', b.resetTimeoutMs, { min: 1 }),
-      windowMs: env.integer('BREAKER_WINDOW_MS', b.windowMs, { min: 100 }),
+      resetTimeoutMs: env.milliseconds('BREAKER_RESET_TIMEOUT_MS', b.resetTimeoutMs, { min: 1 }),
+      windowMs: env.milliseconds('BREAKER_WINDOW_MS', b.windowMs, { min: 100 }),
     },
   };
 }
