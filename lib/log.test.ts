@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createLogger, isLogLevel } from './log.ts';
+import { createLogger, isLogLevel, withoutPassword } from './log.ts';
 
 function capture(level: 'debug' | 'info' | 'warn' = 'info') {
   const lines: string[] = [];
@@ -82,6 +82,15 @@ process.exit(3);
         assert.deepEqual(numbers, Array.from({ length: 1000 }, (_, i) => i));
       });
     }
+  });
+});
+
+describe('withoutPassword', () => {
+  it('hides the password of a URL and leaves the rest as written', () => {
+    assert.equal(withoutPassword('http://zipkin:s3cr%40t@zipkin.example:9411/base'), 'http://zipkin:***@zipkin.example:9411/base');
+    assert.equal(withoutPassword('https://:token@h'), 'https://:***@h');
+    assert.equal(withoutPassword('amqps://u:p@h:5671/v?x=a:b@c'), 'amqps://u:***@h:5671/v?x=a:b@c');
+    for (const url of ['http://127.0.0.1:9411', 'http://user@h/p', 'http://h/p?q=a:b@c', 'http://h/a:b@c']) assert.equal(withoutPassword(url), url);
   });
 });
 

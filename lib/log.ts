@@ -186,3 +186,11 @@ export function isLogLevel(value: string): value is LogLevel {
 export function msSince(start: number): number {
   return Math.round((performance.now() - start) * 1000) / 1000;
 }
+
+/**
+ * A URL as a log line may show it: a password in its userinfo (`scheme://user:password@host`,
+ * which RFC 3986 §3.2.1 deprecates but a Zipkin behind basic auth may need) replaced with `***`.
+ */
+export function withoutPassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/i, '$1:***@');
+}

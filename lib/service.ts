@@ -10,7 +10,7 @@ import { accessLog } from './access-log.ts';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
 import { headRequests, isHead } from './head.ts';
 import { hostIPv4 } from './instance.ts';
-import { createLogger, isLogLevel, type Logger } from './log.ts';
+import { createLogger, isLogLevel, withoutPassword, type Logger } from './log.ts';
 import { listen, onTermination, type RunningServer } from './server.ts';
 import { createZipkinExporter } from './tracing/exporter.ts';
 import { traceRefusedRequest, tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
@@ -166,8 +166,8 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     const zipkinUrl = env.url('ZIPKIN_URL', 'http://127.0.0.1:9411');
     const sampleRate = env.number('TRACING_SAMPLE_RATE', 1, { min: 0, max: 1 });
     const testability = env.boolean('TESTABILITY_ENABLED', false);
-    const shutdownTimeoutMs = env.integer('SHUTDOWN_TIMEOUT_MS', 10_000, { min: 0 });
-    const exportIntervalMs = env.integer('ZIPKIN_EXPORT_INTERVAL_MS', 1000, { min: 10, max: 60_000 });
+    const shutdownTimeoutMs = env.milliseconds('SHUTDOWN_TIMEOUT_MS', 10_000);
+    const exportIntervalMs = env.milliseconds('ZIPKIN_EXPORT_INTERVAL_MS', 1000, { min: 10, max: 60_000 });
     const exporter = createZipkinExporter({ url: zipkinUrl, log, intervalMs: exportIntervalMs });
     const tracing = new Tracing({ serviceName: definition.name, exporter, sampleRate, ipv4: hostIPv4() });
 
@@ -180,7 +180,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
       throw listenConfigError(error, host, port) ?? error;
     });
     // Written whatever LOG_LEVEL says: it announces the address, and launchers (npm start, the tests) wait for it.
-    bootLog.info('listening', { host, port: server.port, zipkin: zipkinUrl, sampleRate, testability });
+    bootLog.info('listening', { host, port: server.port, zipkin: withoutPassword(zipkinUrl), sampleRate, testability });
 
     onTermination(async (cause) => {
       log.info('stopping', { cause });

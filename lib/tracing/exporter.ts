@@ -33,7 +33,7 @@
  * and `fetch` on Deno.
  */
 import { createHttpTransport, type HttpResponse } from '../http-transport.ts';
-import type { Logger } from '../log.ts';
+import { withoutPassword, type Logger } from '../log.ts';
 import type { Endpoint, SpanLogger, ZipkinSpan } from './model.ts';
 
 export interface ZipkinExporterOptions {
@@ -353,7 +353,7 @@ export function createZipkinExporter({
     };
     if (news.droppedSpans > 0 || news.rejectedSpans > 0 || news.failedBatches > 0) {
       log.warn('span export degraded', {
-        url,
+        url: withoutPassword(url),
         ...news,
         queued: waiting.length + retrySpans,
         ...(lastError && { lastError }),
