@@ -14,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { bombJpeg, makeJpeg } from '../services/imageservice/test-jpegs.ts';
-import { ROOT, SERVICES, startService, type ServiceName } from '../tools/landscape.ts';
-import { startTestLandscape, waitForTrace, type TestLandscape } from './support.ts';
+import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
+import { ROOT, SERVICES, startService, type RunningService, type ServiceName } from '../tools/landscape.ts';
+import { closeCheckingSpans, startTestLandscape, waitForTrace, type TestLandscape } from './support.ts';
 import { sleep } from '../tools/wait.ts';
 
 /** The run is reproducible from its seed; FUZZ_SEED explores others. */
@@ -948,6 +949,42 @@ describe('bad input', () => {
   });
 });
 
+for (const runtime of ['node', 'deno'] as const) {
+  describe(`a Host that is no host, on ${runtime}`, () => {
+    let collector: RunningCollector;
+    let quotes: RunningService;
+    before(async () => {
+      collector = await startCollector({ port: 0 });
+      quotes = await startService('quotes-service', { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200' }, { runtime });
+    });
+    after(() => closeCheckingSpans(collector, () => quotes.stop()));
+
+    // Deno builds the request's URL from Host and target: left alone, `x/health?` would route /health.
+    for (const host of ['x/health?', 'x:99999', 'a b', 'x@evil']) {
+      it(`refuses Host: ${host} with a JSON 400 and a traceresponse, recording the refusal`, async () => {
+        const traceId = randomUUID().replace(/-/g, '');
+        const { data } = await rawExchange(
+          quotes.port,
+          `GET /api/quote?strength=1 HTTP/1.1\r\nHost: ${host}\r\ntraceparent: 00-${traceId}-b7ad6b7169203331-01\r\nConnection: close\r\n\r\n`,
+        );
+        assert.match(data, /^HTTP\/1\.1 400 /);
+        assert.match(JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)).error, /^Invalid (host header|URL)$/);
+        assert.match(data, new RegExp(`^traceresponse: 00-${traceId}-[0-9a-f]{16}-01$`, 'im'));
+        const [span] = await waitForTrace(collector.url, traceId, (spans) => spans.length > 0);
+        assert.equal(span!.tags?.['http.path'], '/api/quote', 'the path the request asked for');
+        assert.equal(span!.tags?.['http.status_code'], '400');
+      });
+    }
+
+    it('serves a Host that is a host, with or without a port', async () => {
+      for (const host of ['x', 'quotes-service.default.svc:8080', '[::1]:80', '10.0.0.1']) {
+        const { data } = await rawExchange(quotes.port, `GET /api/quote?strength=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        assert.match(data, /^HTTP\/1\.1 200 /, host);
+      }
+    });
+  });
+}
+
 describe('bad configuration', () => {
   const cases: Array<[ServiceName, string, string]> = [
     ['accountservice', 'QUOTE_STRENGTH', 'strong'],
@@ -955,6 +992,9 @@ describe('bad configuration', () => {
     ['quotes-service', 'PORT', '70000'],
     ['vipservice', 'AMQP_URL', 'http://127.0.0.1:5672'],
     ['imageservice', 'TRACING_SAMPLE_RATE', '2'],
+    ['quotes-service', 'PORT', '0x50'],
+    ['accountservice', 'SHUTDOWN_TIMEOUT_MS', '3000000000'],
+    ['accountservice', 'BREAKER_WINDOW_MS', '100000000000'],
     ['quotes-service', 'LOG_LEVEL', 'toString'],
     ['vipservice', 'LOG_LEVEL', 'constructor'],
   ];

@@ -36,7 +36,7 @@ const DENO_ERROR_CODES: Record<string, string> = {
   NotCapable: 'EACCES',
 };
 
-/** A request the Node adapter refused before the app saw it (a bad Host, a backslash in the path...). */
+/** A request refused before the app saw it: by the Node adapter (a bad Host, a backslash in the path...), or for its Host on Deno. */
 export interface RefusedRequest {
   method: string;
   /** The request target as it came. */
@@ -49,7 +49,7 @@ export interface RefusedRequest {
 export interface ListenOptions {
   /** The address to listen on; loopback by default. */
   hostname?: string;
-  /** Extra headers for the 400 answering a refused request (Node only), such as its `traceresponse`. */
+  /** Extra headers for the 400 answering a refused request, such as its `traceresponse`. */
   refusedHeaders?: (request: RefusedRequest) => Record<string, string>;
 }
 
@@ -62,7 +62,11 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   if (deno) {
     let server: DenoServer;
     try {
-      server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => withoutInventedLength(request, await fetch(request)));
+      server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
+        const refused = refusedOnDeno(request);
+        if (refused) return Response.json({ error: refused.reason }, { status: 400, headers: refusedHeaders?.(refused) });
+        return withoutInventedLength(request, await fetch(request));
+      });
     } catch (error) {
       // A host name that does not resolve comes as a plain Error; its message is all that tells.
       const unresolved = error instanceof Error && error.message.startsWith('failed to lookup address');
@@ -148,6 +152,31 @@ function answerClientError(error: NodeJS.ErrnoException, socket: import('node:st
     `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/**
+ * `Host` as RFC 9110 §7.2 allows it: `uri-host [ ":" port ]`, the host an IP-literal or a
+ * reg-name (IPv4 addresses included; RFC 3986 §3.2.2), the port at most 65535.
+ */
+const VALID_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9\-._~!$&'()*+,;=]+)(?::(\d{0,5}))?$/i;
+
+/**
+ * What Deno's server passes on but the Node adapter refuses, refused the same way: a `Host`
+ * that is no host. Deno builds the request's URL by putting the Host value in front of the
+ * request target, so `Host: x/health?` would make the app route `/health`, and a port over
+ * 65535 makes a URL that does not parse.
+ */
+function refusedOnDeno(request: Request): RefusedRequest | undefined {
+  const host = request.headers.get('host');
+  // None (HTTP/1.0) or empty: Deno puts its own address in the URL.
+  if (!host) return undefined;
+  const valid = VALID_HOST.exec(host);
+  if (valid && !(Number(valid[1]) > 65535)) return undefined;
+  // The target as it came: what follows the Host value in the URL Deno built.
+  const prefix = `http://${host}`;
+  const target = request.url.startsWith(prefix) ? request.url.slice(prefix.length) : '/';
+  const header = (name: string) => request.headers.get(name) ?? undefined;
+  return { method: request.method, target, header, reason: 'Invalid host header' };
 }
 
 /**
