@@ -5,14 +5,17 @@
  * the size limits hold exactly where the README puts them, each refusal naming its limit.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { readJpegFrame } from '../services/imageservice/jpeg-frame.ts';
 import { MAX_SCANS, MAX_UPLOAD_BYTES } from '../services/imageservice/limits.ts';
 import { bombJpeg, makeJpeg, padJpeg, scanBombJpeg } from '../services/imageservice/test-jpegs.ts';
 import { startCollector, type RunningCollector } from '../tools/collector/index.ts';
 import { startService, type RunningService, type Runtime } from '../tools/landscape.ts';
-import { sleep } from '../tools/wait.ts';
-import { closeCheckingSpans } from './support.ts';
+import { sleep, until } from '../tools/wait.ts';
+import { closeCheckingSpans, waitForTrace } from './support.ts';
 
 const WORKERS = 1;
 const QUEUE = 4;
@@ -22,8 +25,9 @@ const LIVE_BOUND_MS = 1000;
 async function startImageservice(runtime: Runtime, extraEnv: Record<string, string> = {}) {
   const collector = await startCollector({ port: 0 });
   const env = { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200', IMAGE_WORKERS: String(WORKERS), IMAGE_QUEUE: String(QUEUE), ...extraEnv };
-  const images = await startService('imageservice', env, { runtime });
-  return { images, close: () => closeCheckingSpans(collector, () => images.stop()) };
+  const lines: string[] = [];
+  const images = await startService('imageservice', env, { runtime, onLog: (_name, line) => lines.push(line) });
+  return { images, collector, lines, close: () => closeCheckingSpans(collector, () => images.stop()) };
 }
 
 const post = (images: RunningService, body: Uint8Array<ArrayBuffer>) => fetch(`${images.url}/image`, { method: 'POST', body });
@@ -75,6 +79,43 @@ for (const runtime of ['node', 'deno'] as const) {
   });
 }
 
+for (const runtime of ['node', 'deno'] as const) {
+  describe(`an upload its client abandons, on ${runtime}`, () => {
+    let service: Awaited<ReturnType<typeof startImageservice>>;
+    before(async () => (service = await startImageservice(runtime)));
+    after(() => service?.close());
+
+    for (const [what, framing, partial] of [
+      ['short of its Content-Length', 'Content-Length: 100000', 'a'.repeat(1000)],
+      ['in the middle of a chunk', 'Transfer-Encoding: chunked', `3e8\r\n${'a'.repeat(500)}`],
+    ] as const) {
+      it(`is the client's 400, not the service's failure: ${what}`, async () => {
+        const traceId = randomBytes(16).toString('hex');
+        const socket = connect(service.images.port, '127.0.0.1');
+        await once(socket, 'connect');
+        const head = `POST /image HTTP/1.1\r\nHost: x\r\ntraceparent: 00-${traceId}-b7ad6b7169203331-01\r\n${framing}\r\n\r\n`;
+        await new Promise<void>((resolve, reject) => socket.write(head + partial, (error) => (error ? reject(error) : resolve())));
+        socket.destroy();
+
+        let line: { level?: string; status?: number; error?: string } | undefined;
+        await until(() => {
+          const found = service.lines.find((l) => l.includes(traceId) && l.includes('"msg":"request"'));
+          return (line = found && JSON.parse(found)) !== undefined;
+        }, 15_000, 'the access line of the abandoned upload');
+        assert.equal(line!.status, 400);
+        assert.equal(line!.level, 'info');
+        assert.match(line!.error ?? '', /^request body could not be read to its end/);
+        const [span] = await waitForTrace(service.collector.url, traceId, (spans) => spans.length > 0);
+        assert.equal(span!.tags?.['http.status_code'], '400');
+        assert.equal(span!.tags?.['error'], undefined, 'not marked failed: the client went away');
+        const health = await fetch(`${service.images.url}/health`);
+        assert.equal(health.status, 200);
+        await health.body?.cancel();
+      });
+    }
+  });
+}
+
 describe('imageservice limits over HTTP', () => {
   let service: Awaited<ReturnType<typeof startImageservice>>;
   before(async () => (service = await startImageservice('node')));
@@ -91,6 +132,20 @@ describe('imageservice limits over HTTP', () => {
     // Only the header check says this: the decoder never saw the bomb (limits.test.ts times the check itself).
     assert.match(await error(response), /^JPEG declares 5000×5000 pixels, more than its \d+ bytes of image data can encode$/);
     t.diagnostic(`a ${bomb.byteLength}-byte JPEG declaring 25 megapixels refused in ${ms.toFixed(1)} ms over HTTP`);
+  });
+
+  it('takes a multipart upload whatever the case of its media type', async () => {
+    const image = makeJpeg(64, 64);
+    const boundary = 'XyZ';
+    const body = Buffer.concat([
+      Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+      image,
+      Buffer.from(`\r\n--${boundary}--\r\n`),
+    ]);
+    const response = await fetch(`${service.images.url}/image`, { method: 'POST', body, headers: { 'content-type': `Multipart/Form-Data; boundary=${boundary}` } });
+    assert.equal(response.status, 200);
+    assert.equal(response.headers.get('content-type'), 'image/jpeg');
+    await response.body?.cancel();
   });
 
   it('refuses a JPEG of more scans than the limit, naming it', async () => {

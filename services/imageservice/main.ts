@@ -69,20 +69,29 @@ await runService({
         });
 
         const tooLarge = (c: Context, message = UPLOAD_TOO_LARGE) => c.json({ error: message }, 413);
+        const limitBody = bodyLimit({
+          maxSize: MAX_UPLOAD_BYTES,
+          onError: (c) => {
+            // A streamed body is abandoned mid-read and the connection cannot be reused: saying so keeps
+            // a keep-alive client from sending its next request into a socket about to close.
+            c.header('connection', 'close');
+            return tooLarge(c);
+          },
+        });
         app.post(
           '/image',
           // A declared length is refused before the body stream is opened: the Node server can then
           // still drain the unread body, and the connection stays usable for the client's next request.
           async (c, next) => (Number(c.req.header('content-length')) > MAX_UPLOAD_BYTES ? tooLarge(c) : next()),
-          bodyLimit({
-            maxSize: MAX_UPLOAD_BYTES,
-            onError: (c) => {
-              // A streamed body is abandoned mid-read and the connection cannot be reused: saying so keeps
-              // a keep-alive client from sending its next request into a socket about to close.
-              c.header('connection', 'close');
-              return tooLarge(c);
-            },
-          }),
+          // bodyLimit reads a body of no declared length itself, and the handler one of a declared length.
+          async (c, next) => {
+            try {
+              return await limitBody(c, next);
+            } catch {
+              // Errors of the handler reach the app's error handler, not this: this is the body's reading.
+              return c.json({ error: UNREADABLE_BODY }, 400);
+            }
+          },
           async (c) => {
             const bytes = await uploadedImage(c.req.raw);
             if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
@@ -107,7 +116,8 @@ await runService({
 /** The posted image: the raw body, or the first file of a multipart form. A string is the problem. */
 async function uploadedImage(request: Request): Promise<Uint8Array | string> {
   const type = request.headers.get('content-type') ?? '';
-  if (type.startsWith('multipart/form-data')) {
+  // Media types are case-insensitive (RFC 9110 §8.3.1).
+  if (type.toLowerCase().startsWith('multipart/form-data')) {
     let form: FormData;
     try {
       form = await request.formData();
@@ -118,6 +128,18 @@ async function uploadedImage(request: Request): Promise<Uint8Array | string> {
     if (!file) return 'multipart body has no file';
     return new Uint8Array(await file.arrayBuffer());
   }
-  const bytes = new Uint8Array(await request.arrayBuffer());
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await request.arrayBuffer());
+  } catch {
+    return UNREADABLE_BODY;
+  }
   return bytes.byteLength === 0 ? 'empty body: post a JPEG image' : bytes;
 }
+
+/**
+ * The body ended before its declared length or its last chunk, or its chunked framing is broken: the
+ * client's doing (it went away, or sent what is not HTTP), answered 400 rather than logged as the
+ * service's failure. A client that went away never reads the answer; the access line and span say what happened.
+ */
+const UNREADABLE_BODY = 'request body could not be read to its end: the connection closed early or its framing is malformed';
