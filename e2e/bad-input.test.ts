@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -986,7 +986,15 @@ for (const runtime of ['node', 'deno'] as const) {
 }
 
 describe('bad configuration', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bad-config-'));
+  after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const aFile = join(dataDir, 'a-file');
+  writeFileSync(aFile, '');
   const cases: Array<[ServiceName, string, string]> = [
+    ['vipservice', 'DATA_DIR', aFile],
+    ['vipservice', 'VIP_QUEUE', 'amq.notifications'],
+    ['accountservice', 'VIP_QUEUE', 'q'.repeat(300)],
+    ['accountservice', 'DATA_DIR', aFile],
     ['accountservice', 'QUOTE_STRENGTH', 'strong'],
     ['accountservice', 'RETRY_ATTEMPTS', '0'],
     ['quotes-service', 'PORT', '70000'],
@@ -998,12 +1006,10 @@ describe('bad configuration', () => {
     ['quotes-service', 'LOG_LEVEL', 'toString'],
     ['vipservice', 'LOG_LEVEL', 'constructor'],
   ];
-  const dataDir = mkdtempSync(join(tmpdir(), 'bad-config-'));
-  after(() => rmSync(dataDir, { recursive: true, force: true }));
   for (const [service, variable, value] of cases) {
     it(`${service} stops at start when ${variable}=${value}, naming the variable`, async () => {
       const lines: string[] = [];
-      const env = { [variable]: value, DATA_DIR: dataDir };
+      const env = { DATA_DIR: dataDir, [variable]: value };
       await assert.rejects(startService(service, env, { onLog: (_, line) => lines.push(line) }), /exited with code [1-9]/);
       const complaint = lines.map((line) => JSON.parse(line) as Record<string, unknown>).find((l) => l['msg'] === 'bad configuration');
       assert.equal(complaint?.['variable'], variable, lines.join('\n'));

@@ -10,9 +10,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
-import { Broker, deadLetterQueue, producerSpan, type DeliveredMessage } from './messaging.ts';
+import { Broker, deadLetterQueue, producerSpan, queueFromEnv, type DeliveredMessage } from './messaging.ts';
 import { FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, ownQueues, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
+import { ConfigError, envReader } from './config.ts';
 import { openStore } from './storage.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
 import { Tracing } from './tracing/tracer.ts';
@@ -443,4 +444,24 @@ describe('Broker on a RabbitMQ node of its own', () => {
       await operating((operator) => operator.remove(q)).catch(() => {});
     }
   });
+});
+
+describe('queueFromEnv', () => {
+  const read = (value: string | undefined) => queueFromEnv(envReader({ VIP_QUEUE: value }), 'VIP_QUEUE', 'vip_queue');
+
+  it('reads a queue name that RabbitMQ takes, with room for its dead-letter queue', () => {
+    assert.equal(read(undefined), 'vip_queue');
+    assert.equal(read('é'.repeat(121) + 'x'), 'é'.repeat(121) + 'x', '243 bytes: with ".dead-letter", 255');
+    assert.equal(read('amq'), 'amq');
+  });
+
+  for (const [value, problem] of [
+    ['amq.gen-1', /^VIP_QUEUE: queue names beginning with "amq\." are RabbitMQ's own/],
+    ['q'.repeat(244), /^VIP_QUEUE: a queue name of at most 243 bytes .*, got 244: "q+"$/],
+    ['é'.repeat(122), /got 244/],
+  ] as const) {
+    it(`refuses VIP_QUEUE=${value.slice(0, 12)}… (${Buffer.byteLength(value)} bytes), naming the setting`, () => {
+      assert.throws(() => read(value), (error: unknown) => error instanceof ConfigError && error.variable === 'VIP_QUEUE' && problem.test(error.message));
+    });
+  }
 });

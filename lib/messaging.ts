@@ -21,6 +21,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import pRetry from 'p-retry';
 import { BrokerConditions, brokerReason, queueFailure, type Condition } from './broker-conditions.ts';
+import { ConfigError, type EnvReader } from './config.ts';
 import type { Logger } from './log.ts';
 import { extract, type Extracted } from './tracing/propagation.ts';
 import type { Span } from './tracing/span.ts';
@@ -30,6 +31,26 @@ import type { Tracing } from './tracing/tracer.ts';
 export const BROKER_SERVICE_NAME = 'rabbitmq';
 
 export const deadLetterQueue = (queue: string) => `${queue}.dead-letter`;
+
+/** The longest queue name RabbitMQ takes, in bytes of UTF-8 (an AMQP 0-9-1 short string). */
+const MAX_QUEUE_NAME_BYTES = 255;
+
+/**
+ * The queue named by the setting `name` (`fallback` when unset), checked against RabbitMQ's rules
+ * before anything is declared: its name and its dead-letter queue's at most 255 bytes of UTF-8, and
+ * no name beginning with `amq.`, which the broker keeps for itself (declaring one is refused with 403
+ * ACCESS_REFUSED). Throws a ConfigError naming the setting.
+ */
+export function queueFromEnv(env: EnvReader, name: string, fallback: string): string {
+  const queue = env.string(name, fallback);
+  const room = MAX_QUEUE_NAME_BYTES - Buffer.byteLength(deadLetterQueue(''));
+  const bytes = Buffer.byteLength(queue);
+  if (bytes > room) {
+    throw new ConfigError(name, `a queue name of at most ${room} bytes (RabbitMQ's ${MAX_QUEUE_NAME_BYTES}, less its dead-letter queue's ".dead-letter"), got ${bytes}: ${JSON.stringify(queue)}`);
+  }
+  if (queue.startsWith('amq.')) throw new ConfigError(name, `queue names beginning with "amq." are RabbitMQ's own, got ${JSON.stringify(queue)}`);
+  return queue;
+}
 
 /** Declares a durable queue and its dead-letter queue, identically for producers and consumers. */
 async function declareQueue(channel: Channel, queue: string): Promise<void> {

@@ -6,7 +6,7 @@ import { headAnswer, isHead } from '../../lib/head.ts';
 import { resilienceFromEnv, ServiceClient } from '../../lib/http-client.ts';
 import { instanceName } from '../../lib/instance.ts';
 import type { Logger } from '../../lib/log.ts';
-import { Broker } from '../../lib/messaging.ts';
+import { Broker, queueFromEnv } from '../../lib/messaging.ts';
 import { Outbox } from '../../lib/outbox.ts';
 import { runService, type ServiceApp } from '../../lib/service.ts';
 import { openStore, storeProblem } from '../../lib/storage.ts';
@@ -33,7 +33,7 @@ await runService({
     const dataDir = env.string('DATA_DIR', '.data/accountservice');
     // Links in answers (the placeholder image) point here as the caller reached us, unless told otherwise.
     const publicUrl = env.optionalUrl('PUBLIC_URL');
-    const vipQueue = env.string('VIP_QUEUE', 'vip_queue');
+    const vipQueue = queueFromEnv(env, 'VIP_QUEUE', 'vip_queue');
     // The CPU work each quote asks of quotes-service (4, the original's, is ~0.4 ms; it accepts up to 1000).
     const quoteStrength = env.integer('QUOTE_STRENGTH', 4, { min: 0, max: 1000 });
 
