@@ -196,10 +196,14 @@ describe('npm start', () => {
   });
 
   it('on Deno with HOST=0.0.0.0, stops the services and the collector when tools/start.ts is killed', async () => {
-    const settings = await runSettings(AMQP_URL, { RUNTIME: 'deno', HOST: '0.0.0.0' });
+    // imageservice on any free port: the banner's hints give the port it took.
+    const settings = await runSettings(AMQP_URL, { RUNTIME: 'deno', HOST: '0.0.0.0', IMAGESERVICE_PORT: '0' });
     await startAndStop(settings, async (run, tree) => {
       bannerSays(run, 'running on deno, listening on 0.0.0.0, every interface');
       bannerSays(run, '(local collector)');
+      const imagePort = /^ {2}imageservice +http:\/\/[^:]+:(\d+)$/m.exec(ownLines(run).join('\n'))?.[1];
+      assert.ok(imagePort && imagePort !== '0', 'the banner lists imageservice on the port it took');
+      bannerSays(run, `IMAGESERVICE_PORT=${imagePort} `);
       const external = hostIPv4();
       if (external) assert.ok(await canConnect(external, settings.ports['ACCOUNTSERVICE_PORT']!), `reachable at ${external}`);
       process.kill(pidOf(tree, 'tools/start.ts'), 'SIGKILL');
@@ -284,9 +288,14 @@ describe('npm start', () => {
     }
   });
 
-  it('says in one line which port is taken, for which service, and the variable that moves it', async () => {
+  it('says in one line which port is taken or given twice, for which service, and the variable that moves it', async () => {
     const settings = await runSettings();
     try {
+      const shared = npmStart({ ...settings.env, QUOTES_SERVICE_PORT: String(settings.ports['ACCOUNTSERVICE_PORT']), VIPSERVICE_PORT: '0', IMAGESERVICE_PORT: '0' });
+      assert.equal(await shared.exited, 1);
+      assert.deepEqual(ownLines(shared), [`QUOTES_SERVICE_PORT and ACCOUNTSERVICE_PORT are both ${settings.ports['ACCOUNTSERVICE_PORT']}: give each its own port`]);
+      for (const [name, port] of Object.entries(settings.ports)) assert.equal(await listenProblem(port), undefined, `${name} ${port} free: nothing was started`);
+
       const cases = [
         ['IMAGESERVICE_PORT', /^port (\d+) \(imageservice: IMAGESERVICE_PORT\) is in use on 127\.0\.0\.1/],
         ['ZIPKIN_PORT', /^port (\d+) \(the local Zipkin collector: ZIPKIN_PORT\) is in use by something that does not answer the Zipkin API/],

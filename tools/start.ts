@@ -70,6 +70,7 @@ try {
   // Each service's LMDB directory goes below it (accountservice/, vipservice/), as their own defaults place them below .data.
   const dataDir = env.string('DATA_DIR', '.data');
 
+  checkDistinctPorts({ ...Object.fromEntries(SERVICES.map((name) => [portVariable(name), ports[name]])), ...(zipkinUrlSetting ? {} : { ZIPKIN_PORT: zipkinPort }) });
   await checkServicePorts(host, ports);
   releaseDataDir = await holdDataDir(dataDir);
   const zipkin = zipkinUrlSetting ? { url: zipkinUrlSetting, note: 'ZIPKIN_URL' } : await localZipkin(zipkinPort);
@@ -85,6 +86,17 @@ try {
   printBanner(runtime, landscape, zipkin, broker);
 } catch (error) {
   await fail(error instanceof Error ? error.message : String(error));
+}
+
+/** One line for two settings that name the same port (0, any free port, can be shared), naming them. */
+function checkDistinctPorts(ports: Record<string, number>): void {
+  const byPort = new Map<number, string[]>();
+  for (const [variable, port] of Object.entries(ports)) if (port !== 0) byPort.set(port, [...(byPort.get(port) ?? []), variable]);
+  const shared = [...byPort].filter(([, variables]) => variables.length > 1);
+  if (shared.length === 0) return;
+  const say = ([port, variables]: [number, string[]]) =>
+    variables.length === 2 ? `${variables[0]} and ${variables[1]} are both ${port}` : `${variables.join(', ')} are all ${port}`;
+  throw new Error(`${shared.map(say).join('; ')}: give each its own port`);
 }
 
 /** One line for the ports the services cannot have, naming each port's service and variable. */
@@ -163,9 +175,11 @@ function printBanner(runtime: Runtime, { services }: Landscape, zipkin: { url: s
   const host = services.accountservice.host;
   const where = host === '0.0.0.0' || host === '::' ? `${host}, every interface` : `${host}, this machine only; HOST=0.0.0.0 for every interface`;
   const rows = BANNER_ORDER.map((name) => `  ${name.padEnd(15)} ${services[name].url}`).join('\n');
-  // The tools read the same settings: a moved port or a Zipkin found elsewhere goes into the hints.
+  // The tools read the same settings: a moved port or a Zipkin found elsewhere goes into the hints,
+  // with the port taken where the setting was 0 (any free one).
   const local = `http://127.0.0.1:${process.env['ZIPKIN_PORT'] || DEFAULT_ZIPKIN_PORT}`;
-  const settings = toolSettings({ ...process.env, ZIPKIN_URL: zipkin.url === local ? undefined : zipkin.url });
+  const taken = Object.fromEntries(SERVICES.filter((name) => process.env[portVariable(name)]).map((name) => [portVariable(name), String(services[name].port)]));
+  const settings = toolSettings({ ...process.env, ...taken, ZIPKIN_URL: zipkin.url === local ? undefined : zipkin.url });
   console.log(`
 The landscape is running on ${runtime}, listening on ${where}:
 ${rows}
