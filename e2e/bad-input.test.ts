@@ -953,26 +953,35 @@ for (const runtime of ['node', 'deno'] as const) {
   describe(`a Host that is no host, on ${runtime}`, () => {
     let collector: RunningCollector;
     let quotes: RunningService;
+    const lines: string[] = [];
     before(async () => {
       collector = await startCollector({ port: 0 });
-      quotes = await startService('quotes-service', { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200' }, { runtime });
+      const env = { PORT: '0', ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '200' };
+      quotes = await startService('quotes-service', env, { runtime, onLog: (_name, line) => lines.push(line) });
     });
     after(() => closeCheckingSpans(collector, () => quotes.stop()));
 
     // Deno builds the request's URL from Host and target: left alone, `x/health?` would route /health.
     for (const host of ['x/health?', 'x:99999', 'a b', 'x@evil']) {
-      it(`refuses Host: ${host} with a JSON 400 and a traceresponse, recording the refusal`, async () => {
+      it(`refuses Host: ${host} with a JSON 400 and a traceresponse, recording the refusal in the trace and the log`, async () => {
         const traceId = randomUUID().replace(/-/g, '');
         const { data } = await rawExchange(
           quotes.port,
           `GET /api/quote?strength=1 HTTP/1.1\r\nHost: ${host}\r\ntraceparent: 00-${traceId}-b7ad6b7169203331-01\r\nConnection: close\r\n\r\n`,
         );
         assert.match(data, /^HTTP\/1\.1 400 /);
-        assert.match(JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)).error, /^Invalid (host header|URL)$/);
+        const { error } = JSON.parse(data.slice(data.indexOf('\r\n\r\n') + 4)) as { error: string };
+        assert.match(error, /^Invalid (host header|URL)$/);
         assert.match(data, new RegExp(`^traceresponse: 00-${traceId}-[0-9a-f]{16}-01$`, 'im'));
         const [span] = await waitForTrace(collector.url, traceId, (spans) => spans.length > 0);
         assert.equal(span!.tags?.['http.path'], '/api/quote', 'the path the request asked for');
         assert.equal(span!.tags?.['http.status_code'], '400');
+        const line = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['traceId'] === traceId && l['msg'] === 'request');
+        assert.deepEqual(
+          line && { level: line['level'], spanId: line['spanId'], method: line['method'], path: line['path'], status: line['status'], error: line['error'] },
+          { level: 'info', spanId: span!.id, method: 'GET', path: '/api/quote', status: 400, error },
+          'an access line as for any other answer',
+        );
       });
     }
 

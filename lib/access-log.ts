@@ -18,8 +18,13 @@
  * ```
  */
 import type { Context, MiddlewareHandler } from 'hono';
-import { msSince, type LogLevel } from './log.ts';
+import { msSince, type Logger, type LogLevel } from './log.ts';
+import type { RefusedRequest } from './server.ts';
 import { respondingRoute, type TracingVariables } from './tracing/middleware.ts';
+import type { Span } from './tracing/span.ts';
+
+/** How much of a path an access line shows. */
+const MAX_PATH_LENGTH = 200;
 
 export function accessLog(): MiddlewareHandler<{ Variables: TracingVariables }> {
   return async function accessLog(c, next) {
@@ -35,7 +40,7 @@ export function accessLog(): MiddlewareHandler<{ Variables: TracingVariables }> 
         log[level]('request', {
           method: c.req.method,
           route: respondingRoute(c),
-          path: c.req.path.slice(0, 200),
+          path: c.req.path.slice(0, MAX_PATH_LENGTH),
           status,
           durationMs: msSince(start),
           error: status >= 400 ? await reasonOf(c) : undefined,
@@ -55,4 +60,18 @@ async function reasonOf(c: Context): Promise<unknown> {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The access line of a request refused before the app saw it (lib/server.ts: a bad Host, a
+ * backslash in the path), as the middleware writes one for every other answer, with the ids of
+ * the span that recorded the refusal (traceRefusedRequest).
+ */
+export function logRefusedRequest(log: Logger, span: Span, request: RefusedRequest, status: number): void {
+  log.child({ traceId: span.traceId, spanId: span.spanId }).info('request', {
+    method: request.method,
+    path: request.target.split('?')[0]!.slice(0, MAX_PATH_LENGTH),
+    status,
+    error: request.reason,
+  });
 }

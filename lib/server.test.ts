@@ -43,7 +43,7 @@ describe('listen on Node', () => {
     return { port: server.port, spans: exporter.spans };
   }
   const traced = (tracing: Tracing): ListenOptions => ({
-    refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused, 400) }),
+    refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused, 400).traceresponse }),
   });
 
   it('serves what the adapter accepts through the fetch handler', async () => {

@@ -6,7 +6,7 @@
 import process from 'node:process';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { accessLog } from './access-log.ts';
+import { accessLog, logRefusedRequest } from './access-log.ts';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
 import { headRequests, isHead } from './head.ts';
 import { hostIPv4 } from './instance.ts';
@@ -175,7 +175,11 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     const { app, state } = createServiceApp({ tracing, log, parts, testability });
     const server = await listen(app.fetch, port, {
       hostname: host,
-      refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400) }),
+      refusedHeaders: (request) => {
+        const span = traceRefusedRequest(tracing, request, 400);
+        logRefusedRequest(log, span, request, 400);
+        return { traceresponse: span.traceresponse };
+      },
     }).catch((error: unknown) => {
       throw listenConfigError(error, host, port) ?? error;
     });

@@ -81,21 +81,22 @@ function setResponseHeader(c: Context, name: string, value: string): void {
 }
 
 /**
- * Records a request refused before the app saw it (the Node adapter's 400 for a bad Host or a
- * backslash in the path) as the app would have: a SERVER span continuing the request's context,
- * or a new trace sampled at the service's rate when the context is absent or malformed, so the
- * `traceresponse` returned names a span the caller finds in Zipkin, as for any other answer.
+ * Records a request refused before the app saw it (a 400 for a bad Host, or the Node adapter's
+ * for a backslash in the path) as the app would have: a SERVER span continuing the request's
+ * context, or a new trace sampled at the service's rate when the context is absent or malformed.
+ * Returns the finished span, whose `traceresponse` names a span the caller finds in Zipkin, as
+ * for any other answer.
  *
  * @example
  * ```ts
- * listen(app.fetch, port, { refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400) }) })
+ * listen(app.fetch, port, { refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400).traceresponse }) })
  * ```
  */
 export function traceRefusedRequest(
   tracing: Tracing,
   request: { method: string; target: string; header: (name: string) => string | undefined; reason: string },
   status: number,
-): string {
+): Span {
   const { method } = request;
   const span = tracing.continueSpan(method, extract(request.header), { kind: 'SERVER', continuation: 'join' });
   if (span.recording) {
@@ -103,7 +104,7 @@ export function traceRefusedRequest(
     span.annotate(`refused: ${request.reason}`);
   }
   span.finish();
-  return span.traceresponse;
+  return span;
 }
 
 /** The HTTP tags of a SERVER span, and `error` for a 5xx. */
