@@ -67,11 +67,11 @@ async function reasonOf(c: Context): Promise<unknown> {
  * backslash in the path), as the middleware writes one for every other answer, with the ids of
  * the span that recorded the refusal (traceRefusedRequest).
  */
-export function logRefusedRequest(log: Logger, span: Span, request: RefusedRequest, status: number): void {
+export function logRefusedRequest(log: Logger, span: Span, request: RefusedRequest): void {
   log.child({ traceId: span.traceId, spanId: span.spanId }).info('request', {
     method: request.method,
     path: request.target.split('?')[0]!.slice(0, MAX_PATH_LENGTH),
-    status,
+    status: request.status,
     error: request.reason,
   });
 }

@@ -43,7 +43,7 @@ describe('listen on Node', () => {
     return { port: server.port, spans: exporter.spans };
   }
   const traced = (tracing: Tracing): ListenOptions => ({
-    refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused, 400).traceresponse }),
+    refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused).traceresponse }),
   });
 
   it('serves what the adapter accepts through the fetch handler', async () => {
@@ -105,6 +105,21 @@ describe('listen on Node', () => {
     assert.match(JSON.parse(garbage.body).error, /^malformed HTTP request \(HPE_/);
     assert.equal(Number(garbage.headers['content-length']), Buffer.byteLength(garbage.body));
     assert.equal(spans.length, 0, 'nothing of them reached the app');
+  });
+
+  it('answers a request without Host, and an Expect it cannot meet, as it answers any refused request', async () => {
+    const { port, spans } = await start(1, traced);
+    const noHost = await exchange(port, request('/x', []));
+    assert.equal(noHost.status, 400);
+    assert.deepEqual(JSON.parse(noHost.body), { error: 'Missing host header' });
+    assert.match(noHost.headers.traceresponse ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    const expect = await exchange(port, request('/x', ['Host: x', 'Expect: something']));
+    assert.equal(expect.status, 417);
+    assert.deepEqual(JSON.parse(expect.body), { error: 'expectation "something" is not supported; only 100-continue is' });
+    assert.match(expect.headers.traceresponse ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    assert.deepEqual(spans.map((s: { tags: Record<string, string> }) => [s.tags['http.path'], s.tags['http.status_code']]), [['/x', '400'], ['/x', '417']]);
+    const served = await exchange(port, ['GET /x HTTP/1.1', 'Host: x', 'Expect: 100-continue', 'Connection: close', '', ''].join('\r\n'));
+    assert.equal(served.status, 100, 'continues, then serves');
   });
 
   it('answers a refused request without extra headers when none are asked for', async () => {

@@ -42,8 +42,10 @@ export interface RefusedRequest {
   /** The request target as it came. */
   target: string;
   header(name: string): string | undefined;
-  /** Why the adapter refused it. */
+  /** Why it was refused. */
   reason: string;
+  /** The status it is answered with: 400, or 417 for an Expect other than 100-continue. */
+  status: number;
 }
 
 export interface ListenOptions {
@@ -82,15 +84,17 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   // the adapter builds the request, and refuses it, in the listener's synchronous part. (A listener per
   // request would say it plainly, at 1 µs a request.)
   let admitting: import('node:http').IncomingMessage | undefined;
+  const refusedOf = (incoming: import('node:http').IncomingMessage | undefined, reason: string, status = 400): RefusedRequest => {
+    const header = (name: string) => {
+      const value = incoming?.headers[name.toLowerCase()];
+      return Array.isArray(value) ? value.join(', ') : value;
+    };
+    return { method: incoming?.method ?? 'GET', target: incoming?.url ?? '', header, reason, status };
+  };
   const handle = getRequestListener(fetch, {
     errorHandler: (error) => {
       if (!(error instanceof RequestError)) return Response.json({ error: 'internal error' }, { status: 500 });
-      const incoming = admitting;
-      const header = (name: string) => {
-        const value = incoming?.headers[name.toLowerCase()];
-        return Array.isArray(value) ? value.join(', ') : value;
-      };
-      const refused = { method: incoming?.method ?? 'GET', target: incoming?.url ?? '', header, reason: error.message };
+      const refused = refusedOf(admitting, error.message);
       return Response.json({ error: error.message }, { status: 400, headers: refusedHeaders?.(refused) });
     },
   });
@@ -104,8 +108,20 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   };
   // Idle keep-alive connections stay open longer than clients and proxies keep theirs (Node's own
   // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
-  const server = createServer({ keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000 }, listener);
+  // A request without Host goes on to the adapter, which refuses it as the app would answer (a JSON
+  // body, a traceresponse), where Node's own check answers 400 with nothing.
+  const server = createServer(
+    { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000, requireHostHeader: false },
+    listener,
+  );
   server.on('clientError', answerClientError);
+  // An Expect other than 100-continue (RFC 9110 §10.1.1: 417), answered the same way.
+  server.on('checkExpectation', (incoming: import('node:http').IncomingMessage, outgoing: import('node:http').ServerResponse) => {
+    const refused = refusedOf(incoming, `expectation ${JSON.stringify(incoming.headers.expect)} is not supported; only 100-continue is`, 417);
+    const body = JSON.stringify({ error: refused.reason });
+    outgoing.writeHead(417, { ...refusedHeaders?.(refused), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
+    outgoing.end(body);
+  });
   const { promise, resolve, reject } = withResolvers<number>();
   server.once('error', reject);
   server.listen(port, hostname, () => {
@@ -176,7 +192,7 @@ function refusedOnDeno(request: Request): RefusedRequest | undefined {
   const prefix = `http://${host}`;
   const target = request.url.startsWith(prefix) ? request.url.slice(prefix.length) : '/';
   const header = (name: string) => request.headers.get(name) ?? undefined;
-  return { method: request.method, target, header, reason: 'Invalid host header' };
+  return { method: request.method, target, header, reason: 'Invalid host header', status: 400 };
 }
 
 /**

@@ -176,8 +176,8 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     const server = await listen(app.fetch, port, {
       hostname: host,
       refusedHeaders: (request) => {
-        const span = traceRefusedRequest(tracing, request, 400);
-        logRefusedRequest(log, span, request, 400);
+        const span = traceRefusedRequest(tracing, request);
+        logRefusedRequest(log, span, request);
         return { traceresponse: span.traceresponse };
       },
     }).catch((error: unknown) => {

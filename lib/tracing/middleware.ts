@@ -18,6 +18,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
 import type { Logger } from '../log.ts';
+import type { RefusedRequest } from '../server.ts';
 import { extract } from './propagation.ts';
 import type { Span } from './span.ts';
 import type { Tracing } from './tracer.ts';
@@ -89,15 +90,14 @@ function setResponseHeader(c: Context, name: string, value: string): void {
  *
  * @example
  * ```ts
- * listen(app.fetch, port, { refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request, 400).traceresponse }) })
+ * listen(app.fetch, port, { refusedHeaders: (request) => ({ traceresponse: traceRefusedRequest(tracing, request).traceresponse }) })
  * ```
  */
 export function traceRefusedRequest(
   tracing: Tracing,
-  request: { method: string; target: string; header: (name: string) => string | undefined; reason: string },
-  status: number,
+  request: RefusedRequest,
 ): Span {
-  const { method } = request;
+  const { method, status } = request;
   const span = tracing.continueSpan(method, extract(request.header), { kind: 'SERVER', continuation: 'join' });
   if (span.recording) {
     tagHttp(span, method, request.target.split('?')[0]!, status);
