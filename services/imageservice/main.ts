@@ -13,6 +13,13 @@ import { Toning, ToningBusyError, toningFromEnv } from './toning.ts';
 
 const SAMPLES_DIR = new URL('./samples/', import.meta.url);
 
+/**
+ * The body ended before its declared length or its last chunk, or its chunked framing is broken: the
+ * client's doing (it went away, or sent what is not HTTP), answered 400 rather than logged as the
+ * service's failure. A client that went away never reads the answer; the access line and span say what happened.
+ */
+const UNREADABLE_BODY = 'request body could not be read to its end: the connection closed early or its framing is malformed';
+
 await runService({
   name: 'imageservice',
   defaultPort: 7777,
@@ -136,10 +143,3 @@ async function uploadedImage(request: Request): Promise<Uint8Array | string> {
   }
   return bytes.byteLength === 0 ? 'empty body: post a JPEG image' : bytes;
 }
-
-/**
- * The body ended before its declared length or its last chunk, or its chunked framing is broken: the
- * client's doing (it went away, or sent what is not HTTP), answered 400 rather than logged as the
- * service's failure. A client that went away never reads the answer; the access line and span say what happened.
- */
-const UNREADABLE_BODY = 'request body could not be read to its end: the connection closed early or its framing is malformed';
