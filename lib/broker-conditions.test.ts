@@ -188,6 +188,19 @@ describe('What RabbitMQ said, from amqplib’s errors', () => {
   });
 });
 
+describe('A virtual host the broker refuses', () => {
+  it('is named as such, where amqplib keeps no reason', async () => {
+    const url = new URL(AMQP_URL);
+    url.pathname = `/no-such-vhost-${process.pid}`;
+    const error = await amqp.connect(url.href).then(
+      async (connection) => (await connection.close(), assert.fail('connected')),
+      (e: Error) => e,
+    );
+    assert.match(error.message, /^Expected ConnectionOpenOk; got <ConnectionClose/, 'amqplib’s own words');
+    assert.equal(brokerReason(error), 'the broker refused connection.open: the virtual host in AMQP_URL does not exist, or its user may not use it');
+  });
+});
+
 describe('Reading an error’s text', () => {
   it('takes the reply text from the end of the message, whatever it holds', () => {
     assert.equal(brokerReason(new Error('Channel closed by server: 320 (CONNECTION-FORCED) with message "CONNECTION_FORCED - broker forced connection closure with reason \'shutdown\'"')), "CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'");
