@@ -112,6 +112,30 @@ describe('a service app', () => {
     }
   });
 
+  it('answers a method a path does not route with 405 and what it allows, an unknown path with 404', async () => {
+    const { app } = setup({
+      routes: (app) => {
+        app.get('/items/:id', (c) => c.json({}));
+        app.post('/items/:id', (c) => c.json({}));
+        app.post('/upload', (c) => c.json({}));
+      },
+    });
+    const del = await app.request('/items/7', { method: 'DELETE' });
+    assert.equal(del.status, 405);
+    assert.equal(del.headers.get('allow'), 'GET, HEAD, POST');
+    assert.deepEqual(await del.json(), { error: 'DELETE is not allowed on /items/7; it answers GET, HEAD, POST' });
+    const get = await app.request('/upload');
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get('allow'), 'POST');
+    const head = await app.request('/upload', { method: 'HEAD' });
+    assert.equal(head.status, 405, 'a HEAD as its GET');
+    assert.equal(head.headers.get('allow'), 'POST');
+    const nowhere = await app.request('/nowhere', { method: 'PUT' });
+    assert.equal(nowhere.status, 404);
+    assert.deepEqual(await nowhere.json(), { error: 'no route for PUT /nowhere' });
+    assert.equal((await app.request('/health', { method: 'POST' })).status, 405, 'the health routes too');
+  });
+
   it('neither traces nor logs probes', async () => {
     const { app, spans, lines } = setup({}, false, 'debug');
     for (const path of ['/health', '/health/ready', '/health/live']) assert.equal((await app.request(path)).status, 200);

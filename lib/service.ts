@@ -62,6 +62,15 @@ export interface AppOptions {
   testability?: boolean;
 }
 
+/** The methods a route of `app` answers at `path`, HEAD wherever GET is: an `Allow` field's list (RFC 9110 §10.2.1). */
+function allowedMethods(app: ServiceApp, path: string): string[] {
+  const routed = (method: string) =>
+    app.router.match(method, path)[0].some(([[, route]]) => (route as { method: string }).method !== 'ALL');
+  return ROUTED_METHODS.filter(routed).flatMap((method) => (method === 'GET' ? ['GET', 'HEAD'] : [method]));
+}
+
+const ROUTED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
 /** A fetch-ready app with the shared middleware, `/health` and JSON errors. */
 export function createServiceApp({ tracing, log, parts, testability = false }: AppOptions) {
   const app: ServiceApp = new Hono<ServiceEnv>();
@@ -126,8 +135,15 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
 
   parts.routes(app);
 
-  // A HEAD is routed as a GET and answers as the GET would, content-length included.
-  app.notFound((c) => c.json({ error: `no route for ${isHead(c) ? 'GET' : c.req.method} ${c.req.path.slice(0, 200)}` }, 404));
+  // A HEAD is routed as a GET and answers as the GET would, content-length included. A path that
+  // routes other methods answers 405 with what it allows (RFC 9110 §15.5.6), any other 404.
+  app.notFound((c) => {
+    const method = isHead(c) ? 'GET' : c.req.method;
+    const path = c.req.path.slice(0, 200);
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length === 0) return c.json({ error: `no route for ${method} ${path}` }, 404);
+    return c.json({ error: `${method} is not allowed on ${path}; it answers ${allowed.join(', ')}` }, 405, { allow: allowed.join(', ') });
+  });
   app.onError((error, c) => {
     if (error instanceof HTTPException && error.status < 500) {
       return c.json({ error: error.message || 'bad request' }, error.status);
