@@ -962,7 +962,7 @@ for (const runtime of ['node', 'deno'] as const) {
     after(() => closeCheckingSpans(collector, () => quotes.stop()));
 
     // Deno builds the request's URL from Host and target: left alone, `x/health?` would route /health.
-    for (const host of ['x/health?', 'x:99999', 'a b', 'x@evil']) {
+    for (const host of ['x/health?', 'x:99999', 'a b', 'x@evil', 'foo.123', '[:::]', 'x:']) {
       it(`refuses Host: ${host} with a JSON 400 and a traceresponse, recording the refusal in the trace and the log`, async () => {
         const traceId = randomUUID().replace(/-/g, '');
         const { data } = await rawExchange(
@@ -985,8 +985,19 @@ for (const runtime of ['node', 'deno'] as const) {
       });
     }
 
+    it('refuses an absolute-form target that makes no http(s) URL, naming only its path', async () => {
+      for (const target of ['http://x:99999/api/quote', 'ftp://evil.example/api/quote', 'http://u:secret@[:::]/api/quote']) {
+        const traceId = randomUUID().replace(/-/g, '');
+        const { data } = await rawExchange(quotes.port, `GET ${target} HTTP/1.1\r\nHost: x\r\ntraceparent: 00-${traceId}-b7ad6b7169203331-01\r\nConnection: close\r\n\r\n`);
+        assert.match(data, /^HTTP\/1\.1 400 /, target);
+        const [span] = await waitForTrace(collector.url, traceId, (spans) => spans.length > 0);
+        assert.equal(span!.tags?.['http.path'], '/api/quote', target);
+        assert.ok(!lines.some((l) => l.includes('secret')), 'no credentials in the log');
+      }
+    });
+
     it('serves a Host that is a host, with or without a port', async () => {
-      for (const host of ['x', 'quotes-service.default.svc:8080', '[::1]:80', '10.0.0.1']) {
+      for (const host of ['x', 'quotes-service.default.svc:8080', '[::1]:80', '10.0.0.1', 'x:000080', 'X.Example.']) {
         const { data } = await rawExchange(quotes.port, `GET /api/quote?strength=1 HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
         assert.match(data, /^HTTP\/1\.1 200 /, host);
       }

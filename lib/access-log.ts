@@ -70,7 +70,7 @@ async function reasonOf(c: Context): Promise<unknown> {
 export function logRefusedRequest(log: Logger, span: Span, request: RefusedRequest): void {
   log.child({ traceId: span.traceId, spanId: span.spanId }).info('request', {
     method: request.method,
-    path: request.target.split('?')[0]!.slice(0, MAX_PATH_LENGTH),
+    path: request.path.slice(0, MAX_PATH_LENGTH),
     status: request.status,
     error: request.reason,
   });

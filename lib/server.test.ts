@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { Hono } from 'hono';
 import { createLogger } from './log.ts';
-import { KEEP_ALIVE_TIMEOUT_MS, listen, type ListenOptions, type RunningServer } from './server.ts';
+import { KEEP_ALIVE_TIMEOUT_MS, listen, targetPath, type ListenOptions, type RunningServer } from './server.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
 import { traceRefusedRequest, tracingMiddleware } from './tracing/middleware.ts';
 import { Tracing } from './tracing/tracer.ts';
@@ -122,6 +122,30 @@ describe('listen on Node', () => {
     assert.equal(served.status, 100, 'continues, then serves');
   });
 
+  it('refuses two Host fields, and a Host that makes no URL; serves HTTP/1.0 without one', async () => {
+    const { port, spans } = await start(1, traced);
+    const twice = await exchange(port, request('/x', ['Host: a', 'Host: b']));
+    assert.equal(twice.status, 400);
+    assert.deepEqual(JSON.parse(twice.body), { error: 'more than one Host header field' });
+    assert.match(twice.headers.traceresponse ?? '', /^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    for (const host of ['foo.123', '1.2.3.999']) {
+      const answer = await exchange(port, request('/x', [`Host: ${host}`]));
+      assert.equal(answer.status, 400, host);
+      assert.deepEqual(JSON.parse(answer.body), { error: 'Invalid URL' }, host);
+    }
+    const old = await exchange(port, 'GET /x HTTP/1.0\r\n\r\n');
+    assert.equal(old.status, 200, 'HTTP/1.0 needs no Host');
+    assert.equal(old.body, 'served');
+    assert.equal(spans.length, 3);
+  });
+
+  it('records the path of an absolute-form target it refuses, never its credentials', async () => {
+    const { port, spans } = await start(1, traced);
+    const answer = await exchange(port, request('http://u:secret@x/p\\a?q=1', ['Host: x']));
+    assert.equal(answer.status, 400);
+    assert.equal(spans[0]?.tags['http.path'], '/p\\a');
+  });
+
   it('answers a refused request without extra headers when none are asked for', async () => {
     const { port } = await start(1);
     const answer = await exchange(port, request('/', ['Host: a b']));
@@ -132,6 +156,20 @@ describe('listen on Node', () => {
 });
 
 const ok = () => new Response('ok');
+
+describe('targetPath', () => {
+  it('is the path of an origin-form or absolute-form target, without query, scheme or authority', () => {
+    for (const [target, path] of [
+      ['/a/b?c=1', '/a/b'],
+      ['/a#f', '/a'],
+      ['', '/'],
+      ['*', '*'],
+      ['http://u:secret@x:80/p?q', '/p'],
+      ['HTTPS://x', '/'],
+      ['ftp://x/y', '/y'],
+    ]) assert.equal(targetPath(target!), path, target);
+  });
+});
 
 describe('listen', () => {
   it('listens on loopback unless told otherwise', async () => {

@@ -5,7 +5,8 @@
  */
 import process from 'node:process';
 
-export type FetchHandler = (request: Request) => Response | Promise<Response>;
+/** A fetch handler, as Hono's `app.fetch`; on Node, `env` is @hono/node-server's `{ incoming, outgoing }`. */
+export type FetchHandler = (request: Request, env?: unknown) => Response | Promise<Response>;
 
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
@@ -36,11 +37,16 @@ const DENO_ERROR_CODES: Record<string, string> = {
   NotCapable: 'EACCES',
 };
 
-/** A request refused before the app saw it: by the Node adapter (a bad Host, a backslash in the path...), or for its Host on Deno. */
+/**
+ * A request refused before the app saw it: a Host that is missing (HTTP/1.1), given twice or no
+ * host, a URL that does not parse, a backslash in the path (Node's adapter), an Expect it cannot meet.
+ */
 export interface RefusedRequest {
   method: string;
   /** The request target as it came. */
   target: string;
+  /** The target's path, without query: what spans and log lines show (no scheme, authority or credentials of an absolute-form target). */
+  path: string;
   header(name: string): string | undefined;
   /** Why it was refused. */
   reason: string;
@@ -66,7 +72,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
     try {
       server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
         const refused = refusedOnDeno(request);
-        if (refused) return Response.json({ error: refused.reason }, { status: 400, headers: refusedHeaders?.(refused) });
+        if (refused) return refusal(refused, refusedHeaders);
         return withoutInventedLength(request, await fetch(request));
       });
     } catch (error) {
@@ -83,22 +89,41 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   // the app. Its errorHandler is given the error only; the request it refused is the one being admitted:
   // the adapter builds the request, and refuses it, in the listener's synchronous part. (A listener per
   // request would say it plainly, at 1 µs a request.)
-  let admitting: import('node:http').IncomingMessage | undefined;
-  const refusedOf = (incoming: import('node:http').IncomingMessage | undefined, reason: string, status = 400): RefusedRequest => {
+  type Incoming = import('node:http').IncomingMessage;
+  type Outgoing = import('node:http').ServerResponse;
+  let admitting: Incoming | undefined;
+  const refusedOf = (incoming: Incoming | undefined, reason: string, status = 400): RefusedRequest => {
     const header = (name: string) => {
       const value = incoming?.headers[name.toLowerCase()];
       return Array.isArray(value) ? value.join(', ') : value;
     };
-    return { method: incoming?.method ?? 'GET', target: incoming?.url ?? '', header, reason, status };
+    const target = incoming?.url ?? '';
+    return { method: incoming?.method ?? 'GET', target, path: targetPath(target), header, reason, status };
   };
-  const handle = getRequestListener(fetch, {
-    errorHandler: (error) => {
-      if (!(error instanceof RequestError)) return Response.json({ error: 'internal error' }, { status: 500 });
-      const refused = refusedOf(admitting, error.message);
-      return Response.json({ error: error.message }, { status: 400, headers: refusedHeaders?.(refused) });
+  /** Answers a refusal on Node's response itself, for what is refused before the adapter runs. */
+  const refuseOn = (outgoing: Outgoing, refused: RefusedRequest) => {
+    const body = JSON.stringify({ error: refused.reason });
+    const headers = { ...refusedHeaders?.(refused), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' };
+    outgoing.writeHead(refused.status, headers).end(body);
+  };
+  const handle = getRequestListener(
+    // The adapter checks a Host only where it is not plain letters, digits, dots and dashes, but some
+    // of those (`foo.123`, `1.2.3.999`) make no URL either, and the app may parse its request's URL.
+    (request, env) => (URL.canParse(request.url) ? fetch(request, env) : refusal(refusedOf(admitting, 'Invalid URL'), refusedHeaders)),
+    {
+      // For an HTTP/1.0 request without Host, which HTTP/1.0 allows (load balancers' health checks send them).
+      hostname: 'localhost',
+      errorHandler: (error) => {
+        if (!(error instanceof RequestError)) return Response.json({ error: 'internal error' }, { status: 500 });
+        return refusal(refusedOf(admitting, error.message), refusedHeaders);
+      },
     },
-  });
-  const listener = (incoming: import('node:http').IncomingMessage, outgoing: import('node:http').ServerResponse) => {
+  );
+  const listener = (incoming: Incoming, outgoing: Outgoing) => {
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any with more than one.
+    const hosts = hostFieldCount(incoming.rawHeaders);
+    if (hosts > 1) return refuseOn(outgoing, refusedOf(incoming, 'more than one Host header field'));
+    if (hosts === 0 && incoming.httpVersion !== '1.0') return refuseOn(outgoing, refusedOf(incoming, 'Missing host header'));
     admitting = incoming;
     try {
       return handle(incoming, outgoing);
@@ -108,20 +133,17 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   };
   // Idle keep-alive connections stay open longer than clients and proxies keep theirs (Node's own
   // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
-  // A request without Host goes on to the adapter, which refuses it as the app would answer (a JSON
-  // body, a traceresponse), where Node's own check answers 400 with nothing.
+  // Host is checked above, to answer as the app would (a JSON body, a traceresponse), where Node's
+  // own check answers 400 with nothing.
   const server = createServer(
     { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000, requireHostHeader: false },
     listener,
   );
   server.on('clientError', answerClientError);
   // An Expect other than 100-continue (RFC 9110 §10.1.1: 417), answered the same way.
-  server.on('checkExpectation', (incoming: import('node:http').IncomingMessage, outgoing: import('node:http').ServerResponse) => {
-    const refused = refusedOf(incoming, `expectation ${JSON.stringify(incoming.headers.expect)} is not supported; only 100-continue is`, 417);
-    const body = JSON.stringify({ error: refused.reason });
-    outgoing.writeHead(417, { ...refusedHeaders?.(refused), 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    outgoing.end(body);
-  });
+  server.on('checkExpectation', (incoming: Incoming, outgoing: Outgoing) =>
+    refuseOn(outgoing, refusedOf(incoming, `expectation ${JSON.stringify(incoming.headers.expect)} is not supported; only 100-continue is`, 417)),
+  );
   const { promise, resolve, reject } = withResolvers<number>();
   server.once('error', reject);
   server.listen(port, hostname, () => {
@@ -172,27 +194,53 @@ function answerClientError(error: NodeJS.ErrnoException, socket: import('node:st
 
 /**
  * `Host` as RFC 9110 §7.2 allows it: `uri-host [ ":" port ]`, the host an IP-literal or a
- * reg-name (IPv4 addresses included; RFC 3986 §3.2.2), the port at most 65535.
+ * reg-name (IPv4 addresses included; RFC 3986 §3.2.2), the port at most 65535 and, as Node's
+ * adapter has it, not empty.
  */
-const VALID_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9\-._~!$&'()*+,;=]+)(?::(\d{0,5}))?$/i;
+const VALID_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9\-._~!$&'()*+,;=]+)(?::(\d+))?$/i;
 
 /**
- * What Deno's server passes on but the Node adapter refuses, refused the same way: a `Host`
- * that is no host. Deno builds the request's URL by putting the Host value in front of the
- * request target, so `Host: x/health?` would make the app route `/health`, and a port over
- * 65535 makes a URL that does not parse.
+ * What Deno's server passes on but Node's refuses, refused the same way: a `Host` that is no host,
+ * and a URL that does not parse or is not http(s). Deno builds the request's URL by putting the
+ * Host value in front of the request target (or takes an absolute-form target as it is), so
+ * `Host: x/health?` would make the app route `/health`, and `x:99999` makes no URL at all.
  */
 function refusedOnDeno(request: Request): RefusedRequest | undefined {
   const host = request.headers.get('host');
+  const valid = host ? VALID_HOST.exec(host) : undefined;
   // None (HTTP/1.0) or empty: Deno puts its own address in the URL.
-  if (!host) return undefined;
-  const valid = VALID_HOST.exec(host);
-  if (valid && !(Number(valid[1]) > 65535)) return undefined;
-  // The target as it came: what follows the Host value in the URL Deno built.
+  const hostProblem = host && !(valid && !(Number(valid[1]) > 65535));
+  const url = request.url;
+  if (!hostProblem && URL.canParse(url) && /^https?:/.test(url)) return undefined;
+  // The target as it came: what follows the Host value in the URL Deno built, or the URL itself.
   const prefix = `http://${host}`;
-  const target = request.url.startsWith(prefix) ? request.url.slice(prefix.length) : '/';
+  const target = host && url.startsWith(`${prefix}/`) ? url.slice(prefix.length) : url;
   const header = (name: string) => request.headers.get(name) ?? undefined;
-  return { method: request.method, target, header, reason: 'Invalid host header', status: 400 };
+  const reason = hostProblem ? 'Invalid host header' : 'Invalid URL';
+  return { method: request.method, target, path: targetPath(target), header, reason, status: 400 };
+}
+
+/** The number of Host field lines among Node's raw headers (name, value, name, value...). */
+function hostFieldCount(rawHeaders: string[]): number {
+  let count = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toLowerCase() === 'host') count++;
+  return count;
+}
+
+/** The JSON 400 (or 417) answering a refused request, with the headers the caller adds (its traceresponse). */
+function refusal(refused: RefusedRequest, refusedHeaders: ListenOptions['refusedHeaders']): Response {
+  return Response.json({ error: refused.reason }, { status: refused.status, headers: refusedHeaders?.(refused) });
+}
+
+/**
+ * The path of a request target, without its query: origin-form `/p?q`, or absolute-form
+ * `http://user:pass@host/p?q` (RFC 9112 §3.2), whose scheme and authority it leaves out.
+ */
+export function targetPath(target: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(target);
+  const slash = scheme ? target.indexOf('/', scheme[0].length) : 0;
+  const path = slash < 0 ? '/' : target.slice(slash);
+  return path.split(/[?#]/, 1)[0] || '/';
 }
 
 /**

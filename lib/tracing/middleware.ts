@@ -100,7 +100,7 @@ export function traceRefusedRequest(
   const { method, status } = request;
   const span = tracing.continueSpan(method, extract(request.header), { kind: 'SERVER', continuation: 'join' });
   if (span.recording) {
-    tagHttp(span, method, request.target.split('?')[0]!, status);
+    tagHttp(span, method, request.path, status);
     span.annotate(`refused: ${request.reason}`);
   }
   span.finish();
