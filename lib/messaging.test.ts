@@ -452,11 +452,13 @@ describe('queueFromEnv', () => {
   it('reads a queue name that RabbitMQ takes, with room for its dead-letter queue', () => {
     assert.equal(read(undefined), 'vip_queue');
     assert.equal(read('é'.repeat(121) + 'x'), 'é'.repeat(121) + 'x', '243 bytes: with ".dead-letter", 255');
-    assert.equal(read('amq'), 'amq');
+    assert.equal(read('amqp'), 'amqp');
+    assert.equal(read('AMQ.x'), 'AMQ.x', 'the prefix is case-sensitive');
   });
 
   for (const [value, problem] of [
     ['amq.gen-1', /^VIP_QUEUE: queue names beginning with "amq\." are RabbitMQ's own/],
+    ['amq', /^VIP_QUEUE: queue names beginning with "amq\." are RabbitMQ's own \(this queue's and its dead-letter queue's\), got "amq"$/],
     ['q'.repeat(244), /^VIP_QUEUE: a queue name of at most 243 bytes .*, got 244: "q+"$/],
     ['é'.repeat(122), /got 244/],
   ] as const) {

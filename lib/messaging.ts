@@ -38,7 +38,7 @@ const MAX_QUEUE_NAME_BYTES = 255;
 /**
  * The queue named by the setting `name` (`fallback` when unset), checked against RabbitMQ's rules
  * before anything is declared: its name and its dead-letter queue's at most 255 bytes of UTF-8, and
- * no name beginning with `amq.`, which the broker keeps for itself (declaring one is refused with 403
+ * neither beginning with `amq.`, which the broker keeps for itself (declaring one is refused with 403
  * ACCESS_REFUSED). Throws a ConfigError naming the setting.
  */
 export function queueFromEnv(env: EnvReader, name: string, fallback: string): string {
@@ -48,7 +48,10 @@ export function queueFromEnv(env: EnvReader, name: string, fallback: string): st
   if (bytes > room) {
     throw new ConfigError(name, `a queue name of at most ${room} bytes (RabbitMQ's ${MAX_QUEUE_NAME_BYTES}, less its dead-letter queue's ".dead-letter"), got ${bytes}: ${JSON.stringify(queue)}`);
   }
-  if (queue.startsWith('amq.')) throw new ConfigError(name, `queue names beginning with "amq." are RabbitMQ's own, got ${JSON.stringify(queue)}`);
+  // The dead-letter queue's name too: `amq` would make `amq.dead-letter`.
+  if (queue.startsWith('amq.') || deadLetterQueue(queue).startsWith('amq.')) {
+    throw new ConfigError(name, `queue names beginning with "amq." are RabbitMQ's own (this queue's and its dead-letter queue's), got ${JSON.stringify(queue)}`);
+  }
   return queue;
 }
 
