@@ -90,6 +90,7 @@ describe('withoutPassword', () => {
     assert.equal(withoutPassword('http://zipkin:s3cr%40t@zipkin.example:9411/base'), 'http://zipkin:***@zipkin.example:9411/base');
     assert.equal(withoutPassword('https://:token@h'), 'https://:***@h');
     assert.equal(withoutPassword('amqps://u:p@h:5671/v?x=a:b@c'), 'amqps://u:***@h:5671/v?x=a:b@c');
+    assert.equal(withoutPassword('http://zip:p@ss@127.0.0.1:19413'), 'http://zip:***@127.0.0.1:19413', 'a raw @ in the password');
     for (const url of ['http://127.0.0.1:9411', 'http://user@h/p', 'http://h/p?q=a:b@c', 'http://h/a:b@c']) assert.equal(withoutPassword(url), url);
   });
 });

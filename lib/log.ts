@@ -192,5 +192,13 @@ export function msSince(start: number): number {
  * which RFC 3986 §3.2.1 deprecates but a Zipkin behind basic auth may need) replaced with `***`.
  */
 export function withoutPassword(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*):[^/?#@]*@/i, '$1:***@');
+  // The userinfo ends at the authority's last `@`, as URL parsers read it (a raw `@` in a password included).
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)?.[0];
+  if (!scheme) return url;
+  const end = url.slice(scheme.length).search(/[/?#]/);
+  const authority = end < 0 ? url.slice(scheme.length) : url.slice(scheme.length, scheme.length + end);
+  const at = authority.lastIndexOf('@');
+  const colon = authority.indexOf(':');
+  if (at < 0 || colon < 0 || colon > at) return url;
+  return url.slice(0, scheme.length + colon) + ':***' + url.slice(scheme.length + at);
 }

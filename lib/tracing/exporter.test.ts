@@ -401,6 +401,23 @@ describe('createZipkinExporter', () => {
     assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, rejected: 0, failedBatches: 1, queued: 40 });
   });
 
+  it('sends a user and password in the URL as basic auth, not in the URL', async () => {
+    const seen: Array<{ authorization: string | null; url: string }> = [];
+    const server = serve({
+      port: 0,
+      hostname: '127.0.0.1',
+      fetch: (request) => (seen.push({ authorization: request.headers.get('authorization'), url: request.url }), new Response(null, { status: 202 })),
+    });
+    await once(server, 'listening');
+    cleanup.push(() => new Promise((resolve) => server.close(resolve)));
+    const { port } = server.address() as AddressInfo;
+    const { exporter, finish } = exporting({ url: `http://zip%20kin:p%40ss:w@127.0.0.1:${port}/base`, intervalMs: 60_000 });
+    finish(2);
+    await exporter.flush();
+    assert.deepEqual(seen, [{ authorization: `Basic ${Buffer.from('zip kin:p@ss:w').toString('base64')}`, url: `http://127.0.0.1:${port}/base/api/v2/spans` }]);
+    assert.equal(exporter.stats().sent, 2);
+  });
+
   it('sends to a collector that answers slowly, within the timeout', async () => {
     const collector = await startCollector();
     const slow = await startFront(collector.url, sleep(50));
