@@ -197,7 +197,7 @@ describe('A virtual host the broker refuses', () => {
       (e: Error) => e,
     );
     assert.match(error.message, /^Expected ConnectionOpenOk; got <ConnectionClose/, 'amqplib’s own words');
-    assert.equal(brokerReason(error), 'the broker refused connection.open: the virtual host in AMQP_URL does not exist, or its user may not use it');
+    assert.match(brokerReason(error), /^the broker refused connection\.open without a reason amqplib keeps: the virtual host in AMQP_URL may not exist, /);
   });
 });
 

@@ -61,13 +61,14 @@ export class BrokerConditions {
 export function brokerReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   // amqplib drops the reply text of a connection.close answering connection.open. RabbitMQ closes
-  // there, with 530 NOT_ALLOWED, for a virtual host that does not exist or that the user may not use.
+  // there for a virtual host that does not exist, one the user may not use, or one at its connection limit.
   if (message.startsWith('Expected ConnectionOpenOk; got <ConnectionClose')) return CONNECTION_OPEN_REFUSED;
   return /with message "(.*)"$/s.exec(message)?.[1] ?? message;
 }
 
 const CONNECTION_OPEN_REFUSED =
-  'the broker refused connection.open: the virtual host in AMQP_URL does not exist, or its user may not use it';
+  'the broker refused connection.open without a reason amqplib keeps: the virtual host in AMQP_URL may not exist, ' +
+  'its user may not be allowed on it, or it may be at its connection limit (rabbitmqctl list_vhosts, list_user_permissions)';
 
 /** The AMQP reply code of a channel or connection close (406, 405, 320...), if the error carries one. */
 export function replyCode(error: unknown): number | undefined {
