@@ -295,6 +295,10 @@ describe('npm start', () => {
       assert.equal(await shared.exited, 1);
       assert.deepEqual(ownLines(shared), [`QUOTES_SERVICE_PORT and ACCOUNTSERVICE_PORT are both ${settings.ports['ACCOUNTSERVICE_PORT']}: give each its own port`]);
       for (const [name, port] of Object.entries(settings.ports)) assert.equal(await listenProblem(port), undefined, `${name} ${port} free: nothing was started`);
+      const brokerPort = Number(new URL(settings.amqpUrl).port || 5672);
+      const onBroker = npmStart({ ...settings.env, VIPSERVICE_PORT: String(brokerPort) });
+      assert.equal(await onBroker.exited, 1);
+      assert.deepEqual(ownLines(onBroker), [`VIPSERVICE_PORT and AMQP_URL are both ${brokerPort}: give each its own port`]);
 
       const cases = [
         ['IMAGESERVICE_PORT', /^port (\d+) \(imageservice: IMAGESERVICE_PORT\) is in use on 127\.0\.0\.1/],

@@ -70,7 +70,13 @@ try {
   // Each service's LMDB directory goes below it (accountservice/, vipservice/), as their own defaults place them below .data.
   const dataDir = env.string('DATA_DIR', '.data');
 
-  checkDistinctPorts({ ...Object.fromEntries(SERVICES.map((name) => [portVariable(name), ports[name]])), ...(zipkinUrlSetting ? {} : { ZIPKIN_PORT: zipkinPort }) });
+  const amqp = new URL(amqpUrl);
+  checkDistinctPorts({
+    ...Object.fromEntries(SERVICES.map((name) => [portVariable(name), ports[name]])),
+    ...(zipkinUrlSetting ? {} : { ZIPKIN_PORT: zipkinPort }),
+    // A broker on this machine, found or started for the run, takes its port too.
+    ...(['127.0.0.1', 'localhost', '[::1]'].includes(amqp.hostname) ? { AMQP_URL: Number(amqp.port || 5672) } : {}),
+  });
   await checkServicePorts(host, ports);
   releaseDataDir = await holdDataDir(dataDir);
   const zipkin = zipkinUrlSetting ? { url: zipkinUrlSetting, note: 'ZIPKIN_URL' } : await localZipkin(zipkinPort);
@@ -179,7 +185,9 @@ function printBanner(runtime: Runtime, { services }: Landscape, zipkin: { url: s
   // with the port taken where the setting was 0 (any free one).
   const local = `http://127.0.0.1:${process.env['ZIPKIN_PORT'] || DEFAULT_ZIPKIN_PORT}`;
   const taken = Object.fromEntries(SERVICES.filter((name) => process.env[portVariable(name)]).map((name) => [portVariable(name), String(services[name].port)]));
-  const settings = toolSettings({ ...process.env, ...taken, ZIPKIN_URL: zipkin.url === local ? undefined : zipkin.url });
+  const elsewhere = zipkin.url !== local;
+  // ZIPKIN_URL, when given, says where the collector is; ZIPKIN_PORT then says nothing more.
+  const settings = toolSettings({ ...process.env, ...taken, ZIPKIN_URL: elsewhere ? zipkin.url : undefined, ZIPKIN_PORT: elsewhere ? undefined : process.env['ZIPKIN_PORT'] });
   console.log(`
 The landscape is running on ${runtime}, listening on ${where}:
 ${rows}
