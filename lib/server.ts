@@ -109,7 +109,8 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   const handle = getRequestListener(
     // The adapter checks a Host only where it is not plain letters, digits, dots and dashes, but some
     // of those (`foo.123`, `1.2.3.999`) make no URL either, and the app may parse its request's URL.
-    (request, env) => (URL.canParse(request.url) ? fetch(request, env) : refusal(refusedOf(admitting, 'Invalid URL'), refusedHeaders)),
+    (request, env) =>
+      URL.canParse(request.url) ? fetch(request, env) : refusal(refusedOf((env as { incoming: Incoming }).incoming, 'Invalid URL'), refusedHeaders),
     {
       // For an HTTP/1.0 request without Host, which HTTP/1.0 allows (load balancers' health checks send them).
       hostname: 'localhost',
