@@ -140,9 +140,9 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   app.notFound((c) => {
     const method = isHead(c) ? 'GET' : c.req.method;
     const path = c.req.path.slice(0, 200);
-    const allowed = allowedMethods(app, c.req.path);
-    if (allowed.length === 0) return c.json({ error: `no route for ${method} ${path}` }, 404);
-    return c.json({ error: `${method} is not allowed on ${path}; it answers ${allowed.join(', ')}` }, 405, { allow: allowed.join(', ') });
+    const allowed = allowedMethods(app, c.req.path).join(', ');
+    if (!allowed) return c.json({ error: `no route for ${method} ${path}` }, 404);
+    return c.json({ error: `${method} is not allowed on ${path}; it answers ${allowed}` }, 405, { allow: allowed });
   });
   app.onError((error, c) => {
     if (error instanceof HTTPException && error.status < 500) {

@@ -117,6 +117,8 @@ let mozjpegMessages: string[] = [];
 /** Where libjpeg says it: on the process's standard error otherwise, outside the service's JSON log. */
 const keepMessages = { printErr: (message: string) => mozjpegMessages.push(message) } as Parameters<typeof initEmscriptenModule>[2];
 let mozjpegDecoder: Promise<MozJPEGModule> | undefined;
+/** Compiled once: after a libjpeg error only the instance is made anew. */
+let mozjpegDecoderWasm: WebAssembly.Module | undefined;
 
 /**
  * The image, or undefined when libjpeg said anything about it: a warning means it made up
@@ -126,7 +128,8 @@ let mozjpegDecoder: Promise<MozJPEGModule> | undefined;
  * decoding synchronously, every message is this image's.
  */
 async function decodeWithMozjpeg(input: Uint8Array): Promise<DecodedJpeg | undefined> {
-  mozjpegDecoder ??= initEmscriptenModule(createMozjpegDecoder, wasmModule('dec/mozjpeg_dec.wasm'), keepMessages);
+  mozjpegDecoderWasm ??= wasmModule('dec/mozjpeg_dec.wasm');
+  mozjpegDecoder ??= initEmscriptenModule(createMozjpegDecoder, mozjpegDecoderWasm, keepMessages);
   const decoder = await mozjpegDecoder;
   mozjpegMessages = [];
   try {
