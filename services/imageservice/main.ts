@@ -35,8 +35,8 @@ await runService({
         .sort()
         .map((name) => {
           const bytes = readFileSync(new URL(name, SAMPLES_DIR));
-          admitJpeg(bytes);
-          return [name, bytes] as const;
+          const { width, height } = admitJpeg(bytes);
+          return [name, { bytes, pixels: width * height }] as const;
         }),
     );
     const names = [...samples.keys()];
@@ -44,9 +44,9 @@ await runService({
     const servedBy = instanceName();
 
     /** The toned image, or the JSON error naming the limit or the problem. */
-    const toned = async (c: Context, bytes: Uint8Array) => {
+    const toned = async (c: Context, { bytes, pixels }: { bytes: Uint8Array; pixels: number }) => {
       try {
-        return c.body(await toning.tone(bytes, c.get('span')), 200, { 'content-type': 'image/jpeg' });
+        return c.body(await toning.tone(bytes, pixels, c.get('span')), 200, { 'content-type': 'image/jpeg' });
       } catch (error) {
         if (error instanceof ToningBusyError) {
           return c.json({ error: error.message }, 503, { 'retry-after': String(error.retryAfterSeconds) });
@@ -102,15 +102,17 @@ await runService({
           async (c) => {
             const bytes = await uploadedImage(c.req.raw);
             if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
+            let pixels: number;
             try {
               // Refused here, at once and on the event loop, is whatever the headers show cannot or must not be decoded.
-              admitJpeg(bytes, maxPixels);
+              const { width, height } = admitJpeg(bytes, maxPixels);
+              pixels = width * height;
             } catch (error) {
               if (error instanceof ImageTooLargeError) return tooLarge(c, error.message);
               if (error instanceof NotAnImageError) return c.json({ error: error.message }, 400);
               throw error;
             }
-            return toned(c, bytes);
+            return toned(c, { bytes, pixels });
           },
         );
       },

@@ -9,16 +9,20 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { sepiaJpeg } from './sepia.ts';
-import toneInWorker, { movableBuffer } from './sepia-worker.ts';
+import toneInWorker, { movableBuffer, type ToningAnswer } from './sepia-worker.ts';
 import { makeJpeg } from './test-jpegs.ts';
 
-/** The ArrayBuffer a task's answer moves to the main thread; fails unless it is marked to be moved, not copied. */
+/**
+ * The toned JPEG a task's answer moves to the main thread; fails unless the answer is marked to be
+ * moved with its JPEG, not copied, and says how long the worker took.
+ */
 function moved(answer: unknown): ArrayBuffer {
   assert.ok(typeof answer === 'object' && answer !== null && Piscina.transferableSymbol in answer, 'marked to be moved');
-  const value = (answer as Record<symbol, unknown>)[Piscina.valueSymbol];
-  assert.ok(value instanceof ArrayBuffer, 'an ArrayBuffer');
-  assert.equal((answer as Record<symbol, unknown>)[Piscina.transferableSymbol], value, 'moves the ArrayBuffer it answers');
-  return value;
+  const value = (answer as Record<symbol, unknown>)[Piscina.valueSymbol] as ToningAnswer;
+  assert.ok('jpeg' in value && value.jpeg instanceof ArrayBuffer, 'a JPEG in an ArrayBuffer');
+  assert.ok(value.ms > 0, `took ${value.ms} ms`);
+  assert.equal((answer as Record<symbol, unknown>)[Piscina.transferableSymbol], value.jpeg, 'moves the ArrayBuffer it answers');
+  return value.jpeg;
 }
 
 const input = (image: Uint8Array) => new Uint8Array(image).buffer;
@@ -40,10 +44,11 @@ describe('toning worker task', () => {
     }
   });
 
-  it('answers an image that cannot be decoded with what is wrong with it, as a string', async () => {
+  it('answers an image that cannot be decoded with what is wrong with it', async () => {
     const broken = makeJpeg(64, 64, 'noise');
     broken.fill(0xff, broken.length - 400, broken.length - 2);
-    assert.equal(await toneInWorker(input(broken)), 'JPEG could not be decoded');
+    const answer = await toneInWorker(input(broken));
+    assert.ok('problem' in answer && answer.problem === 'JPEG could not be decoded' && answer.ms > 0, JSON.stringify(answer));
   });
 
   // Freed at once, not when V8 next collects (sepia.ts's release()); Node 20 cannot, Deno can.

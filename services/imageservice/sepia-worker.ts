@@ -1,18 +1,28 @@
 /**
  * The toning worker (a worker thread, on Node and on Deno alike): one image per task.
- * Takes and returns plain ArrayBuffers, moved without a copy: Deno clones a typed array
- * between threads slowly enough to block the receiving event loop (a second for 3 MB),
- * an ArrayBuffer at once. Returns what is wrong with the input as a string.
+ * Takes a plain ArrayBuffer and answers one moved without a copy: Deno clones a typed array
+ * between threads slowly enough to block the receiving event loop (a second for 3 MB), an
+ * ArrayBuffer at once.
  */
-import { Piscina } from 'piscina';
+import { move, transferableSymbol, valueSymbol } from 'piscina';
 import { NotAnImageError } from './limits.ts';
 import { release, sepiaJpeg } from './sepia.ts';
 
-export default async function toneInWorker(input: ArrayBuffer): Promise<ArrayBuffer | string> {
+/** A task's answer: the toned JPEG or what is wrong with the input, and the worker's time on it. */
+export type ToningAnswer = ({ jpeg: ArrayBuffer } | { problem: string }) & {
+  /** Milliseconds from the task's start in the worker to its answer. */
+  ms: number;
+};
+
+export default async function toneInWorker(input: ArrayBuffer): Promise<ToningAnswer> {
+  const started = performance.now();
   try {
-    return Piscina.move(movableBuffer(await sepiaJpeg(new Uint8Array(input)))) as ArrayBuffer;
+    const jpeg = movableBuffer(await sepiaJpeg(new Uint8Array(input)));
+    const answer: ToningAnswer = { jpeg, ms: performance.now() - started };
+    // The answer is posted as is, its JPEG moved with it (piscina's Transferable interface).
+    return move({ [transferableSymbol]: jpeg, [valueSymbol]: answer }) as unknown as ToningAnswer;
   } catch (error) {
-    if (error instanceof NotAnImageError) return error.message;
+    if (error instanceof NotAnImageError) return { problem: error.message, ms: performance.now() - started };
     throw error;
   } finally {
     release(input);

@@ -19,7 +19,7 @@ describe('toning in workers', () => {
 
   it('tones a JPEG in a worker, in a sepia span', async () => {
     const root = tracing.rootSpan('post /image', { kind: 'SERVER' });
-    const out = await toning.tone(makeJpeg(64, 48, 'noise'), root);
+    const out = await toning.tone(makeJpeg(64, 48, 'noise'), 64 * 48, root);
     root.finish();
     const image = jpeg.decode(out, { useTArray: true });
     assert.deepEqual([image.width, image.height], [64, 48]);
@@ -30,31 +30,31 @@ describe('toning in workers', () => {
   it('answers exactly the toned JPEG, however small, image after image', async () => {
     for (const size of [64, 32, 16, 64]) {
       const image = makeJpeg(size, size, 'noise');
-      assert.deepEqual(await toning.tone(image, tracing.rootSpan('r')), await sepiaJpeg(image), `${size}×${size}`);
+      assert.deepEqual(await toning.tone(image, size * size, tracing.rootSpan('r')), await sepiaJpeg(image), `${size}×${size}`);
     }
   });
 
   it('leaves the caller\'s bytes as they were, a Buffer sharing its memory included', async () => {
     const image = makeJpeg(32, 32);
     const shared = Buffer.concat([Buffer.alloc(100), image]).subarray(100);
-    await toning.tone(shared, tracing.rootSpan('r'));
-    await toning.tone(shared, tracing.rootSpan('r'));
+    await toning.tone(shared, 32 * 32, tracing.rootSpan('r'));
+    await toning.tone(shared, 32 * 32, tracing.rootSpan('r'));
     assert.deepEqual(new Uint8Array(shared), image);
   });
 
   it('answers an image that cannot be decoded with NotAnImageError', async () => {
     const broken = makeJpeg(64, 64, 'noise');
     broken.fill(0xff, broken.length - 400, broken.length - 2);
-    await assert.rejects(toning.tone(broken, tracing.rootSpan('r')), NotAnImageError);
+    await assert.rejects(toning.tone(broken, 64 * 64, tracing.rootSpan('r')), NotAnImageError);
   });
 
   it('refuses at once beyond one image toning and one waiting, with a time to retry after', async () => {
     const image = makeJpeg(800, 800, 'noise');
     const root = tracing.rootSpan('r');
-    const running = toning.tone(image, root);
-    const waiting = toning.tone(image, root);
+    const running = toning.tone(image, 800 * 800, root);
+    const waiting = toning.tone(image, 800 * 800, root);
     const started = performance.now();
-    await assert.rejects(toning.tone(image, root), (error: unknown) => error instanceof ToningBusyError && error.retryAfterSeconds >= 1);
+    await assert.rejects(toning.tone(image, 800 * 800, root), (error: unknown) => error instanceof ToningBusyError && error.retryAfterSeconds >= 1);
     assert.ok(performance.now() - started < 50, 'refused without waiting');
     assert.equal((await running).byteLength > 0 && (await waiting).byteLength > 0, true);
     assert.deepEqual(toning.details, { workers: 1, queueLimit: 1, queued: 0, busy: 0 });
@@ -97,7 +97,7 @@ describe('admitting images', () => {
   const offer = (toning: Toning, count: number) => {
     const image = makeJpeg(16, 16);
     const root = tracing.rootSpan('r');
-    const answers = Array.from({ length: count }, () => toning.tone(image, root).catch((error: unknown) => error));
+    const answers = Array.from({ length: count }, () => toning.tone(image, 16 * 16, root).catch((error: unknown) => error));
     return Promise.all(answers);
   };
   const refusals = (answers: unknown[]) => answers.filter((answer) => answer instanceof ToningBusyError);
@@ -115,7 +115,7 @@ describe('admitting images', () => {
     assert.equal(answers.filter((answer) => answer instanceof Uint8Array).length, 3);
     const [busy] = refusals(answers) as ToningBusyError[];
     assert.equal(busy?.name, 'ToningBusyError');
-    // Before any image has been toned, a second per image: the two waiting and this one, on one worker.
+    // Before any image has been toned, a second per image: the one toning and the two waiting, on one worker.
     assert.equal(busy?.retryAfterSeconds, 3);
     assert.equal(busy?.message, 'too many images being toned (2 waiting): retry after 3 s');
   });
@@ -123,8 +123,8 @@ describe('admitting images', () => {
   it('spreads the time to retry after over the workers', async (t) => {
     const toning = toningFor(t, { workers: 2, queue: 3 });
     const answers = await offer(toning, 6);
-    // Two toning, three waiting: the three and this one, on two workers.
-    assert.deepEqual(refusals(answers).map((busy) => (busy as ToningBusyError).retryAfterSeconds), [2]);
+    // Two toning and three waiting, a second each before any has been toned, on two workers: 2.5 s.
+    assert.deepEqual(refusals(answers).map((busy) => (busy as ToningBusyError).retryAfterSeconds), [3]);
   });
 
   it('asks to retry after a minute at most', async (t) => {
@@ -133,19 +133,43 @@ describe('admitting images', () => {
     assert.deepEqual(refusals(answers).map((busy) => (busy as ToningBusyError).retryAfterSeconds), [60]);
   });
 
-  it('once images have been toned, reckons the time to retry after from their mean toning time', async (t) => {
+  it('once images have been toned, reckons the time to retry after from the times they took', async (t) => {
     const toning = toningFor(t, { workers: 1, queue: 2 });
     // Toned one after the other, each took at most its own wait: their mean is at most the mean wait.
     // (The first one's includes the worker thread's start, so the mean is measured, not assumed small.)
     const toned = 20;
     const started = performance.now();
-    for (let i = 0; i < toned; i++) await toning.tone(makeJpeg(16, 16), tracing.rootSpan('r'));
+    for (let i = 0; i < toned; i++) await toning.tone(makeJpeg(16, 16), 16 * 16, tracing.rootSpan('r'));
     const meanAtMost = (performance.now() - started) / toned;
-    // Three images (two waiting and this one) on one worker, in whole seconds: under the 3 s reckoned without a mean.
+    // Three images (one toning, two waiting) on one worker, in whole seconds: under the 3 s reckoned before any was toned.
     const atMost = Math.max(1, Math.ceil((meanAtMost * 3) / 1000));
     assert.ok(atMost < 3, `${meanAtMost} ms an image: too slow to tell the mean from the default`);
     const [busy] = refusals(await offer(toning, 4)) as ToningBusyError[];
     assert.ok(busy !== undefined && busy.retryAfterSeconds <= atMost, `retry after ${busy?.retryAfterSeconds} s, not at most ${atMost} s`);
+  });
+
+  it('reckons the time to retry after from the pixels ahead, not from a mean per image', async (t) => {
+    const toning = toningFor(t, { workers: 1, queue: 3 });
+    // Learnt from small and middling images, toned one after the other.
+    for (const size of [64, 1024, 64, 1024]) await toning.tone(makeJpeg(size, size), size * size, tracing.rootSpan('r'));
+    /** The Retry-After of the fifth of five images of size × size offered at once: one toning, three waiting. */
+    const refusedBehind = async (size: number) => {
+      const image = makeJpeg(size, size);
+      const answers = Array.from({ length: 5 }, () => toning.tone(image, size * size, tracing.rootSpan('r')).catch((error: unknown) => error));
+      const refused = await answers[4];
+      assert.ok(refused instanceof ToningBusyError, String(refused));
+      return { seconds: refused.retryAfterSeconds, answers };
+    };
+    const small = await refusedBehind(64);
+    await Promise.all(small.answers);
+    // Four 4-megapixel images ahead take some 160 ms a megapixel here: a mean per image learnt mostly from small
+    // images would ask for a second.
+    const large = await refusedBehind(2048);
+    assert.equal(small.seconds, 1);
+    assert.ok(large.seconds >= 2, `retry after ${large.seconds} s behind four 2048×2048 images`);
+    // The large ones are abandoned, not awaited.
+    await toning.close();
+    await Promise.all(large.answers);
   });
 
   it('tags each sepia span with the image\'s size, and with the images queued ahead when there were any', async (t) => {
@@ -155,7 +179,7 @@ describe('admitting images', () => {
     const image = makeJpeg(16, 16);
     const roots = [0, 1, 2].map(() => traced.rootSpan('post /image', { kind: 'SERVER' }));
     // The first tones at once, the second waits alone, the third behind it.
-    await Promise.all(roots.map((root) => toning.tone(image, root)));
+    await Promise.all(roots.map((root) => toning.tone(image, 16 * 16, root)));
     const tags = roots.map((root) => exporter.spans.find((span) => span.name === 'sepia' && span.parentId === root.spanId)?.tags);
     assert.deepEqual(tags, [
       { 'image.bytes': String(image.byteLength) },
@@ -166,7 +190,7 @@ describe('admitting images', () => {
 
   it('ends its worker threads when closed, abandoning an image still being toned', async (t) => {
     const toning = toningFor(t, { workers: 1, queue: 0 });
-    const toned = toning.tone(makeJpeg(256, 256, 'noise'), tracing.rootSpan('r')).then(
+    const toned = toning.tone(makeJpeg(256, 256, 'noise'), 256 * 256, tracing.rootSpan('r')).then(
       () => 'toned',
       (error: unknown) => error,
     );

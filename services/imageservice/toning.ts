@@ -15,6 +15,8 @@ import { Piscina } from 'piscina';
 import type { EnvReader } from '../../lib/config.ts';
 import type { Span } from '../../lib/tracing/span.ts';
 import { NotAnImageError } from './limits.ts';
+import type { ToningAnswer } from './sepia-worker.ts';
+import { ToningTime } from './toning-time.ts';
 
 export interface ToningSettings {
   /** Images toned at once, one worker thread each. */
@@ -40,8 +42,12 @@ export class ToningBusyError extends Error {
 }
 
 export class Toning {
-  readonly #pool: Piscina<ArrayBuffer, ArrayBuffer | string>;
+  readonly #pool: Piscina<ArrayBuffer, ToningAnswer>;
   readonly #settings: ToningSettings;
+  readonly #time = new ToningTime();
+  // The images admitted and not yet answered (toning or waiting), and their pixels.
+  #imagesAhead = 0;
+  #pixelsAhead = 0;
 
   constructor(settings: ToningSettings) {
     this.#settings = settings;
@@ -56,23 +62,32 @@ export class Toning {
   }
 
   /**
-   * Tones an image (already admitted by admitJpeg) in a `sepia` span below `parent`.
-   * Throws ToningBusyError when the queue is full, NotAnImageError when the image cannot be decoded.
+   * Tones an image of `pixels` pixels (width × height of the frame admitJpeg read) in a `sepia`
+   * span below `parent`. Throws ToningBusyError when the queue is full, NotAnImageError when
+   * the image cannot be decoded.
    */
-  async tone(bytes: Uint8Array, parent: Span): Promise<Uint8Array<ArrayBuffer>> {
+  async tone(bytes: Uint8Array, pixels: number, parent: Span): Promise<Uint8Array<ArrayBuffer>> {
     const queued = this.#pool.queueSize;
     if (queued >= this.#settings.queue && this.#pool.idleThreads === 0) {
-      throw new ToningBusyError(this.#retryAfterSeconds(queued), queued);
+      throw new ToningBusyError(this.#retryAfterSeconds(), queued);
     }
-    return parent.trace('sepia', async (span) => {
-      span.tag('image.bytes', bytes.byteLength);
-      if (queued > 0) span.tag('image.queued_before', queued);
-      // A copy of its own (a Buffer's slice() would share memory), moved to the worker (see sepia-worker.ts for why an ArrayBuffer).
-      const input = new Uint8Array(bytes).buffer;
-      const result = await this.#pool.run(input, { transferList: [input] });
-      if (typeof result === 'string') throw new NotAnImageError(result);
-      return new Uint8Array(result);
-    });
+    this.#imagesAhead += 1;
+    this.#pixelsAhead += pixels;
+    try {
+      return await parent.trace('sepia', async (span) => {
+        span.tag('image.bytes', bytes.byteLength);
+        if (queued > 0) span.tag('image.queued_before', queued);
+        // A copy of its own (a Buffer's slice() would share memory), moved to the worker (see sepia-worker.ts for why an ArrayBuffer).
+        const input = new Uint8Array(bytes).buffer;
+        const answer = await this.#pool.run(input, { transferList: [input] });
+        this.#time.record(pixels, answer.ms);
+        if ('problem' in answer) throw new NotAnImageError(answer.problem);
+        return new Uint8Array(answer.jpeg);
+      });
+    } finally {
+      this.#imagesAhead -= 1;
+      this.#pixelsAhead -= pixels;
+    }
   }
 
   /** Images being toned and waiting, for `/health`. */
@@ -85,9 +100,13 @@ export class Toning {
     await this.#pool.destroy();
   }
 
-  /** About how long until the queue ahead has drained, from the mean toning time so far. */
-  #retryAfterSeconds(queued: number): number {
-    const meanMs = this.#pool.histogram.runTime?.mean || 1000;
-    return Math.min(60, Math.max(1, Math.ceil((meanMs * (queued + 1)) / this.#settings.workers / 1000)));
+  /**
+   * Whole seconds until the images now admitted have all been toned, at least 1 and at most 60:
+   * their count and pixels priced by ToningTime, shared among the workers. The images toning
+   * count whole, as how far along they are is not known.
+   */
+  #retryAfterSeconds(): number {
+    const ms = this.#time.estimateMs(this.#imagesAhead, this.#pixelsAhead) / this.#settings.workers;
+    return Math.min(60, Math.max(1, Math.ceil(ms / 1000)));
   }
 }
