@@ -253,6 +253,15 @@ describe('secrets', () => {
     assert.ok(!external.some((m) => m.metadata.name === 'rabbitmq'), 'no RabbitMQ is rendered');
   });
 
+  test("the broker's generated credentials outlive uninstall, as its volume does; an external broker's URL does not", () => {
+    const secret = find(defaults, 'Secret', 'landscape-amqp');
+    assert.equal(secret.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    const broker = find(defaults, 'StatefulSet', 'rabbitmq') as Manifest & { spec: { volumeClaimTemplates?: unknown[] } };
+    assert.equal(broker.spec.volumeClaimTemplates?.length, 1, 'the broker keeps its data in a claim that uninstall leaves');
+    const external = find(rendered.get('external broker')!, 'Secret', 'landscape-amqp');
+    assert.equal(external.metadata.annotations?.['helm.sh/resource-policy'], undefined);
+  });
+
   test('the edge gets a self-signed certificate for its host and localhost', () => {
     for (const [scenario, host] of [['defaults', 'localhost'], ['gateway edge', 'landscape.example.com']] as const) {
       const secret = find(rendered.get(scenario)!, 'Secret', 'landscape-edge-tls') as Manifest & { type: string; data: Record<string, string> };
