@@ -174,6 +174,15 @@ describe('values a switch needs fail with a message naming them', () => {
     ['cert-manager without a host', { edge: { tls: { source: 'certManager', issuerRef: { name: 'x' } } } }, /edge\.host is required/],
     ['a TLS secret without its name', { edge: { tls: { source: 'secret' } } }, /edge\.tls\.secretName is required/],
     ['several Zipkin pods on in-memory storage', { zipkin: { replicas: 2 } }, /in-memory storage/],
+    ["the broker's own Secret", { rabbitmq: { auth: { existingSecret: 'mine' } } }, /rabbitmq\.auth\.existingSecret: .*set those instead/],
+    ["the broker's own user", { rabbitmq: { auth: { username: 'admin' } } }, /set amqp\.username and amqp\.password/],
+    ["the broker's own password", { rabbitmq: { auth: { password: 'secret' } } }, /set amqp\.username and amqp\.password/],
+    ["an external broker's Secret beside the chart's broker", { amqp: { existingSecret: 'mine' } }, /amqp\.existingSecret is for a broker you run/],
+    [
+      "an external broker's URL twice",
+      { rabbitmq: { enabled: false }, amqp: { externalUrl: 'amqp://broker', existingSecret: 'mine' } },
+      /amqp\.externalUrl and amqp\.existingSecret both/,
+    ],
   ];
   for (const [what, values, message] of cases) {
     test(what, () => {
@@ -260,6 +269,18 @@ describe('secrets', () => {
     assert.equal(broker.spec.volumeClaimTemplates?.length, 1, 'the broker keeps its data in a claim that uninstall leaves');
     const external = find(rendered.get('external broker')!, 'Secret', 'landscape-amqp');
     assert.equal(external.metadata.annotations?.['helm.sh/resource-policy'], undefined);
+  });
+
+  test("an external broker's URL from a Secret of the user's: the services read its key url, the chart makes none", () => {
+    const manifests = render({ rabbitmq: { enabled: false }, amqp: { existingSecret: 'broker-credentials' } });
+    for (const service of ['accountservice', 'vipservice']) {
+      const env = pod(manifests, service).spec.containers[0]!.env!.find((e) => e.name === 'AMQP_URL')!;
+      assert.deepEqual(env.valueFrom?.secretKeyRef, { name: 'broker-credentials', key: 'url' }, service);
+    }
+    assert.ok(!manifests.some((m) => m.kind === 'Secret' && m.metadata.name === 'landscape-amqp'));
+    const policy = find(manifests, 'NetworkPolicy', 'vipservice-allow') as Manifest & { spec: { egress: { to?: unknown; ports: { port: number }[] }[] } };
+    const anywhere = policy.spec.egress.filter((rule) => !rule.to).flatMap((rule) => rule.ports.map((p) => p.port));
+    assert.deepEqual(anywhere.sort(), [5671, 5672], "AMQP's two ports, the URL being unknown to the chart");
   });
 
   test('the edge gets a self-signed certificate for its host and localhost', () => {

@@ -39,9 +39,14 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{- end -}}
 {{- end }}
 
-{{/* The Secret with the broker's username, password and the services' AMQP_URL. */}}
+{{/* The Secret whose key url is the services' AMQP_URL: amqp.existingSecret (an external
+broker's), else the one the chart makes, with the broker's username and password beside it. */}}
 {{- define "landscape.amqpSecretName" -}}
+{{- if and (not .Values.rabbitmq.enabled) .Values.amqp.existingSecret -}}
+{{- .Values.amqp.existingSecret -}}
+{{- else -}}
 {{- printf "%s-amqp" .Release.Name -}}
+{{- end -}}
 {{- end }}
 
 {{/* The TLS Secret the edge serves. */}}
