@@ -222,6 +222,18 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
       }
     });
 
+    test("Zipkin's startup and liveness ask only whether it serves; readiness asks /health, which includes its storage", () => {
+      const zipkin = pods(manifests).find((p) => p.labels['app.kubernetes.io/name'] === 'zipkin');
+      if (!zipkin) return; // an external Zipkin
+      const container = zipkin.spec.containers[0]!;
+      const http = container.ports!.find((p) => p.name === 'http')!.containerPort;
+      for (const kind of ['startupProbe', 'livenessProbe'] as const) {
+        assert.deepEqual(container[kind]?.httpGet, undefined, `${kind}: no HTTP check, which /health would fail with the storage down`);
+        assert.equal(probePort(container[kind]!, container), http, `${kind}: a TCP connection to the HTTP port`);
+      }
+      assert.equal(container.readinessProbe?.httpGet?.path, '/health');
+    });
+
     if (values.networkPolicy === undefined) {
       test('the NetworkPolicies let every hop of the trace through', () => {
         const set = policies(manifests);
