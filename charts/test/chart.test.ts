@@ -166,6 +166,12 @@ describe('values.schema.json', () => {
   }
 });
 
+test('the stateless services scale', () => {
+  const manifests = render({ services: { imageservice: { replicas: 3 }, 'quotes-service': { replicas: 2 } } });
+  assert.equal((find(manifests, 'Deployment', 'imageservice').spec as { replicas: number }).replicas, 3);
+  assert.equal((find(manifests, 'Deployment', 'quotes-service').spec as { replicas: number }).replicas, 2);
+});
+
 describe('values a switch needs fail with a message naming them', () => {
   const cases: [string, Values, RegExp][] = [
     ['external broker without its URL', { rabbitmq: { enabled: false } }, /amqp\.externalUrl is required/],
@@ -174,6 +180,12 @@ describe('values a switch needs fail with a message naming them', () => {
     ['cert-manager without a host', { edge: { tls: { source: 'certManager', issuerRef: { name: 'x' } } } }, /edge\.host is required/],
     ['a TLS secret without its name', { edge: { tls: { source: 'secret' } } }, /edge\.tls\.secretName is required/],
     ['several Zipkin pods on in-memory storage', { zipkin: { replicas: 2 } }, /in-memory storage/],
+    ['two accountservice pods', { services: { accountservice: { replicas: 2 } } }, /services\.accountservice\.replicas is at most 1: one pod owns/],
+    [
+      'three vipservice pods on one claim',
+      { services: { vipservice: { replicas: 3, data: { existingClaim: 'vip-data' } } } },
+      /services\.vipservice\.replicas is at most 1: its inbox/,
+    ],
     ["the broker's own Secret", { rabbitmq: { auth: { existingSecret: 'mine' } } }, /rabbitmq\.auth\.existingSecret: .*set those instead/],
     ["the broker's own user", { rabbitmq: { auth: { username: 'admin' } } }, /set amqp\.username and amqp\.password/],
     ["the broker's own password", { rabbitmq: { auth: { password: 'secret' } } }, /set amqp\.username and amqp\.password/],
