@@ -62,10 +62,18 @@ function withValuesFile<T>(values: Values, use: (file: string) => T): T {
   }
 }
 
+/** How `helm` is called beside the values: the release's name, and `--set` pairs as a user types them. */
+export interface RenderOptions {
+  release?: string;
+  set?: string[];
+}
+
+const setArgs = (set: string[] = []) => set.flatMap((pair) => ['--set', pair]);
+
 /** `helm template` of the chart with these values; the manifests in order, `helm test` hooks included. */
-export function render(values: Values = {}, chart = chartDir): Manifest[] {
+export function render(values: Values = {}, chart = chartDir, { release = RELEASE, set }: RenderOptions = {}): Manifest[] {
   const out = withValuesFile(values, (file) =>
-    helm(['template', RELEASE, chart, '--namespace', NAMESPACE, '--values', file]),
+    helm(['template', release, chart, '--namespace', NAMESPACE, '--values', file, ...setArgs(set)]),
   );
   return parseAllDocuments(out)
     .map((doc) => {
@@ -73,6 +81,16 @@ export function render(values: Values = {}, chart = chartDir): Manifest[] {
       return doc.toJS() as Manifest | null;
     })
     .filter((manifest): manifest is Manifest => manifest !== null);
+}
+
+/** The NOTES.txt `helm install` prints for these values, from a client-side dry run (no cluster). */
+export function notes(values: Values = {}, { release = RELEASE, set }: RenderOptions = {}): string {
+  const out = withValuesFile(values, (file) =>
+    helm(['install', release, chartDir, '--dry-run=client', '--namespace', NAMESPACE, '--values', file, '--kubeconfig', `${file}.none`, ...setArgs(set)]),
+  );
+  const at = out.indexOf('\nNOTES:\n');
+  if (at < 0) throw new Error('helm printed no NOTES');
+  return out.slice(at + '\nNOTES:\n'.length);
 }
 
 /** `helm lint --strict` with these values; throws with helm's findings. */

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { PolicySet, type Endpoint, type NetworkPolicy } from './netpol.ts';
-import { find, NAMESPACE, OUR_SERVICES, render, SCENARIOS, type Manifest } from './render.ts';
+import { find, NAMESPACE, notes, OUR_SERVICES, render, SCENARIOS, type Manifest } from './render.ts';
 import {
   backends,
   edgeRoutes,
@@ -321,10 +321,22 @@ test("PUBLIC_URL follows the edge's public address", () => {
   assert.equal(publicUrl({}), undefined, 'no host: links name the address the service was called at');
   assert.equal(publicUrl({ host: 'shop.example.com' }), 'https://shop.example.com');
   assert.equal(publicUrl({ host: 'shop.example.com', publicUrl: 'https://localhost:8443/' }), 'https://localhost:8443');
+  // Traefik's websecure entry point listens on 8443 in its pod; its Service exposes it on 443.
   const traefikGateway = { host: 'shop.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'traefik', port: 8443 } };
-  assert.equal(publicUrl(traefikGateway), 'https://shop.example.com:8443', "the created Gateway's listener port");
+  assert.equal(publicUrl(traefikGateway), 'https://shop.example.com', "the port clients use, not the Gateway's listener port");
+  assert.equal(publicUrl({ ...traefikGateway, publicPort: 8443 }), 'https://shop.example.com:8443', 'edge.publicPort when clients use another');
+  assert.equal(publicUrl({ host: 'shop.example.com', publicPort: 443 }), 'https://shop.example.com', "HTTPS's own port is left out");
   assert.equal(publicUrl({ host: 'shop.example.com', ingress: { enabled: false } }), undefined, 'no edge rendered');
   assert.throws(() => render({ edge: { publicUrl: 'https://shop.example.com/prefix' } }), /schema/, 'a base URL without a path');
+});
+
+test('the install notes send curl to the address the links in answers name', () => {
+  const traefikGateway = { host: 'shop.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'traefik', port: 8443 } };
+  for (const edge of [traefikGateway, { ...traefikGateway, publicPort: 8443 }, { host: 'shop.example.com' }, { publicUrl: 'https://localhost:8443' }]) {
+    const manifests = render({ edge });
+    const publicUrl = environment(manifests, pod(manifests, 'accountservice').spec.containers[0]!).PUBLIC_URL;
+    assert.match(notes({ edge }), new RegExp(`curl -k ${publicUrl!.replace(/[.]/g, '\\.')}/api/accounts/10000\n`), JSON.stringify(edge));
+  }
 });
 
 test("imageservice's toning settings reach it, and the schema holds them to what the service accepts", () => {

@@ -87,15 +87,16 @@ capabilities:
   drop: [ALL]
 {{- end }}
 
-{{/* The edge's public base URL: edge.publicUrl, else https://<edge.host> (with the created
-Gateway's port when only the Gateway serves and it is not 443), else empty: no public address. */}}
+{{/* The edge's public base URL: edge.publicUrl, else https://<edge.host> with edge.publicPort
+(the port clients connect to, left out when it is HTTPS's 443), else empty: no public address.
+Not the Gateway's listener port: a controller such as Traefik listens on 8443 in its pod behind
+a Service on 443. */}}
 {{- define "landscape.publicUrl" -}}
 {{- $edge := .Values.edge -}}
 {{- if $edge.publicUrl -}}
 {{- $edge.publicUrl | trimSuffix "/" -}}
 {{- else if and $edge.host (or $edge.ingress.enabled $edge.gateway.enabled) -}}
-{{- $gatewayPort := and (not $edge.ingress.enabled) $edge.gateway.className (not $edge.gateway.parentRef.name) (ne (int $edge.gateway.port) 443) -}}
-{{- printf "https://%s" $edge.host -}}{{ if $gatewayPort }}:{{ $edge.gateway.port }}{{ end }}
+{{- printf "https://%s" $edge.host -}}{{ if ne (int $edge.publicPort) 443 }}:{{ $edge.publicPort }}{{ end }}
 {{- end -}}
 {{- end }}
 
