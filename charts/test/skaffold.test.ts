@@ -148,6 +148,17 @@ describe('dev versus production', () => {
     for (const context of ['kind-kind', 'minikube', 'docker-desktop', 'my-default-cluster']) assert.ok(!activates(context), context);
   });
 
+  test('the k3s profile moves only the port forward; the README says how images reach each cluster it activates on', () => {
+    const k3s = config.profiles.find((p) => p.name === 'k3s')!;
+    for (const patch of k3s.patches) assert.match(patch.path, /^\/portForward\//, 'no build setting that works on some of them only');
+    const readme = readFileSync(join(repoRoot, 'charts', 'README.md'), 'utf8');
+    const need = readme.slice(readme.indexOf('## What you need'), readme.indexOf('## 1.'));
+    // Skaffold loads images only into the clusters it takes for local (kind-*, k3d-*, minikube, docker-desktop).
+    assert.match(need, /\| kind, k3d, minikube, Docker Desktop \| nothing to do \|/);
+    assert.match(need, /\| Rancher Desktop, container engine `dockerd \(moby\)` \|.*`skaffold config set --kube-context rancher-desktop local-cluster true`/);
+    assert.match(need, /\| Rancher Desktop with `containerd`, k3s \|.*`skaffold dev --default-repo <registry>`/);
+  });
+
   test("links in answers point at the edge's port forward", () => {
     const edge = config.portForward.find((f) => f.resourceName === 'traefik')!;
     const manifests = render(setValues(release.setValues));
