@@ -314,6 +314,33 @@ describe('secrets', () => {
   });
 });
 
+describe('names with global.releasePrefix', () => {
+  const values = { ...SCENARIOS['release prefix, persistent data, no collector']!, otelCollector: { enabled: true } };
+  const dns1035Label = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+  test("the longest release name Helm allows (53) shortens the release's part, never the component's", async () => {
+    const release = 'a'.repeat(53);
+    const long = render(values, chartDir, { release });
+    const short = render(values);
+    const ofRelease = (manifests: Manifest[], prefix: RegExp) =>
+      manifests.filter((m) => m.kind !== 'Secret').map((m) => `${m.kind}/${m.metadata.name.replace(prefix, '')}`).sort();
+    assert.deepEqual(ofRelease(long, /^a+-/), ofRelease(short, /^landscape-/), 'the same components, each name ending as it does for a short release');
+    for (const m of long.filter((m) => m.kind !== 'Secret')) assert.match(m.metadata.name, dns1035Label, `${m.kind} ${m.metadata.name}`);
+    const broker = long.find((m) => m.kind === 'StatefulSet')! as Manifest & { spec: { serviceName: string } };
+    assert.ok(broker.metadata.name.length <= 52, `StatefulSet ${broker.metadata.name}: its pods' controller-revision-hash label fits 63`);
+    assert.ok(find(long, 'Service', broker.spec.serviceName), "the StatefulSet's headless Service is rendered");
+    assert.deepEqual(await schemaErrors(long), []);
+  });
+
+  for (const release of ['1land', 'my.land']) {
+    test(`a release name that cannot begin a Service name (${release}) is refused, saying why`, () => {
+      assert.throws(() => render(values, chartDir, { release }), new RegExp(`the release name "${release.replace('.', '\\.')}" cannot begin Service names, which are DNS-1035 labels`));
+      // Without the prefix the release name is in labels and Secret names only, where it is valid.
+      assert.ok(find(render({}, chartDir, { release }), 'Service', 'rabbitmq-headless'));
+    });
+  }
+});
+
 test('with global.releasePrefix every name carries the release', () => {
   const manifests = rendered.get('release prefix, persistent data, no collector')!;
   const names = manifests.filter((m) => ['Deployment', 'StatefulSet', 'Service'].includes(m.kind)).map((m) => m.metadata.name);

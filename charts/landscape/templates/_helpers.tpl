@@ -1,12 +1,24 @@
-{{/* A resource name from (list $ "base"): the base, or "<release>-base" with global.releasePrefix. */}}
+{{/* A resource name from (list $ "base"): the base, or "<release>-base" with global.releasePrefix,
+the release name shortened so that the whole, base intact, is a DNS-1035 label (a Service name) of
+at most 63 characters. */}}
 {{- define "landscape.name" -}}
 {{- $root := index . 0 -}}
 {{- $base := index . 1 -}}
 {{- if $root.Values.global.releasePrefix -}}
-{{- printf "%s-%s" $root.Release.Name $base | trunc 63 | trimSuffix "-" -}}
+{{- include "landscape.releasePrefix" (list $root.Release.Name (sub 62 (len $base))) -}}-{{ $base }}
 {{- else -}}
 {{- $base -}}
 {{- end -}}
+{{- end }}
+
+{{/* From (list "<release name>" max): the release name cut to at most max characters, without a
+trailing "-", to begin resource names; a release name that cannot begin a DNS-1035 label fails. */}}
+{{- define "landscape.releasePrefix" -}}
+{{- $release := index . 0 -}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $release) -}}
+{{- fail (printf "global.releasePrefix: the release name %q cannot begin Service names, which are DNS-1035 labels (a lowercase letter, then lowercase letters, digits and \"-\"): choose such a release name, or leave global.releasePrefix off" $release) -}}
+{{- end -}}
+{{- trunc (int (index . 1)) $release | trimSuffix "-" -}}
 {{- end }}
 
 {{/* Selector labels of a component, from (list $ "component"); subcharts use the same two. */}}

@@ -1,7 +1,13 @@
-{{/* The broker's name: "rabbitmq", or "<release>-rabbitmq" with global.releasePrefix. */}}
+{{/* The broker's name: "rabbitmq", or "<release>-rabbitmq" with global.releasePrefix, the
+release name shortened so that the whole is at most 52 characters: the StatefulSet's pods carry it
+in labels of at most 63 (controller-revision-hash adds 11), and "-headless" still makes a Service
+name of at most 63. A release name that cannot begin a DNS-1035 label (a digit first, a dot) fails. */}}
 {{- define "rabbitmq.fullname" -}}
 {{- if .Values.global.releasePrefix -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" .Release.Name) -}}
+{{- fail (printf "global.releasePrefix: the release name %q cannot begin Service names, which are DNS-1035 labels (a lowercase letter, then lowercase letters, digits and \"-\"): choose such a release name, or leave global.releasePrefix off" .Release.Name) -}}
+{{- end -}}
+{{- trunc (sub 51 (len .Chart.Name) | int) .Release.Name | trimSuffix "-" }}-{{ .Chart.Name }}
 {{- else -}}
 {{- .Chart.Name -}}
 {{- end -}}

@@ -1,7 +1,12 @@
-{{/* The server's name: "zipkin", or "<release>-zipkin" with global.releasePrefix. */}}
+{{/* The server's name: "zipkin", or "<release>-zipkin" with global.releasePrefix, the release
+name shortened so that the whole, "-zipkin" intact, is a Service name (a DNS-1035 label) of at most
+63 characters. A release name that cannot begin a DNS-1035 label (a digit first, a dot) fails. */}}
 {{- define "zipkin.fullname" -}}
 {{- if .Values.global.releasePrefix -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- if not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" .Release.Name) -}}
+{{- fail (printf "global.releasePrefix: the release name %q cannot begin Service names, which are DNS-1035 labels (a lowercase letter, then lowercase letters, digits and \"-\"): choose such a release name, or leave global.releasePrefix off" .Release.Name) -}}
+{{- end -}}
+{{- trunc (sub 62 (len .Chart.Name) | int) .Release.Name | trimSuffix "-" }}-{{ .Chart.Name }}
 {{- else -}}
 {{- .Chart.Name -}}
 {{- end -}}
