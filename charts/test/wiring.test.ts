@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parse } from 'yaml';
 import { PolicySet, type Endpoint, type NetworkPolicy } from './netpol.ts';
-import { find, NAMESPACE, notes, OUR_SERVICES, render, SCENARIOS, type Manifest } from './render.ts';
+import { find, NAMESPACE, notes, OUR_SERVICES, render, SCENARIOS, type Manifest, type Values } from './render.ts';
 import {
   backends,
   edgeRoutes,
@@ -336,6 +336,21 @@ test('the install notes send curl to the address the links in answers name', () 
     const manifests = render({ edge });
     const publicUrl = environment(manifests, pod(manifests, 'accountservice').spec.containers[0]!).PUBLIC_URL;
     assert.match(notes({ edge }), new RegExp(`curl -k ${publicUrl!.replace(/[.]/g, '\\.')}/api/accounts/10000\n`), JSON.stringify(edge));
+  }
+});
+
+test('tracing.sampleRate from --set (text) or from a values file (a number) reaches the services in decimal notation', () => {
+  const rate = (values: Values, set?: string[]) => {
+    const manifests = render(values, undefined, { set });
+    return OUR_SERVICES.map((name) => environment(manifests, pod(manifests, name).spec.containers[0]!).TRACING_SAMPLE_RATE);
+  };
+  assert.deepEqual(rate({}, ['tracing.sampleRate=0.1']), Array(4).fill('0.1'), '--set passes the fraction as a string');
+  assert.deepEqual(rate({}, ['tracing.sampleRate=1']), Array(4).fill('1'));
+  assert.deepEqual(rate({}, ['tracing.sampleRate=.25']), Array(4).fill('0.25'));
+  // The services read decimals only (lib/config.ts), never "1e-05".
+  assert.deepEqual(rate({ tracing: { sampleRate: 0.00001 } }), Array(4).fill('0.00001'));
+  for (const wrong of ['1.5', 'half', '-0.1', '1e-3']) {
+    assert.throws(() => render({}, undefined, { set: [`tracing.sampleRate=${wrong}`] }), /values don't meet the specifications of the schema/, wrong);
   }
 });
 

@@ -6,7 +6,7 @@
 - name: ZIPKIN_URL
   value: {{ include "landscape.zipkinUrl" $root | quote }}
 - name: TRACING_SAMPLE_RATE
-  value: {{ $root.Values.tracing.sampleRate | quote }}
+  value: {{ include "landscape.sampleRate" $root | quote }}
 - name: TESTABILITY_ENABLED
   value: {{ $root.Values.testability | quote }}
 {{- if (index $root.Values.services (index . 1)).data }}

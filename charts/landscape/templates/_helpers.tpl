@@ -51,6 +51,12 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{- end -}}
 {{- end }}
 
+{{/* tracing.sampleRate in decimal notation ("0.1", "0.00001", "1"), the form the services read,
+whether the values hold a number or, from --set, its text. */}}
+{{- define "landscape.sampleRate" -}}
+{{- regexReplaceAll "\\.?0+$" (printf "%.10f" (float64 .Values.tracing.sampleRate)) "" -}}
+{{- end }}
+
 {{/* The Secret whose key url is the services' AMQP_URL: amqp.existingSecret (an external
 broker's), else the one the chart makes, with the broker's username and password beside it. */}}
 {{- define "landscape.amqpSecretName" -}}
