@@ -12,7 +12,7 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { helm, helmPath } from '../../tools/helm.ts';
 import { schemaErrors, unknownFieldErrors } from './kube-schema.ts';
-import { chartDir, find, lint, OUR_SERVICES, render, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
+import { chartDir, find, lint, notes, OUR_SERVICES, render, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
 import { environment, pod, pods, type Container, type Pod } from './topology.ts';
 
 const rendered = new Map(Object.entries(SCENARIOS).map(([name, values]) => [name, render(values)]));
@@ -293,6 +293,27 @@ describe('secrets', () => {
     const policy = find(manifests, 'NetworkPolicy', 'vipservice-allow') as Manifest & { spec: { egress: { to?: unknown; ports: { port: number }[] }[] } };
     const anywhere = policy.spec.egress.filter((rule) => !rule.to).flatMap((rule) => rule.ports.map((p) => p.port));
     assert.deepEqual(anywhere.sort(), [5671, 5672], "AMQP's two ports, the URL being unknown to the chart");
+  });
+
+  test("credentials in externalZipkin.url stay in a Secret: in no Deployment, ConfigMap or Pod spec, nor the install notes", () => {
+    const values = SCENARIOS['external zipkin with basic auth']!;
+    const manifests = rendered.get('external zipkin with basic auth')!;
+    const readers = pods(manifests).filter((p) => p.spec.containers[0]!.env?.some((e) => e.name === 'ZIPKIN_URL'));
+    assert.deepEqual(readers.map((p) => p.name).sort(), [...OUR_SERVICES, 'landscape-test', 'otel-collector'].sort());
+    for (const p of readers) {
+      const container = p.spec.containers[0]!;
+      assert.deepEqual(container.env!.find((e) => e.name === 'ZIPKIN_URL')!.valueFrom?.secretKeyRef, { name: 'landscape-zipkin', key: 'url' }, p.name);
+      assert.equal(environment(manifests, container).ZIPKIN_URL, 'https://tracer:s3cret@zipkin.example.com:9443', p.name);
+    }
+    const leaks = manifests.filter((m) => m.kind !== 'Secret' && JSON.stringify(m).includes('s3cret')).map((m) => `${m.kind}/${m.metadata.name}`);
+    assert.deepEqual(leaks, []);
+    const printed = notes(values);
+    assert.ok(!printed.includes('s3cret'), printed);
+    assert.match(printed, /Traces go to https:\/\/tracer:\*\*\*@zipkin\.example\.com:9443\//);
+    // Without credentials the URL is a plain value, and no Secret is made for it.
+    const plain = rendered.get('external zipkin')!;
+    assert.equal(pod(plain, 'vipservice').spec.containers[0]!.env!.find((e) => e.name === 'ZIPKIN_URL')!.value, 'https://zipkin.example.com');
+    assert.ok(!plain.some((m) => m.metadata.name === 'landscape-zipkin'));
   });
 
   test('the edge gets a self-signed certificate for its host and localhost', () => {

@@ -31,6 +31,7 @@ export const SCENARIOS: Record<string, Values> = {
   defaults: {},
   'external broker': { rabbitmq: { enabled: false }, amqp: { externalUrl: 'amqps://app:s3cret@broker.example.com:5671/prod' } },
   'external zipkin': { zipkin: { enabled: false }, externalZipkin: { url: 'https://zipkin.example.com' } },
+  'external zipkin with basic auth': { zipkin: { enabled: false }, externalZipkin: { url: 'https://tracer:s3cret@zipkin.example.com:9443/' } },
   'policies off': { networkPolicy: { enabled: false } },
   'gateway edge': {
     edge: { host: 'landscape.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'eg', envoyProxyTracing: true } },

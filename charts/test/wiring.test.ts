@@ -83,7 +83,11 @@ function hops(manifests: Manifest[]): Hop[] {
     const config = parse((collector as Manifest & { data: Record<string, string> }).data['config.yaml']!) as {
       exporters: { zipkin: { endpoint: string } };
     };
-    toUrl(pod(manifests, collector.metadata.name), config.exporters.zipkin.endpoint, 'the collector exports to Zipkin');
+    const collectorPod = pod(manifests, collector.metadata.name);
+    // The collector expands ${env:NAME} in its configuration from its container's environment.
+    const env = environment(manifests, collectorPod.spec.containers[0]!);
+    const endpoint = config.exporters.zipkin.endpoint.replace(/\$\{env:(\w+)\}/g, (_, name: string) => env[name] ?? `<${name} unset>`);
+    toUrl(collectorPod, endpoint, 'the collector exports to Zipkin');
     for (const edge of edgePods) {
       for (const port of [4317, 4318]) result.push({ from: edge, to: pod(manifests, collector.metadata.name), port, why: 'the edge reports spans' });
     }

@@ -3,8 +3,7 @@
 {{- $root := index . 0 -}}
 - name: PORT
   value: {{ (index $root.Values.services (index . 1)).port | quote }}
-- name: ZIPKIN_URL
-  value: {{ include "landscape.zipkinUrl" $root | quote }}
+{{ include "landscape.env.zipkinUrl" $root }}
 - name: TRACING_SAMPLE_RATE
   value: {{ include "landscape.sampleRate" $root | quote }}
 - name: TESTABILITY_ENABLED

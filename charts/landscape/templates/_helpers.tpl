@@ -51,6 +51,27 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{- end -}}
 {{- end }}
 
+{{/* The Secret holding ZIPKIN_URL (key url) when the URL carries credentials (user:password@);
+empty when it carries none, and pods get it as a plain value. */}}
+{{- define "landscape.zipkinSecretName" -}}
+{{- if (urlParse (include "landscape.zipkinUrl" .)).userinfo -}}
+{{- printf "%s-zipkin" .Release.Name -}}
+{{- end -}}
+{{- end }}
+
+{{/* ZIPKIN_URL as an EnvVar: from its Secret when it carries credentials, else the value. */}}
+{{- define "landscape.env.zipkinUrl" -}}
+- name: ZIPKIN_URL
+  {{- with include "landscape.zipkinSecretName" . }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: url
+  {{- else }}
+  value: {{ include "landscape.zipkinUrl" . | quote }}
+  {{- end }}
+{{- end }}
+
 {{/* tracing.sampleRate in decimal notation ("0.1", "0.00001", "1"), the form the services read,
 whether the values hold a number or, from --set, its text. */}}
 {{- define "landscape.sampleRate" -}}
