@@ -335,6 +335,16 @@ describe('secrets', () => {
   });
 });
 
+test('global.imagePullSecrets reaches every pod the release makes; a subchart adds its own after it', () => {
+  const manifests = render({ global: { imagePullSecrets: [{ name: 'regcred' }] }, rabbitmq: { imagePullSecrets: [{ name: 'broker-mirror' }] } });
+  const secrets = Object.fromEntries(pods(manifests).map((p) => [p.name, p.spec.imagePullSecrets]));
+  assert.deepEqual(Object.keys(secrets).sort(), [...OUR_SERVICES, 'landscape-test', 'otel-collector', 'rabbitmq', 'zipkin'].sort());
+  for (const [name, list] of Object.entries(secrets)) {
+    assert.deepEqual(list, name === 'rabbitmq' ? [{ name: 'regcred' }, { name: 'broker-mirror' }] : [{ name: 'regcred' }], name);
+  }
+  for (const p of pods(defaults)) assert.equal(p.spec.imagePullSecrets, undefined, `${p.name}: none by default`);
+});
+
 describe('names with global.releasePrefix', () => {
   const values = { ...SCENARIOS['release prefix, persistent data, no collector']!, otelCollector: { enabled: true } };
   const dns1035Label = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;

@@ -108,6 +108,14 @@ broker's), else the one the chart makes, with the broker's username and password
 {{- end -}}
 {{- end }}
 
+{{/* A pod spec's imagePullSecrets field from global.imagePullSecrets, or nothing without any. */}}
+{{- define "landscape.imagePullSecrets" -}}
+{{- with .Values.global.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
 {{/* The restricted Pod Security profile, for pod (from the user id) and container. */}}
 {{- define "landscape.podSecurityContext" -}}
 runAsNonRoot: true
