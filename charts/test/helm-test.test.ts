@@ -23,14 +23,21 @@ interface StandIns {
 }
 
 /** accountservice answering `accountStatus`; Zipkin holding `spans(traceId)` from its `readyAfter`th query on. */
-async function standIns(options: { accountStatus?: number; readyAfter?: number; spans: (traceId: string) => object[] }): Promise<StandIns> {
+async function standIns(options: {
+  accountStatus?: number;
+  /** How many requests accountservice fails with 503 before it answers accountStatus. */
+  accountReadyAfter?: number;
+  readyAfter?: number;
+  spans: (traceId: string) => object[];
+}): Promise<StandIns> {
   const traceparents: string[] = [];
   const queried: string[] = [];
   const listen = (server: Server) =>
     new Promise<string>((resolve) => server.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${(server.address() as { port: number }).port}`)));
   const account = createServer((req, res) => {
     traceparents.push(String(req.headers.traceparent));
-    res.writeHead(options.accountStatus ?? 200, { 'content-type': 'application/json' }).end('{"id":"10000"}');
+    const status = traceparents.length <= (options.accountReadyAfter ?? 0) ? 503 : (options.accountStatus ?? 200);
+    res.writeHead(status, { 'content-type': 'application/json' }).end('{"id":"10000"}');
   });
   const zipkin = createServer((req, res) => {
     const traceId = /^\/api\/v2\/trace\/([0-9a-f]+)$/.exec(req.url ?? '')?.[1];
@@ -98,6 +105,18 @@ describe('the helm test hook', () => {
     }
   });
 
+  test('asks accountservice again until it answers, as right after an install', { skip, timeout: 20_000 }, async () => {
+    const stand = await standIns({ accountReadyAfter: 2, spans: (id) => [span(id, 'accountservice')] });
+    try {
+      const { code, output } = await runScript({ ACCOUNT_URL: stand.accountUrl, ZIPKIN_URL: stand.zipkinUrl, TIMEOUT: '15' });
+      assert.equal(code, 0, output);
+      assert.equal(stand.traceparents.length, 3, 'two refusals, then the answer');
+      assert.equal(new Set(stand.traceparents).size, 1, 'one trace throughout');
+    } finally {
+      await stand.close();
+    }
+  });
+
   test('fails when Zipkin never holds accountservice spans of the trace', { skip, timeout: 20_000 }, async () => {
     const stand = await standIns({ spans: (id) => [span(id, 'quotes-service')] });
     try {
@@ -112,8 +131,9 @@ describe('the helm test hook', () => {
   test('fails when accountservice does not answer the request', { skip, timeout: 20_000 }, async () => {
     const stand = await standIns({ accountStatus: 503, spans: (id) => [span(id, 'accountservice')] });
     try {
-      const { code } = await runScript({ ACCOUNT_URL: stand.accountUrl, ZIPKIN_URL: stand.zipkinUrl, TIMEOUT: '3' });
+      const { code, output } = await runScript({ ACCOUNT_URL: stand.accountUrl, ZIPKIN_URL: stand.zipkinUrl, TIMEOUT: '3' });
       assert.notEqual(code, 0);
+      assert.match(output, /accountservice did not answer .* within 3s/);
       assert.equal(stand.queried.length, 0, 'no trace to look for');
     } finally {
       await stand.close();
