@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, test } from 'node:test';
@@ -265,7 +266,7 @@ describe('secrets', () => {
 
   test('a given password is used, and an external broker URL passes through', () => {
     const given = render({ amqp: { password: 'p@ss word' } });
-    assert.equal(environment(given, pod(given, 'vipservice').spec.containers[0]!).AMQP_URL, 'amqp://landscape:p%40ss+word@rabbitmq:5672');
+    assert.equal(environment(given, pod(given, 'vipservice').spec.containers[0]!).AMQP_URL, 'amqp://landscape:p%40ss%20word@rabbitmq:5672');
     const external = rendered.get('external broker')!;
     assert.equal(
       environment(external, pod(external, 'accountservice').spec.containers[0]!).AMQP_URL,
@@ -281,6 +282,31 @@ describe('secrets', () => {
     assert.equal(broker.spec.volumeClaimTemplates?.length, 1, 'the broker keeps its data in a claim that uninstall leaves');
     const external = find(rendered.get('external broker')!, 'Secret', 'landscape-amqp');
     assert.equal(external.metadata.annotations?.['helm.sh/resource-policy'], undefined);
+  });
+
+  test("the services' AMQP client reads back exactly the user and password the broker gets", () => {
+    // amqplib's own decoding of a URL's credentials (percent escapes, byte by byte).
+    const { credentialsFromUrl } = createRequire(join(repoRoot, 'package.json'))(join(repoRoot, 'node_modules', 'amqplib', 'lib', 'connect.js')) as {
+      credentialsFromUrl(url: URL): { response(): Buffer };
+    };
+    const username = 'app user+1';
+    const password = ' p@ss:w/rd+100% #?&=~ ';
+    const manifests = render({ amqp: { username, password } });
+    const broker = environment(manifests, pod(manifests, 'rabbitmq').spec.containers[0]!);
+    assert.deepEqual([broker.RABBITMQ_DEFAULT_USER, broker.RABBITMQ_DEFAULT_PASS], [username, password]);
+    const url = environment(manifests, pod(manifests, 'accountservice').spec.containers[0]!).AMQP_URL!;
+    // SASL PLAIN: \0user\0password.
+    assert.equal(credentialsFromUrl(new URL(url)).response().toString('latin1'), `\0${username}\0${password}`);
+  });
+
+  test('credentials amqplib cannot carry are refused, without printing them', () => {
+    for (const amqp of [{ password: 'pässword' }, { username: 'us€r' }]) {
+      const [key, value] = Object.entries(amqp)[0]!;
+      assert.throws(
+        () => render({ amqp }),
+        (error: Error) => new RegExp(`amqp\\.${key}: printable ASCII characters only`).test(error.message) && !error.message.includes(value),
+      );
+    }
   });
 
   test("an external broker's URL from a Secret of the user's: the services read its key url, the chart makes none", () => {

@@ -88,6 +88,12 @@ broker's), else the one the chart makes, with the broker's username and password
 {{- end -}}
 {{- end }}
 
+{{/* A user name or password percent-encoded for a URL's userinfo: every character but letters,
+digits and "-._~" as %XX, a space too (urlquery's "+" means a plus sign there). */}}
+{{- define "landscape.userinfoEscape" -}}
+{{- urlquery . | replace "+" "%20" -}}
+{{- end }}
+
 {{/* The TLS Secret the edge serves. */}}
 {{- define "landscape.tlsSecretName" -}}
 {{- if eq .Values.edge.tls.source "secret" -}}
