@@ -187,6 +187,13 @@ describe('values a switch needs fail with a message naming them', () => {
       { services: { vipservice: { replicas: 3, data: { existingClaim: 'vip-data' } } } },
       /services\.vipservice\.replicas is at most 1: its inbox/,
     ],
+    ['a wildcard edge host', { edge: { host: '*.example.com' } }, /edge\.host must name one host: the links in answers point at it/],
+    ['an edge host with a port', { edge: { host: 'shop.example.com:8443' } }, /edge\.host is a host name without a port: .*edge\.publicPort/],
+    [
+      'a Gateway edge host in capitals',
+      { edge: { host: 'Shop.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'eg' } } },
+      /edge\.host must be a DNS name in lowercase/,
+    ],
     ["the broker's own Secret", { rabbitmq: { auth: { existingSecret: 'mine' } } }, /rabbitmq\.auth\.existingSecret: .*set those instead/],
     ["the broker's own user", { rabbitmq: { auth: { username: 'admin' } } }, /set amqp\.username and amqp\.password/],
     ["the broker's own password", { rabbitmq: { auth: { password: 'secret' } } }, /set amqp\.username and amqp\.password/],
@@ -369,6 +376,25 @@ test('global.imagePullSecrets reaches every pod the release makes; a subchart ad
     assert.deepEqual(list, name === 'rabbitmq' ? [{ name: 'regcred' }, { name: 'broker-mirror' }] : [{ name: 'regcred' }], name);
   }
   for (const p of pods(defaults)) assert.equal(p.spec.imagePullSecrets, undefined, `${p.name}: none by default`);
+});
+
+test('resources take extended resources, huge pages and any Kubernetes quantity, in every chart; a misspelt resource is refused', async () => {
+  const limits = { cpu: '1e3', memory: '1Pi', 'nvidia.com/gpu': 1, 'hugepages-2Mi': '1Gi', 'ephemeral-storage': '1.5Gi' };
+  const manifests = render({ services: { imageservice: { resources: { limits } } }, rabbitmq: { resources: { limits } }, zipkin: { resources: { limits } } });
+  for (const name of ['imageservice', 'rabbitmq', 'zipkin']) assert.deepEqual(pod(manifests, name).spec.containers[0]!.resources?.limits, limits, name);
+  assert.deepEqual(await schemaErrors(manifests), []);
+  for (const resources of [{ limits: { memroy: '1Gi' } }, { limits: { memory: '1 GiB' } }, { requests: { 'gpu/': 1 } }]) {
+    assert.throws(() => render({ services: { imageservice: { resources } } }), /schema/, JSON.stringify(resources));
+  }
+});
+
+test("Envoy Gateway's edge samples whole percents: the nearest, and at least 1 when the services' rate is above 0", () => {
+  const envoy = (sampleRate: number) => {
+    const edge = { ingress: { enabled: false }, gateway: { enabled: true, className: 'eg', envoyProxyTracing: true } };
+    const proxy = find(render({ edge, tracing: { sampleRate } }), 'EnvoyProxy', 'edge') as Manifest & { spec: { telemetry: { tracing: { samplingRate: number } } } };
+    return proxy.spec.telemetry.tracing.samplingRate;
+  };
+  assert.deepEqual([0.004, 0, 0.1, 0.996, 1].map(envoy), [1, 0, 10, 100, 100]);
 });
 
 describe('names with global.releasePrefix', () => {

@@ -334,6 +334,19 @@ test("PUBLIC_URL follows the edge's public address", () => {
   assert.throws(() => render({ edge: { publicUrl: 'https://shop.example.com/prefix' } }), /schema/, 'a base URL without a path');
 });
 
+test("an external broker's or Zipkin's port, also behind an IPv6 literal, is the one the NetworkPolicies open", () => {
+  const opened = (values: Values, component: string) => {
+    const policy = find(render(values), 'NetworkPolicy', `${component}-allow`) as Manifest & { spec: { egress: { to?: unknown; ports: { port: number }[] }[] } };
+    return policy.spec.egress.filter((rule) => !rule.to).flatMap((rule) => rule.ports.map((p) => p.port));
+  };
+  const broker = (externalUrl: string) => opened({ rabbitmq: { enabled: false }, amqp: { externalUrl } }, 'vipservice');
+  assert.deepEqual(broker('amqps://u:p@[2001:db8::1]/prod'), [5671], "amqps's default");
+  assert.deepEqual(broker('amqp://u:p@[2001:db8::1]:5673/prod'), [5673]);
+  assert.deepEqual(broker('amqp://u:p@broker.example.com'), [5672]);
+  assert.deepEqual(opened({ zipkin: { enabled: false }, externalZipkin: { url: 'http://[fd00::9]:9411' } }, 'quotes-service'), [9411]);
+  assert.deepEqual(opened({ zipkin: { enabled: false }, externalZipkin: { url: 'https://[fd00::9]' } }, 'quotes-service'), [443]);
+});
+
 test('the install notes send curl to the address the links in answers name', () => {
   const traefikGateway = { host: 'shop.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'traefik', port: 8443 } };
   for (const edge of [traefikGateway, { ...traefikGateway, publicPort: 8443 }, { host: 'shop.example.com' }, { publicUrl: 'https://localhost:8443' }]) {

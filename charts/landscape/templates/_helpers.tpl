@@ -103,14 +103,25 @@ digits and "-._~" as %XX, a space too (urlquery's "+" means a plus sign there). 
 {{- end -}}
 {{- end }}
 
-{{/* The port of a URL, from (list "amqp://host:5672/vhost"), with the scheme's default. */}}
+{{/* The port of a URL, from (list "amqp://host:5672/vhost"), with the scheme's default; an IPv6
+literal's colons ("amqps://[2001:db8::1]/vhost") are not a port. */}}
 {{- define "landscape.urlPort" -}}
 {{- $url := urlParse (index . 0) -}}
-{{- $hostPort := splitList ":" $url.host -}}
-{{- if gt (len $hostPort) 1 -}}
-{{- last $hostPort -}}
-{{- else -}}
-{{- get (dict "amqp" "5672" "amqps" "5671" "http" "80" "https" "443") $url.scheme | default "443" -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- $port | default (get (dict "amqp" "5672" "amqps" "5671" "http" "80" "https" "443") $url.scheme) | default "443" -}}
+{{- end }}
+
+{{/* Fails unless edge.host is empty or one lowercase DNS name, as Ingress and Gateway hosts, the
+certificate and the links in answers (PUBLIC_URL) need it. */}}
+{{- define "landscape.checkEdgeHost" -}}
+{{- with .Values.edge.host -}}
+{{- if contains ":" . -}}
+{{- fail "edge.host is a host name without a port: set the port clients connect to in edge.publicPort" -}}
+{{- else if hasPrefix "*" . -}}
+{{- fail "edge.host must name one host: the links in answers point at it; a wildcard has no address to link to" -}}
+{{- else if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" .) -}}
+{{- fail "edge.host must be a DNS name in lowercase (letters, digits, \"-\" and dots), as Ingress and Gateway hosts are" -}}
+{{- end -}}
 {{- end -}}
 {{- end }}
 
