@@ -368,6 +368,22 @@ describe('secrets', () => {
   });
 });
 
+test("a larger broker volume changes only the StatefulSet's volumeClaimTemplates, which the API refuses to update: the README says how", () => {
+  type Broker = Manifest & { spec: { volumeClaimTemplates: unknown[] } & Record<string, unknown> };
+  // Freshly rendered: pods() adds a StatefulSet's claims to the template it reads.
+  const before = find(render({}), 'StatefulSet', 'rabbitmq') as Broker;
+  const after = find(render({ rabbitmq: { persistence: { size: '8Gi' } } }), 'StatefulSet', 'rabbitmq') as Broker;
+  const { volumeClaimTemplates: claimsBefore, ...restBefore } = before.spec;
+  const { volumeClaimTemplates: claimsAfter, ...restAfter } = after.spec;
+  assert.deepEqual(restAfter, restBefore);
+  assert.notDeepEqual(claimsAfter, claimsBefore);
+  const readme = readFileSync(join(repoRoot, 'charts', 'README.md'), 'utf8');
+  const production = readme.slice(readme.indexOf('# production.yaml'));
+  assert.match(production, /persistence: \{ size: 8Gi \}/);
+  assert.match(production, /kubectl -n landscape patch pvc data-rabbitmq-0 .*"storage":"8Gi"/);
+  assert.match(production, /kubectl -n landscape delete statefulset rabbitmq --cascade=orphan/);
+});
+
 test('global.imagePullSecrets reaches every pod the release makes; a subchart adds its own after it', () => {
   const manifests = render({ global: { imagePullSecrets: [{ name: 'regcred' }] }, rabbitmq: { imagePullSecrets: [{ name: 'broker-mirror' }] } });
   const secrets = Object.fromEntries(pods(manifests).map((p) => [p.name, p.spec.imagePullSecrets]));
