@@ -20,6 +20,7 @@ interface Line {
   rejectedSpans?: number;
   failedBatches?: number;
   queued?: number;
+  unsentAfterFlush?: number;
   lastError?: string;
   lastRefusal?: string;
 }
@@ -334,6 +335,28 @@ describe('createZipkinExporter', () => {
     assert.deepEqual(exporter.stats(), { sent: 0, dropped: 0, rejected: 0, failedBatches: 1, queued: 50 });
     await until(() => degraded().length > 0, 5000, 'the failure reported');
     assert.equal(degraded()[0]!.lastError, 'The operation was aborted due to timeout');
+  });
+
+  it('says at the end of a flush what it could not send, without waiting for the next report', async () => {
+    const port = await freePort();
+    const { exporter, finish, degraded } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, reportEveryMs: 60_000 });
+    finish(3);
+    await exporter.flush();
+    // A stopping service exits right after its last flush: the line must be written by then.
+    assert.equal(degraded().length, 1);
+    const [line] = degraded();
+    assert.equal(line!.level, 'warn');
+    assert.deepEqual(
+      { failedBatches: line!.failedBatches, unsentAfterFlush: line!.unsentAfterFlush, queued: line!.queued },
+      { failedBatches: 1, unsentAfterFlush: 3, queued: 3 },
+    );
+    assert.match(line!.lastError ?? '', /ECONNREFUSED|refused|fetch failed/i);
+
+    // Once the collector takes everything, a flush has nothing to say.
+    await startCollector({ port });
+    await exporter.flush();
+    assert.equal(exporter.stats().sent, 3);
+    assert.equal(degraded().length, 1);
   });
 
   it('keeps a failed batch and delivers it once the collector is back', async () => {

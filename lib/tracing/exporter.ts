@@ -19,7 +19,8 @@
  *   the collector's reason.
  * A batch waiting for its retry never holds back the spans behind it: they go out as soon as the
  * collector takes anything. Problems are logged at most once per `reportEveryMs`, and `flush`
- * (for shutdown) makes a last attempt with everything held and waits for it.
+ * (for shutdown) makes a last attempt with everything held, waits for it, and logs at once what
+ * it could not send.
  *
  * zipkin-transport-http's HttpLogger (0.22) cannot be used for this through its declared API
  * (a constructor and `logSpan`): it posts only on its own timer, so neither a full batch nor a
@@ -71,7 +72,11 @@ export interface ExporterStats {
 }
 
 export interface SpanExporter extends SpanLogger {
-  /** Sends everything held now, whatever the backoff, and waits for every POST in flight: for shutdown. */
+  /**
+   * Sends everything held now, whatever the backoff, and waits for every POST in flight: for
+   * shutdown. Logs at once what did not go well since the last report, with `unsentAfterFlush`
+   * spans still held when this attempt failed.
+   */
   flush(): Promise<void>;
   stats(): ExporterStats;
 }
@@ -361,26 +366,31 @@ export function createZipkinExporter({
   // log. Each report is timed from the one before (an interval timer running late could fire the
   // next one early), so two are always at least reportEveryMs apart.
   const reported = { dropped: 0, rejected: 0, failedBatches: 0 };
-  const report = () => {
+  /** Logs the problems since the last report, if any; `unsentAfterFlush`: spans a flush's last attempt could not send. */
+  const report = (unsentAfterFlush = 0) => {
     const news = {
       droppedSpans: stats.dropped - reported.dropped,
       rejectedSpans: stats.rejected - reported.rejected,
       failedBatches: stats.failedBatches - reported.failedBatches,
     };
-    if (news.droppedSpans > 0 || news.rejectedSpans > 0 || news.failedBatches > 0) {
+    if (news.droppedSpans > 0 || news.rejectedSpans > 0 || news.failedBatches > 0 || unsentAfterFlush > 0) {
       log.warn('span export degraded', {
         url: withoutPassword(url),
         ...news,
         queued: waiting.length + retrySpans,
+        ...(unsentAfterFlush > 0 && { unsentAfterFlush }),
         ...(lastError && { lastError }),
         ...(lastRefusal && { lastRefusal }),
       });
       Object.assign(reported, { dropped: stats.dropped, rejected: stats.rejected, failedBatches: stats.failedBatches });
       lastError = lastRefusal = undefined;
     }
-    unref(setTimeout(report, reportEveryMs));
   };
-  unref(setTimeout(report, reportEveryMs));
+  const reportOnTimer = () => {
+    report();
+    unref(setTimeout(reportOnTimer, reportEveryMs));
+  };
+  unref(setTimeout(reportOnTimer, reportEveryMs));
 
   return {
     logSpan(span) {
@@ -396,6 +406,8 @@ export function createZipkinExporter({
       for (let batch = nextBatch(Infinity, true); batch; batch = nextBatch(Infinity, true)) track(post(batch));
       // Parts of a batch split on a 413 follow as POSTs succeed.
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+      // Said now, not at the next report: a process stopping after its last flush would never say it.
+      report(waiting.length + retrySpans);
     },
     stats: () => ({ ...stats, queued: waiting.length + retrySpans }),
   };
