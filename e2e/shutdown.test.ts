@@ -2,12 +2,14 @@
  * Graceful stop on SIGTERM, for real processes on Node and Deno: accountservice publishes
  * its VIP outbox and exports its spans before it exits; quotes-service answers the
  * requests already sent to it, reports DOWN while stopping, exits with 0 and then refuses
- * connections.
+ * connections; a stop that runs out of time still exports the spans of what finished.
  */
 import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
-import type { RunningService } from '../tools/landscape.ts';
+import { startCollector } from '../tools/collector/index.ts';
+import { startService, type RunningService } from '../tools/landscape.ts';
 import { service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
 import { sleep } from '../tools/wait.ts';
 
@@ -196,6 +198,42 @@ for (const runtime of ['node', 'deno'] as const) {
         }
         assert.deepEqual(afterExit, { error: 'ECONNREFUSED' });
       });
+    });
+  });
+}
+
+for (const runtime of ['node', 'deno'] as const) {
+  describe(`a stop that runs out of time, on ${runtime}`, () => {
+    it('exits with 1 after SHUTDOWN_TIMEOUT_MS, having exported the spans of the requests that finished', async (t) => {
+      const collector = await startCollector({ port: 0 });
+      const lines: string[] = [];
+      // Spans wait for a full minute's batch: only the stop can send them.
+      const env = { PORT: '0', ZIPKIN_URL: collector.url, SHUTDOWN_TIMEOUT_MS: '2000', ZIPKIN_EXPORT_INTERVAL_MS: '60000' };
+      const images = await startService('imageservice', env, { runtime, onLog: (_name, line) => lines.push(line) });
+      const upload = connect(images.port, images.host);
+      try {
+        const answered = await fetch(`${images.url}/accounts/7`);
+        assert.equal(answered.status, 200);
+        await answered.body?.cancel();
+        const traceId = traceIdOf(answered);
+        // An upload whose body never comes: its request can only end with the process.
+        upload.write(`POST /image HTTP/1.1\r\nHost: ${images.host}\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n\xff\xd8`);
+        let signalled = 0;
+        const exited = exitOf(images, () => signalled);
+        signalled = performance.now();
+        images.process.kill('SIGTERM');
+        const { code, ms } = await exited;
+        t.diagnostic(`exited with ${code} ${ms.toFixed(0)} ms after SIGTERM`);
+        assert.equal(code, 1);
+        assert.ok(lines.some((line) => line.includes('"msg":"stop timed out; exiting"')), 'the timeout logged');
+        assert.ok(ms < STOP_BOUND_MS, `exited within ${STOP_BOUND_MS} ms`);
+        const spans = await waitForTrace(collector.url, traceId, (found) => found.length > 0, 5000);
+        assert.deepEqual(spans.map((span) => `${span.kind} ${span.name}`), ['SERVER get /accounts/:accountid']);
+      } finally {
+        upload.destroy();
+        await images.stop();
+        await collector.close();
+      }
     });
   });
 }

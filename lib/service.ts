@@ -168,6 +168,9 @@ async function drain(state: { lastRequestAt: number }, maxMs: number, quietMs = 
   }
 }
 
+/** At most this much of SHUTDOWN_TIMEOUT_MS (and at most a quarter of it) is kept for a stop's last flush of spans, in ms. */
+const LAST_FLUSH_MS = 2000;
+
 /** Starts a service from its definition; exits with a message if configuration is bad. */
 export async function runService(definition: ServiceDefinition): Promise<RunningServer> {
   const env = envReader();
@@ -205,10 +208,13 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     onTermination(async (cause) => {
       log.info('stopping', { cause });
       state.stopping = true;
+      // Should the steps below hang (a request that never ends, a close that never returns), the spans
+      // of what did finish still go out, in the last part of the timeout.
+      const lastFlushMs = Math.min(LAST_FLUSH_MS, shutdownTimeoutMs / 4);
       const deadline = setTimeout(() => {
         log.error('stop timed out; exiting', { timeoutMs: shutdownTimeoutMs });
-        process.exit(1);
-      }, shutdownTimeoutMs);
+        void Promise.race([tracing.flush(), new Promise((resolve) => setTimeout(resolve, lastFlushMs))]).finally(() => process.exit(1));
+      }, shutdownTimeoutMs - lastFlushMs);
       try {
         await drain(state, Math.min(2000, shutdownTimeoutMs / 2));
         await server.close();
