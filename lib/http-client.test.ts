@@ -67,6 +67,12 @@ function assertNoSpanOutlivesItsParent(spans: ReturnType<typeof tracing>['spans'
   }
 }
 const FALLBACK = { ok: false };
+
+/** Holds the event loop for `ms`, as a burst of synchronous work does. */
+function busyFor(ms: number): void {
+  const until = performance.now() + ms;
+  while (performance.now() < until);
+}
 /** One attempt with time to spare, for tests about a call that succeeds: a loaded machine does not time it out. */
 const PATIENT = { attempts: 1, delayMs: 5, attemptTimeoutMs: 5000, deadlineMs: 5000 };
 
@@ -371,6 +377,32 @@ describe('ServiceClient', () => {
     assert.equal(server.requests.length, 1);
     assert.equal(spans.filter((s) => s.name === 'call').length, 1);
     assert.equal(spans.find((s) => s.name === 'root')?.tags['fallback.remote'], 'remote answered 503');
+  });
+
+  it('sends no retry whose pause ended past the deadline, however late its timer fired', async () => {
+    // The first answer (503) comes at once and leaves time for the pause; then the event loop is
+    // held past the deadline, so the pause's timer fires after it.
+    server.set(() => ({ status: 503 }));
+    server.requests.length = 0;
+    const exporter = createMemoryExporter();
+    const holdingExporter = {
+      logSpan(span: Parameters<typeof exporter.logSpan>[0]) {
+        exporter.logSpan(span);
+        // Runs once the first attempt's failure has been weighed and the pause begun.
+        if (span.name === 'call') setTimeout(() => busyFor(300), 0);
+      },
+    };
+    const t = new Tracing({ serviceName: 'caller', exporter: holdingExporter });
+    const c = client({ retry: { attempts: 2, delayMs: 20, attemptTimeoutMs: 200, deadlineMs: 200 } });
+    const parent = t.rootSpan('root', { kind: 'SERVER' });
+    assert.deepEqual(await c.fetchJson('/x', parent, 'call'), FALLBACK);
+    parent.finish();
+    c.close();
+    assert.equal(server.requests.length, 1, 'the retry was not sent');
+    assert.equal(exporter.spans.filter((s) => s.name === 'call').length, 1);
+    const root = exporter.spans.find((s) => s.name === 'root');
+    assert.ok(root?.annotations?.some((a: { value: string }) => a.value === 'remote retry not sent: deadline reached'), JSON.stringify(root?.annotations));
+    assert.equal(root?.tags['fallback.remote'], 'deadline: 200 ms passed before attempt 2 could start');
   });
 
   it('closes its kept-alive connections and its breaker on close', async () => {

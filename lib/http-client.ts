@@ -120,6 +120,17 @@ class AttemptAborted extends Error {
   }
 }
 
+/** What a call fails with when its deadline passed before a retry could start. */
+class DeadlineReached extends Error {
+  override name = 'DeadlineReached';
+  constructor(attempt: number, deadlineMs: number) {
+    super(`deadline: ${deadlineMs} ms passed before attempt ${attempt} could start`);
+  }
+}
+
+/** The least time left of the deadline for which a retry is still sent, in ms. */
+const MIN_ATTEMPT_MS = 1;
+
 /** One call (all its attempts): the span it is made under, and its deadline. */
 class Call {
   readonly #started = performance.now();
@@ -266,6 +277,12 @@ export class ServiceClient<T> {
   }
 
   async #attempt(call: Call, path: string, name: string, { method = 'GET', json }: RequestOptions, attempt: number): Promise<unknown> {
+    // #mayRetry saw time left before the pause, but a timer can fire late on a busy event loop: a retry
+    // that would start with less than MIN_ATTEMPT_MS of the deadline left is not sent at all.
+    if (attempt > 1 && call.remainingMs < MIN_ATTEMPT_MS) {
+      call.parent.annotate(`${this.service} retry not sent: deadline reached`);
+      throw new AbortError(new DeadlineReached(attempt, call.deadlineMs));
+    }
     const span = call.parent.child(name, { kind: 'CLIENT', remoteService: this.service });
     const url = this.#resolve(path);
     span.tag('http.method', method);
