@@ -181,7 +181,7 @@ describe('malformed B3 is absent', () => {
     multis.push(['bad parent id', { ...good, 'x-b3-parentspanid': badId(16) }]);
     multis.push(['bad sampled', { ...good, 'x-b3-sampled': rng.pick(['2', 'd', 'yes', 'tru', '\u00e9', 'truee', '1 1']) }]);
     multis.push(['trace id without span id', { 'x-b3-traceid': good['x-b3-traceid'], 'x-b3-sampled': '1' }]);
-    multis.push(['span id without trace id', { 'x-b3-spanid': good['x-b3-spanid'], 'x-b3-flags': '1' }]);
+    multis.push(['span id without trace id, no decision', { 'x-b3-spanid': good['x-b3-spanid'], 'x-b3-parentspanid': good['x-b3-parentspanid'] }]);
     multis.push(['huge', { ...good, 'x-b3-traceid': good['x-b3-traceid'] + ' '.repeat(600) }]);
   }
 
@@ -193,6 +193,26 @@ describe('malformed B3 is absent', () => {
       const expected = parseB3Multi(headers(good));
       assert.equal(expected.kind, 'context');
       assert.deepEqual(extract(headers({ ...good, 'x-b3-flags': flags })), expected, `flags ${JSON.stringify(flags)}`);
+      n++;
+    }
+    count(t, n);
+  });
+
+  test('b3 multi: ids without a trace id keep only the decision', (t) => {
+    let n = 0;
+    for (let i = 0; i < 300; i++) {
+      const [decision, expected] = rng.pick([
+        [{ 'x-b3-sampled': '0' }, { kind: 'sampling', sampled: false, debug: false }],
+        [{ 'x-b3-sampled': '1' }, { kind: 'sampling', sampled: true, debug: false }],
+        [{ 'x-b3-flags': '1' }, { kind: 'sampling', sampled: true, debug: true }],
+      ] as const);
+      const ids = rng.pick<Record<string, string>>([
+        { 'x-b3-spanid': rng.id(16) },
+        { 'x-b3-parentspanid': rng.id(16) },
+        { 'x-b3-spanid': badId(16), 'x-b3-parentspanid': rng.id(16) },
+      ]);
+      const values = { ...ids, ...decision };
+      assert.deepEqual(extract(headers(values)), expected, JSON.stringify(values));
       n++;
     }
     count(t, n);

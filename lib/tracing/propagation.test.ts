@@ -293,6 +293,9 @@ describe('parseB3Single', () => {
     ['sampling only: deny', '0', { kind: 'sampling', sampled: false, debug: false }],
     ['sampling only: debug', 'd', { kind: 'sampling', sampled: true, debug: true }],
     ['sampling only with OWS', ' 0\t', { kind: 'sampling', sampled: false, debug: false }],
+    // Zipkin's model drops a parent id equal to the span's own: a span is not its own parent.
+    ['parent id equal to the span id left out', `${T128}-${SPAN}-1-${SPAN}`, context({ sampled: true })],
+    ['deferred, parent id equal to the span id left out', `${T128}-${SPAN}-${SPAN}`, context({})],
   ];
   for (const [name, value, expected] of valid) {
     test(`valid: ${name}`, () => assert.deepEqual(parseB3Single(value), expected));
@@ -370,6 +373,11 @@ describe('parseB3Multi', () => {
     ['sampling only: debug', { 'x-b3-flags': '1' }, { kind: 'sampling', sampled: true, debug: true }],
     ['sampling only: flags 0 is no decision', { 'x-b3-flags': '0' }, { kind: 'none' }],
     ['empty headers are absent', { 'x-b3-traceid': '', 'x-b3-spanid': ' ', 'x-b3-sampled': '1' }, { kind: 'sampling', sampled: true, debug: false }],
+    // Without a trace id, the decision alone (as Brave reads B3).
+    ['span id without trace id: the decision alone', { 'x-b3-spanid': SPAN, 'x-b3-sampled': '0' }, { kind: 'sampling', sampled: false, debug: false }],
+    ['parent id alone: the decision alone', { 'x-b3-parentspanid': PARENT, 'x-b3-sampled': '1' }, { kind: 'sampling', sampled: true, debug: false }],
+    ['ids without trace id, debug: the decision alone', { 'x-b3-spanid': SPAN, 'x-b3-parentspanid': PARENT, 'x-b3-flags': '1' }, { kind: 'sampling', sampled: true, debug: true }],
+    ['parent id equal to the span id left out', { ...ids, 'x-b3-parentspanid': SPAN, 'x-b3-sampled': '1' }, context({ sampled: true })],
   ];
   for (const [name, values, expected] of valid) {
     test(`valid: ${name}`, () => assert.deepEqual(parseB3Multi(headers(values)), expected));
@@ -377,8 +385,7 @@ describe('parseB3Multi', () => {
 
   const invalid: Array<[string, Record<string, string>]> = [
     ['trace id without span id', { 'x-b3-traceid': T128, 'x-b3-sampled': '1' }],
-    ['span id without trace id', { 'x-b3-spanid': SPAN, 'x-b3-sampled': '1' }],
-    ['parent id alone', { 'x-b3-parentspanid': PARENT, 'x-b3-sampled': '1' }],
+    ['span id without trace id, no decision', { 'x-b3-spanid': SPAN }],
     ['unknown sampled value', { ...ids, 'x-b3-sampled': 'yes' }],
     ['sampled d', { ...ids, 'x-b3-sampled': 'd' }],
     ['unknown sampled value alone', { 'x-b3-sampled': '2' }],

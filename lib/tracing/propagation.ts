@@ -235,14 +235,17 @@ export function parseB3Single(value: string | null | undefined): Extracted {
 export function parseB3Multi(get: HeaderGetter): Extracted {
   const decision = b3MultiDecision(field(get, 'x-b3-sampled'), field(get, 'x-b3-flags'));
   if (decision === undefined) return NONE;
-  const rawTrace = field(get, 'x-b3-traceid');
-  // Without a trace id only a decision can come, and an empty one is none: the other ids need not be read.
-  if (rawTrace === undefined && !decision.debug && decision.sampled === undefined) return NONE;
-  const rawSpan = field(get, 'x-b3-spanid');
-  const rawParent = field(get, 'x-b3-parentspanid');
-  if (rawTrace === undefined && rawSpan === undefined && rawParent === undefined) {
+  const sentTrace = read(get, 'x-b3-traceid');
+  const rawTrace = clean(sentTrace, MAX_VALUE_LENGTH);
+  if (rawTrace === undefined) {
+    // An oversized trace id is malformed, not absent.
+    if (sentTrace !== undefined && sentTrace.length > MAX_VALUE_LENGTH) return NONE;
+    // Without a trace id only the decision counts, whatever other ids came (as Brave reads B3): a
+    // caller that said "not sampled" is not recorded for having sent a span id alone.
     return decision.debug || decision.sampled !== undefined ? { kind: 'sampling', ...decision } : NONE;
   }
+  const rawSpan = field(get, 'x-b3-spanid');
+  const rawParent = field(get, 'x-b3-parentspanid');
   const traceId = b3Id(rawTrace, true);
   const spanId = b3Id(rawSpan, false);
   const parentId = rawParent === undefined ? undefined : b3Id(rawParent, false);
@@ -268,9 +271,10 @@ function withTracestate(context: TraceContext, get: HeaderGetter): TraceContext 
   return context;
 }
 
+/** A context of these fields; a parent id equal to the span id is left out, as Zipkin's model leaves it out of a span. */
 function makeContext(traceId: string, spanId: string, parentId: string | undefined, decision: Decision): TraceContext {
   const context: TraceContext = { traceId, spanId, debug: decision.debug };
-  if (parentId !== undefined) context.parentId = parentId;
+  if (parentId !== undefined && parentId !== spanId) context.parentId = parentId;
   if (decision.sampled !== undefined) context.sampled = decision.sampled;
   return context;
 }
