@@ -390,9 +390,14 @@ test("V8's flags: each service's heap limit and the young generation's semi-spac
     const manifests = render(values);
     return environment(manifests, pod(manifests, name).spec.containers[0]!).DENO_V8_FLAGS;
   };
-  assert.equal(flags({}, 'accountservice'), '--max-old-space-size=128,--max-semi-space-size=2');
+  assert.equal(flags({}, 'accountservice'), '--max-old-space-size=128,--max-semi-space-size=4', 'its own');
+  assert.equal(flags({}, 'quotes-service'), '--max-old-space-size=64,--max-semi-space-size=2', "the chart's");
+  assert.equal(flags({ maxSemiSpaceMiB: 8 }, 'accountservice'), '--max-old-space-size=128,--max-semi-space-size=4', 'its own, whatever the chart says');
+  assert.equal(flags({ services: { accountservice: { maxSemiSpaceMiB: 0 } } }, 'accountservice'), '--max-old-space-size=128', "0: V8's default");
+  assert.equal(flags({ services: { imageservice: { maxSemiSpaceMiB: 1 } } }, 'imageservice'), '--max-old-space-size=192,--max-semi-space-size=1');
   assert.equal(flags({ maxSemiSpaceMiB: 0 }, 'quotes-service'), '--max-old-space-size=64', "0: V8's default");
   assert.equal(flags({ services: { vipservice: { heapLimitMiB: 0 } } }, 'vipservice'), '--max-semi-space-size=2');
   assert.equal(flags({ maxSemiSpaceMiB: 0, services: { vipservice: { heapLimitMiB: 0 } } }, 'vipservice'), undefined);
   assert.throws(() => render({ maxSemiSpaceMiB: 65 }), /schema/);
+  assert.throws(() => render({ services: { accountservice: { maxSemiSpaceMiB: 65 } } }), /schema/);
 });

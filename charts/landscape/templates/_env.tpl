@@ -12,11 +12,14 @@
 - name: DATA_DIR
   value: /data
 {{- end }}
+{{- $service := index $root.Values.services (index . 1) }}
 {{- $v8 := list }}
-{{- with (index $root.Values.services (index . 1)).heapLimitMiB }}
+{{- with $service.heapLimitMiB }}
 {{- $v8 = append $v8 (printf "--max-old-space-size=%d" (int .)) }}
 {{- end }}
-{{- with $root.Values.maxSemiSpaceMiB }}
+{{- /* The service's own semi-space limit, else the chart's. */}}
+{{- $semiSpace := hasKey $service "maxSemiSpaceMiB" | ternary $service.maxSemiSpaceMiB $root.Values.maxSemiSpaceMiB }}
+{{- with $semiSpace }}
 {{- $v8 = append $v8 (printf "--max-semi-space-size=%d" (int .)) }}
 {{- end }}
 {{- with $v8 }}
