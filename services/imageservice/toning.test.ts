@@ -148,7 +148,7 @@ describe('admitting images', () => {
     assert.ok(busy !== undefined && busy.retryAfterSeconds <= atMost, `retry after ${busy?.retryAfterSeconds} s, not at most ${atMost} s`);
   });
 
-  it('reckons the time to retry after from the pixels ahead, not from a mean per image', async (t) => {
+  it('reckons the time to retry after from the pixels ahead, not from a mean per image, nor from images it could not tone', async (t) => {
     const toning = toningFor(t, { workers: 1, queue: 3 });
     // Learnt from small and middling images, toned one after the other.
     for (const size of [64, 1024, 64, 1024]) await toning.tone(makeJpeg(size, size), size * size, tracing.rootSpan('r'));
@@ -160,6 +160,10 @@ describe('admitting images', () => {
       assert.ok(refused instanceof ToningBusyError, String(refused));
       return { seconds: refused.retryAfterSeconds, answers };
     };
+    // Images that cannot be decoded say nothing of what pixels cost, however many they declare.
+    const broken = makeJpeg(64, 64, 'noise');
+    broken.fill(0xff, broken.length - 400, broken.length - 2);
+    for (let i = 0; i < 10; i++) await assert.rejects(toning.tone(broken, 2048 * 2048, tracing.rootSpan('r')), NotAnImageError);
     const small = await refusedBehind(64);
     await Promise.all(small.answers);
     // Four 4-megapixel images ahead take some 160 ms a megapixel here: a mean per image learnt mostly from small

@@ -80,8 +80,9 @@ export class Toning {
         // A copy of its own (a Buffer's slice() would share memory), moved to the worker (see sepia-worker.ts for why an ArrayBuffer).
         const input = new Uint8Array(bytes).buffer;
         const answer = await this.#pool.run(input, { transferList: [input] });
-        this.#time.record(pixels, answer.ms);
+        // Only an image toned to its end says what its pixels cost: a broken one may fail early.
         if ('problem' in answer) throw new NotAnImageError(answer.problem);
+        this.#time.record(pixels, answer.ms);
         return new Uint8Array(answer.jpeg);
       });
     } finally {
