@@ -14,7 +14,7 @@ import { parse } from 'yaml';
 import { helm, helmPath } from '../../tools/helm.ts';
 import { schemaErrors, unknownFieldErrors } from './kube-schema.ts';
 import { chartDir, find, lint, notes, OUR_SERVICES, render, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
-import { environment, pod, pods, type Container, type Pod } from './topology.ts';
+import { environment, pod, pods, resolveUrl, type Container, type Pod } from './topology.ts';
 
 const rendered = new Map(Object.entries(SCENARIOS).map(([name, values]) => [name, render(values)]));
 const defaults = rendered.get('defaults')!;
@@ -429,6 +429,21 @@ describe('names with global.releasePrefix', () => {
     assert.ok(broker.metadata.name.length <= 52, `StatefulSet ${broker.metadata.name}: its pods' controller-revision-hash label fits 63`);
     assert.ok(find(long, 'Service', broker.spec.serviceName), "the StatefulSet's headless Service is rendered");
     assert.deepEqual(await schemaErrors(long), []);
+  });
+
+  test('whatever the release name, every URL a pod is given names a Service of the release, on a port it serves', () => {
+    for (const length of [9, 40, 43, 44, 45, 50, 53]) {
+      const release = `r${'e'.repeat(length - 1)}`;
+      const manifests = render(values, chartDir, { release });
+      for (const each of pods(manifests)) {
+        for (const container of each.spec.containers) {
+          for (const [name, value] of Object.entries(environment(manifests, container))) {
+            if (!value || !/_URL$/.test(name) || name === 'PUBLIC_URL') continue;
+            assert.ok(resolveUrl(manifests, value), `${release.length} characters: ${each.name} ${name}=${value} reaches no Service port`);
+          }
+        }
+      }
+    }
   });
 
   for (const release of ['1land', 'my.land']) {
