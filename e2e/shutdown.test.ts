@@ -5,13 +5,16 @@
  * connections; a stop that runs out of time still exports the spans of what finished.
  */
 import assert from 'node:assert/strict';
-import { Agent, request } from 'node:http';
-import { connect } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, createServer, request } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCollector } from '../tools/collector/index.ts';
 import { startService, type RunningService } from '../tools/landscape.ts';
-import { service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
-import { sleep } from '../tools/wait.ts';
+import { AMQP_URL, PATIENT_CALLS, service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
+import { freePort, sleep } from '../tools/wait.ts';
 
 const STOP_BOUND_MS = 10_000;
 /** Requests sent before the signal: one long first, then the rest while it runs. */
@@ -233,6 +236,60 @@ for (const runtime of ['node', 'deno'] as const) {
         upload.destroy();
         await images.stop();
         await collector.close();
+      }
+    });
+
+    it('sends those spans before the timeout is up, and still lets a request ending before it finish, exiting with 0', async (t) => {
+      const collector = await startCollector({ port: 0 });
+      // quotes-service stands still until told: accountservice's request waits on it through the stop.
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      const quotes = createServer((_request, response) => {
+        void released.then(() => response.writeHead(200, { 'content-type': 'application/json' }).end('{"quote":"q","ipAddress":"x","language":"en"}'));
+      });
+      await new Promise<void>((resolve) => quotes.listen(0, '127.0.0.1', resolve));
+      const dataDir = mkdtempSync(join(tmpdir(), 'stop-'));
+      const env = {
+        PORT: '0',
+        AMQP_URL,
+        DATA_DIR: dataDir,
+        ZIPKIN_URL: collector.url,
+        QUOTES_SERVICE_URL: `http://127.0.0.1:${(quotes.address() as AddressInfo).port}`,
+        IMAGE_SERVICE_URL: `http://127.0.0.1:${await freePort()}`,
+        RETRY_ATTEMPTS: '1',
+        ...PATIENT_CALLS,
+        SHUTDOWN_TIMEOUT_MS: '4000',
+        // Spans wait for a full minute's batch: only the stop can send them.
+        ZIPKIN_EXPORT_INTERVAL_MS: '60000',
+      };
+      const accounts = await startService('accountservice', env, { runtime });
+      try {
+        const answered = await fetch(`${accounts.url}/accounts/99999`);
+        await answered.body?.cancel();
+        assert.equal(answered.status, 404);
+        const traceId = traceIdOf(answered);
+        const waiting = fetch(`${accounts.url}/accounts/10001`);
+        let signalled = 0;
+        const exited = exitOf(accounts, () => signalled);
+        signalled = performance.now();
+        accounts.process.kill('SIGTERM');
+        // The finished request's span can only come from the stop's early flush: once it has come, the stop
+        // is in its last quarter. The waiting request then ends, before the timeout.
+        await waitForTrace(collector.url, traceId, (found) => found.length > 0, 5000);
+        t.diagnostic(`the early flush came ${(performance.now() - signalled).toFixed(0)} ms after SIGTERM`);
+        release();
+        const response = await waiting;
+        assert.equal(response.status, 200);
+        await response.body?.cancel();
+        const { code, ms } = await exited;
+        t.diagnostic(`exited with ${code} ${ms.toFixed(0)} ms after SIGTERM`);
+        assert.equal(code, 0);
+      } finally {
+        release();
+        await accounts.stop();
+        await new Promise((resolve) => quotes.close(resolve));
+        await collector.close();
+        rmSync(dataDir, { recursive: true, force: true });
       }
     });
   });

@@ -168,7 +168,7 @@ async function drain(state: { lastRequestAt: number }, maxMs: number, quietMs = 
   }
 }
 
-/** At most this much of SHUTDOWN_TIMEOUT_MS (and at most a quarter of it) is kept for a stop's last flush of spans, in ms. */
+/** How long before SHUTDOWN_TIMEOUT_MS runs out a stop sends the spans of what has finished, at most (and at most a quarter of it), in ms. */
 const LAST_FLUSH_MS = 2000;
 
 /** Starts a service from its definition; exits with a message if configuration is bad. */
@@ -209,12 +209,13 @@ export async function runService(definition: ServiceDefinition): Promise<Running
       log.info('stopping', { cause });
       state.stopping = true;
       // Should the steps below hang (a request that never ends, a close that never returns), the spans
-      // of what did finish still go out, in the last part of the timeout.
-      const lastFlushMs = Math.min(LAST_FLUSH_MS, shutdownTimeoutMs / 4);
+      // of what has finished still go out: sent early in the timeout's last quarter, while the stop
+      // goes on until the timeout itself.
+      const earlyFlush = setTimeout(() => void tracing.flush(), shutdownTimeoutMs - Math.min(LAST_FLUSH_MS, shutdownTimeoutMs / 4));
       const deadline = setTimeout(() => {
         log.error('stop timed out; exiting', { timeoutMs: shutdownTimeoutMs });
-        void Promise.race([tracing.flush(), new Promise((resolve) => setTimeout(resolve, lastFlushMs))]).finally(() => process.exit(1));
-      }, shutdownTimeoutMs - lastFlushMs);
+        process.exit(1);
+      }, shutdownTimeoutMs);
       try {
         await drain(state, Math.min(2000, shutdownTimeoutMs / 2));
         await server.close();
@@ -225,6 +226,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
         log.error('stop failed', { error });
         process.exitCode = 1;
       }
+      clearTimeout(earlyFlush);
       clearTimeout(deadline);
       process.exit();
     }, { onStdinClose: stopOnStdinClose });

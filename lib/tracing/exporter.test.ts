@@ -359,6 +359,17 @@ describe('createZipkinExporter', () => {
     assert.equal(degraded().length, 1);
   });
 
+  it('says it once when two flushes wait on the same failed POST, and again only when more is unsent', async () => {
+    const port = await freePort();
+    const { exporter, finish, degraded } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, reportEveryMs: 60_000 });
+    finish(3);
+    await Promise.all([exporter.flush(), exporter.flush()]);
+    assert.deepEqual(degraded().map((line) => line.unsentAfterFlush), [3]);
+    finish(2);
+    await exporter.flush();
+    assert.deepEqual(degraded().map((line) => line.unsentAfterFlush), [3, 5]);
+  });
+
   it('keeps a failed batch and delivers it once the collector is back', async () => {
     const port = await freePort();
     const { exporter, finish } = exporting({ url: `http://127.0.0.1:${port}`, intervalMs: 60_000, timeoutMs: 2000, batchSpans: 10 });

@@ -366,6 +366,8 @@ export function createZipkinExporter({
   // log. Each report is timed from the one before (an interval timer running late could fire the
   // next one early), so two are always at least reportEveryMs apart.
   const reported = { dropped: 0, rejected: 0, failedBatches: 0 };
+  /** The spans a flush last found unsent, and said so. */
+  let unsentReported = 0;
   /** Logs the problems since the last report, if any; `unsentAfterFlush`: spans a flush's last attempt could not send. */
   const report = (unsentAfterFlush = 0) => {
     const news = {
@@ -407,7 +409,10 @@ export function createZipkinExporter({
       // Parts of a batch split on a 413 follow as POSTs succeed.
       while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
       // Said now, not at the next report: a process stopping after its last flush would never say it.
-      report(waiting.length + retrySpans);
+      // Once: flushes that waited on the same POSTs (a stop's early one and its last) find the same spans unsent.
+      const unsent = waiting.length + retrySpans;
+      report(unsent === unsentReported ? 0 : unsent);
+      unsentReported = unsent;
     },
     stats: () => ({ ...stats, queued: waiting.length + retrySpans }),
   };
