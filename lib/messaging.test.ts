@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
-import { Broker, deadLetterQueue, producerSpan, queueFromEnv, type DeliveredMessage } from './messaging.ts';
+import { Broker, deadLetterQueue, extractFromAmqp, producerSpan, queueFromEnv, type DeliveredMessage } from './messaging.ts';
 import { FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, ownQueues, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { ConfigError, envReader } from './config.ts';
@@ -466,4 +466,25 @@ describe('queueFromEnv', () => {
       assert.throws(() => read(value), (error: unknown) => error instanceof ConfigError && error.variable === 'VIP_QUEUE' && problem.test(error.message));
     });
   }
+});
+
+describe('extractFromAmqp', () => {
+  const [trace, span] = ['4bf92f3577b34da6a3ce929d0e0e4736', '00f067aa0ba902b7'];
+
+  it('takes an integer or a boolean for the sampling flag and B3 flags only: an id that is a number is no hex id', () => {
+    assert.deepEqual(extractFromAmqp({ 'X-B3-TraceId': trace, 'X-B3-SpanId': span, 'X-B3-Sampled': 0 }), {
+      kind: 'context',
+      format: 'b3-multi',
+      context: { traceId: trace, spanId: span, debug: false, sampled: false },
+    });
+    assert.equal(extractFromAmqp({ 'x-b3-traceid': trace, 'x-b3-spanid': span, 'x-b3-flags': true }).kind, 'context');
+    // 1234567890123456 written as a number would read as a 16-digit hex trace id.
+    assert.deepEqual(extractFromAmqp({ 'X-B3-TraceId': 1234567890123456, 'X-B3-SpanId': span, 'X-B3-Sampled': 1 }), {
+      kind: 'sampling',
+      sampled: true,
+      debug: false,
+    });
+    assert.deepEqual(extractFromAmqp({ 'X-B3-TraceId': trace, 'X-B3-SpanId': 1234567890123456 }), { kind: 'none' });
+    assert.deepEqual(extractFromAmqp({ b3: 1 }), { kind: 'none' });
+  });
 });

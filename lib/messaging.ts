@@ -479,23 +479,28 @@ const utf8 = new TextDecoder();
  * a long string (field type `S`: what Java's, Go's, .NET's and Python's clients write
  * for a string, and what amqplib decodes to one), a byte array (`x`: a Buffer in amqplib,
  * written for Go's []byte, Python's bytes, Java's byte[]), and, for the sampling flag and
- * B3 flags, an integer (`b`, `s`, `I`, `l`...) or a boolean (`t`: true is "1"). Anything
- * else (tables, arrays, decimals, timestamps) is not trace context.
+ * B3 flags (`name`, lower case), an integer (`b`, `s`, `I`, `l`...) or a boolean (`t`: true is
+ * "1"). Anything else (an integer for an id, tables, arrays, decimals, timestamps) is not trace context.
  */
-function headerText(value: unknown): string | undefined {
+function headerText(name: string, value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (value instanceof Uint8Array) return utf8.decode(value);
+  if (!FLAG_HEADERS.has(name)) return undefined;
   if (typeof value === 'number' && Number.isSafeInteger(value)) return String(value);
   if (typeof value === 'boolean') return value ? '1' : '0';
   return undefined;
 }
 
+/** The trace headers whose value may come as an integer or a boolean: ids never do (a number is no hex id). */
+const FLAG_HEADERS = new Set(['x-b3-sampled', 'x-b3-flags']);
+
 /** Trace context from AMQP headers. AMQP header names are case-sensitive; trace headers are matched without regard to case. */
 export function extractFromAmqp(headers: Record<string, unknown> | undefined): Extracted {
   const lower = new Map<string, string>();
   for (const [name, value] of Object.entries(headers ?? {})) {
-    const text = headerText(value);
-    if (text !== undefined) lower.set(name.toLowerCase(), text);
+    const key = name.toLowerCase();
+    const text = headerText(key, value);
+    if (text !== undefined) lower.set(key, text);
   }
   return extract((name) => lower.get(name));
 }
