@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startCollector } from '../tools/collector/index.ts';
 import { startService, type RunningService } from '../tools/landscape.ts';
+import { makeJpeg } from '../services/imageservice/test-jpegs.ts';
 import { AMQP_URL, PATIENT_CALLS, service, startTestLandscape, traceIdOf, waitForTrace, type TestLandscape } from './support.ts';
 import { freePort, sleep } from '../tools/wait.ts';
 
@@ -206,19 +207,34 @@ for (const runtime of ['node', 'deno'] as const) {
 }
 
 for (const runtime of ['node', 'deno'] as const) {
-  describe(`a stop that runs out of time, on ${runtime}`, () => {
-    it('exits with 1 after SHUTDOWN_TIMEOUT_MS, having exported the spans of the requests that finished', async (t) => {
+  describe(`a stop with requests still in flight, on ${runtime}`, () => {
+    /**
+     * imageservice exporting to a collector of its own, its spans held a minute (only a stop sends them),
+     * with one request answered (`traceId`) and a connection open for an upload; `close` ends all of it.
+     */
+    async function imageserviceWithAnswer(shutdownTimeoutMs: number, lines: string[] = []) {
       const collector = await startCollector({ port: 0 });
-      const lines: string[] = [];
-      // Spans wait for a full minute's batch: only the stop can send them.
-      const env = { PORT: '0', ZIPKIN_URL: collector.url, SHUTDOWN_TIMEOUT_MS: '2000', ZIPKIN_EXPORT_INTERVAL_MS: '60000' };
+      const env = { PORT: '0', ZIPKIN_URL: collector.url, SHUTDOWN_TIMEOUT_MS: String(shutdownTimeoutMs), ZIPKIN_EXPORT_INTERVAL_MS: '60000' };
       const images = await startService('imageservice', env, { runtime, onLog: (_name, line) => lines.push(line) });
       const upload = connect(images.port, images.host);
+      const close = async () => {
+        upload.destroy();
+        await images.stop();
+        await collector.close();
+      };
+      const answered = await fetch(`${images.url}/accounts/7`).catch(async (error: unknown) => {
+        await close();
+        throw error;
+      });
+      assert.equal(answered.status, 200);
+      await answered.body?.cancel();
+      return { collector, images, upload, traceId: traceIdOf(answered), close };
+    }
+
+    it('exits with 1 after SHUTDOWN_TIMEOUT_MS, having exported the spans of the requests that finished', async (t) => {
+      const lines: string[] = [];
+      const { collector, images, upload, traceId, close } = await imageserviceWithAnswer(2000, lines);
       try {
-        const answered = await fetch(`${images.url}/accounts/7`);
-        assert.equal(answered.status, 200);
-        await answered.body?.cancel();
-        const traceId = traceIdOf(answered);
         // An upload whose body never comes: its request can only end with the process.
         upload.write(`POST /image HTTP/1.1\r\nHost: ${images.host}\r\nContent-Type: image/jpeg\r\nContent-Length: 100000\r\n\r\n\xff\xd8`);
         let signalled = 0;
@@ -233,9 +249,40 @@ for (const runtime of ['node', 'deno'] as const) {
         const spans = await waitForTrace(collector.url, traceId, (found) => found.length > 0, 5000);
         assert.deepEqual(spans.map((span) => `${span.kind} ${span.name}`), ['SERVER get /accounts/:accountid']);
       } finally {
-        upload.destroy();
-        await images.stop();
-        await collector.close();
+        await close();
+      }
+    });
+
+    it('answers an upload whose body is still arriving when the stop begins', async (t) => {
+      const { collector, images, upload, traceId, close } = await imageserviceWithAnswer(4000);
+      try {
+        const jpeg = makeJpeg(16, 16);
+        const half = Math.floor(jpeg.length / 2);
+        let reply = '';
+        upload.on('data', (chunk: Buffer) => (reply += chunk.toString('latin1')));
+        const replied = new Promise((resolve) => upload.once('close', resolve));
+        upload.write(`POST /image HTTP/1.1\r\nHost: ${images.host}\r\nContent-Type: image/jpeg\r\nContent-Length: ${jpeg.length}\r\n\r\n`);
+        upload.write(jpeg.subarray(0, half));
+        let signalled = 0;
+        const exited = exitOf(images, () => signalled);
+        signalled = performance.now();
+        images.process.kill('SIGTERM');
+        // Once the early flush has sent the finished request's span, the stop has long begun closing.
+        await waitForTrace(collector.url, traceId, (found) => found.length > 0, 5000);
+        // Meanwhile no new work is taken: Node's listener is closed, Deno's (whose shutdown waits for the upload) answers 503.
+        const late = await fetch(`${images.url}/accounts/7`).then(
+          async (response) => `${response.status} ${((await response.json()) as { error: string }).error}`,
+          () => 'refused',
+        );
+        assert.equal(late, runtime === 'deno' ? '503 shutting down: try again' : 'refused');
+        t.diagnostic(`the rest of the body sent ${(performance.now() - signalled).toFixed(0)} ms after SIGTERM`);
+        upload.write(jpeg.subarray(half));
+        await replied;
+        assert.match(reply, /^HTTP\/1\.1 200 /, `the upload answered: ${JSON.stringify(reply.slice(0, 200))}`);
+        const { code } = await exited;
+        assert.equal(code, 0);
+      } finally {
+        await close();
       }
     });
 

@@ -198,6 +198,46 @@ describe('listen', () => {
     }
   });
 
+  it('on close, sends an answer still being written to a slow client whole, and answers a request still arriving', async () => {
+    const big = new Uint8Array(32 * 1024 * 1024).fill(7);
+    let uploadArrived!: () => void;
+    const uploading = new Promise<void>((resolve) => (uploadArrived = resolve));
+    const server = await listen(async (request) => {
+      if (request.method !== 'POST') return new Response(big);
+      uploadArrived();
+      return new Response(String((await request.arrayBuffer()).byteLength));
+    }, 0);
+    // A keep-alive client that reads its large answer slowly: paused after the first bytes.
+    const slow = connect(server.port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    const firstBytes = new Promise<void>((resolve) => slow.once('data', () => resolve()));
+    slow.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      slow.pause();
+    });
+    const slowEnded = new Promise<void>((resolve) => slow.once('close', () => resolve()));
+    slow.write('GET /big HTTP/1.1\r\nHost: x\r\n\r\n');
+    // An upload whose body has only half arrived.
+    const upload = connect(server.port, '127.0.0.1');
+    let uploadReply = '';
+    upload.on('data', (chunk: Buffer) => (uploadReply += chunk.toString('latin1')));
+    const uploadEnded = new Promise<void>((resolve) => upload.once('close', () => resolve()));
+    upload.write(`POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n${'a'.repeat(500)}`);
+    // Both requests read by the server (one it has not read yet is the service's drain to wait for, not close's).
+    await Promise.all([firstBytes, uploading]);
+    const closed = server.close();
+    upload.write('b'.repeat(500));
+    // Read the rest at the client's pace, well after close began.
+    const reader = setInterval(() => slow.resume(), 5);
+    await Promise.all([closed, slowEnded, uploadEnded]);
+    clearInterval(reader);
+    const received = Buffer.concat(chunks);
+    const headEnd = received.indexOf('\r\n\r\n');
+    assert.match(received.subarray(0, headEnd).toString('latin1'), /^HTTP\/1\.1 200 /);
+    assert.equal(received.length - headEnd - 4, big.length, 'the whole answer');
+    assert.match(uploadReply, /^HTTP\/1\.1 200 [\s\S]*\r\n\r\n1000$/);
+  });
+
   it('rejects with EADDRINUSE when the port is taken', async () => {
     const first = await listen(ok, 0);
     try {

@@ -3,6 +3,7 @@
  * Deno, @hono/node-server on Node. Both stop gracefully: no new connections, requests
  * in flight finish.
  */
+import { Server as NetServer, type Socket } from 'node:net';
 import process from 'node:process';
 
 /** A fetch handler, as Hono's `app.fetch`; on Node, `env` is @hono/node-server's `{ incoming, outgoing }`. */
@@ -11,7 +12,11 @@ export type FetchHandler = (request: Request, env?: unknown) => Response | Promi
 export interface RunningServer {
   /** The port actually bound (useful with port 0). */
   port: number;
-  /** Stops accepting connections and resolves when requests in flight have finished. */
+  /**
+   * Stops accepting connections and resolves when requests in flight have been answered, each
+   * answer sent whole before its connection closes, a request whose body is still arriving
+   * included. On Deno, a request that comes meanwhile is answered 503.
+   */
   close(): Promise<void>;
 }
 
@@ -50,7 +55,7 @@ export interface RefusedRequest {
   header(name: string): string | undefined;
   /** Why it was refused. */
   reason: string;
-  /** The status it is answered with: 400, or 417 for an Expect other than 100-continue. */
+  /** The status it is answered with: 400, 417 for an Expect other than 100-continue, 503 on Deno once close has begun. */
   status: number;
 }
 
@@ -69,11 +74,21 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
     let server: DenoServer;
+    // Requests whose handler has not returned. Deno's shutdown cuts the body of a request still being
+    // read (an upload arriving when the stop begins), so close waits for these first, refusing new ones.
+    let handling = 0;
+    let handled: (() => void) | undefined;
+    let closing = false;
     try {
       server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
-        const refused = refusedOnDeno(request);
+        const refused = refusedOnDeno(request) ?? (closing ? shuttingDown(request) : undefined);
         if (refused) return refusal(refused, refusedHeaders);
-        return withoutInventedLength(request, await fetch(request));
+        handling++;
+        try {
+          return withoutInventedLength(request, await fetch(request));
+        } finally {
+          if (--handling === 0) handled?.();
+        }
       });
     } catch (error) {
       // A host name that does not resolve comes as a plain Error; its message is all that tells.
@@ -81,7 +96,12 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
       const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : DENO_ERROR_CODES[error.name]) : undefined;
       throw code ? Object.assign(error as Error, { code }) : error;
     }
-    return { port: server.addr.port, close: () => server.shutdown() };
+    const close = async () => {
+      closing = true;
+      if (handling > 0) await new Promise<void>((resolve) => (handled = resolve));
+      await server.shutdown();
+    };
+    return { port: server.addr.port, close };
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
   const { createServer } = await import('node:http');
@@ -151,16 +171,34 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
     server.off('error', reject);
     resolve((server.address() as import('node:net').AddressInfo).port);
   });
+  // The latest answer on each open connection. A stop ends each connection once that answer has been
+  // handed to it, and end() sends what is buffered before closing: Node's own closeIdleConnections (which
+  // http.Server's close() calls) destroys a connection whose answer is still being written to a slow client.
+  const latest = new Map<Socket, Outgoing | undefined>();
+  let stopping = false;
+  const endWhenAnswered = (socket: Socket) => {
+    const outgoing = latest.get(socket);
+    if (!outgoing || outgoing.writableEnded) socket.end();
+    else outgoing.once('close', () => endWhenAnswered(socket));
+  };
+  server.on('connection', (socket: Socket) => {
+    latest.set(socket, undefined);
+    socket.once('close', () => latest.delete(socket));
+  });
+  server.on('request', (incoming: Incoming, outgoing: Outgoing) => {
+    latest.set(incoming.socket, outgoing);
+    // A request on a connection kept open through the stop: that connection ends after its answer.
+    if (stopping) outgoing.once('close', () => endWhenAnswered(incoming.socket));
+  });
   const bound = await promise;
   return {
     port: bound,
     close: () =>
       new Promise<void>((done) => {
-        server.close(() => done());
-        // Keep-alive connections left idle after their last response would hold close() open.
-        const sweep = setInterval(() => server.closeIdleConnections(), 50);
-        server.once('close', () => clearInterval(sweep));
-        server.closeIdleConnections();
+        stopping = true;
+        // net.Server's close: no new connections; done once every connection has ended.
+        NetServer.prototype.close.call(server, () => done());
+        for (const socket of latest.keys()) endWhenAnswered(socket);
       }),
   };
 }
@@ -221,6 +259,13 @@ function refusedOnDeno(request: Request): RefusedRequest | undefined {
   return { method: request.method, target, path: targetPath(target), header, reason, status: 400 };
 }
 
+/** A request that comes once close has begun, on Deno: refused with 503, as the server no longer takes work. */
+function shuttingDown(request: Request): RefusedRequest {
+  const url = new URL(request.url);
+  const header = (name: string) => request.headers.get(name) ?? undefined;
+  return { method: request.method, target: url.pathname + url.search, path: url.pathname, header, reason: 'shutting down: try again', status: 503 };
+}
+
 /** The number of Host field lines among Node's raw headers (name, value, name, value...). */
 function hostFieldCount(rawHeaders: string[]): number {
   let count = 0;
@@ -228,7 +273,7 @@ function hostFieldCount(rawHeaders: string[]): number {
   return count;
 }
 
-/** The JSON 400 (or 417) answering a refused request, with the headers the caller adds (its traceresponse). */
+/** The JSON 400 (or 417, or 503) answering a refused request, with the headers the caller adds (its traceresponse). */
 function refusal(refused: RefusedRequest, refusedHeaders: ListenOptions['refusedHeaders']): Response {
   return Response.json({ error: refused.reason }, { status: refused.status, headers: refusedHeaders?.(refused) });
 }
