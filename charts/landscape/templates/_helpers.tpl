@@ -11,6 +11,14 @@ at most 63 characters. */}}
 {{- end -}}
 {{- end }}
 
+{{/* A subchart's name (its Service's), from (list $ "rabbitmq") or (list $ "zipkin"), by the
+subchart's own rule (its "<chart>.fullname"), so that what points at it always names it. */}}
+{{- define "landscape.subchartName" -}}
+{{- $root := index . 0 -}}
+{{- $chart := index . 1 -}}
+{{- include (printf "%s.fullname" $chart) (dict "Values" (dict "global" $root.Values.global) "Release" $root.Release "Chart" (dict "Name" $chart)) -}}
+{{- end }}
+
 {{/* From (list "<release name>" max): the release name cut to at most max characters, without a
 trailing "-", to begin resource names; a release name that cannot begin a DNS-1035 label fails. */}}
 {{- define "landscape.releasePrefix" -}}
@@ -45,7 +53,7 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{/* ZIPKIN_URL: the chart's Zipkin, or externalZipkin.url when that is off. */}}
 {{- define "landscape.zipkinUrl" -}}
 {{- if .Values.zipkin.enabled -}}
-{{- printf "http://%s:%v" (include "landscape.name" (list . "zipkin")) .Values.zipkin.service.port -}}
+{{- printf "http://%s:%v" (include "landscape.subchartName" (list . "zipkin")) .Values.zipkin.service.port -}}
 {{- else -}}
 {{- required "externalZipkin.url is required when zipkin.enabled is false" .Values.externalZipkin.url | trimSuffix "/" -}}
 {{- end -}}
