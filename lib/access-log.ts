@@ -23,8 +23,8 @@ import type { RefusedRequest } from './server.ts';
 import { respondingRoute, type TracingVariables } from './tracing/middleware.ts';
 import type { Span } from './tracing/span.ts';
 
-/** How much of a path an access line shows. */
-const MAX_PATH_LENGTH = 200;
+/** How much of a request's path an access line, or an answer naming the path, shows. */
+export const MAX_PATH_LENGTH = 200;
 
 export function accessLog(): MiddlewareHandler<{ Variables: TracingVariables }> {
   return async function accessLog(c, next) {

@@ -254,16 +254,19 @@ function refusedOnDeno(request: Request): RefusedRequest | undefined {
   // The target as it came: what follows the Host value in the URL Deno built, or the URL itself.
   const prefix = `http://${host}`;
   const target = host && url.startsWith(`${prefix}/`) ? url.slice(prefix.length) : url;
-  const header = (name: string) => request.headers.get(name) ?? undefined;
-  const reason = hostProblem ? 'Invalid host header' : 'Invalid URL';
-  return { method: request.method, target, path: targetPath(target), header, reason, status: 400 };
+  return refusedOfRequest(request, target, hostProblem ? 'Invalid host header' : 'Invalid URL', 400);
 }
 
 /** A request that comes once close has begun, on Deno: refused with 503, as the server no longer takes work. */
 function shuttingDown(request: Request): RefusedRequest {
   const url = new URL(request.url);
+  return refusedOfRequest(request, url.pathname + url.search, 'shutting down: try again', 503);
+}
+
+/** A refusal of a fetch `Request` (Deno's), `target` being its request target as it came. */
+function refusedOfRequest(request: Request, target: string, reason: string, status: number): RefusedRequest {
   const header = (name: string) => request.headers.get(name) ?? undefined;
-  return { method: request.method, target: url.pathname + url.search, path: url.pathname, header, reason: 'shutting down: try again', status: 503 };
+  return { method: request.method, target, path: targetPath(target), header, reason, status };
 }
 
 /** The number of Host field lines among Node's raw headers (name, value, name, value...). */

@@ -6,7 +6,7 @@
 import process from 'node:process';
 import { Hono, type Context } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { accessLog, logRefusedRequest } from './access-log.ts';
+import { accessLog, logRefusedRequest, MAX_PATH_LENGTH } from './access-log.ts';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
 import { headRequests, isHead } from './head.ts';
 import { hostIPv4 } from './instance.ts';
@@ -139,7 +139,7 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   // routes other methods answers 405 with what it allows (RFC 9110 §15.5.6), any other 404.
   app.notFound((c) => {
     const method = isHead(c) ? 'GET' : c.req.method;
-    const path = c.req.path.slice(0, 200);
+    const path = c.req.path.slice(0, MAX_PATH_LENGTH);
     const allowed = allowedMethods(app, c.req.path).join(', ');
     if (!allowed) return c.json({ error: `no route for ${method} ${path}` }, 404);
     return c.json({ error: `${method} is not allowed on ${path}; it answers ${allowed}` }, 405, { allow: allowed });

@@ -34,9 +34,7 @@ await runService({
         .filter((name) => name.endsWith('.jpg'))
         .sort()
         .map((name) => {
-          const bytes = readFileSync(new URL(name, SAMPLES_DIR));
-          const { width, height } = admitJpeg(bytes);
-          return [name, { bytes, pixels: width * height }] as const;
+          return [name, admitted(readFileSync(new URL(name, SAMPLES_DIR)))] as const;
         }),
     );
     const names = [...samples.keys()];
@@ -44,7 +42,7 @@ await runService({
     const servedBy = instanceName();
 
     /** The toned image, or the JSON error naming the limit or the problem. */
-    const toned = async (c: Context, { bytes, pixels }: { bytes: Uint8Array; pixels: number }) => {
+    const toned = async (c: Context, { bytes, pixels }: AdmittedImage) => {
       try {
         return c.body(await toning.tone(bytes, pixels, c.get('span')), 200, { 'content-type': 'image/jpeg' });
       } catch (error) {
@@ -102,17 +100,16 @@ await runService({
           async (c) => {
             const bytes = await uploadedImage(c.req.raw);
             if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
-            let pixels: number;
+            let image: AdmittedImage;
             try {
               // Refused here, at once and on the event loop, is whatever the headers show cannot or must not be decoded.
-              const { width, height } = admitJpeg(bytes, maxPixels);
-              pixels = width * height;
+              image = admitted(bytes, maxPixels);
             } catch (error) {
               if (error instanceof ImageTooLargeError) return tooLarge(c, error.message);
               if (error instanceof NotAnImageError) return c.json({ error: error.message }, 400);
               throw error;
             }
-            return toned(c, { bytes, pixels });
+            return toned(c, image);
           },
         );
       },
@@ -121,6 +118,18 @@ await runService({
     };
   },
 });
+
+/** An image admitJpeg let through, with its pixel count (what toning it costs). */
+interface AdmittedImage {
+  bytes: Uint8Array;
+  pixels: number;
+}
+
+/** `bytes` admitted by admitJpeg (which throws what is wrong with them), with their frame's pixels. */
+function admitted(bytes: Uint8Array, maxPixels?: number): AdmittedImage {
+  const { width, height } = admitJpeg(bytes, maxPixels);
+  return { bytes, pixels: width * height };
+}
 
 /** The posted image: the raw body, or the first file of a multipart form. A string is the problem. */
 async function uploadedImage(request: Request): Promise<Uint8Array | string> {
