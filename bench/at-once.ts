@@ -2,7 +2,7 @@
  * Section 1's handlers measured at once rather than in turn (measureAtOnce in bench/overhead.ts),
  * for telling a few µs of tracing cost apart:
  *
- *   node --import tsx bench/at-once.ts ours-unsampled wire-only --rate=1500 --windows=14
+ *   node --import tsx bench/at-once.ts ours-unsampled wire-only --rate=1500 --windows=14 [--runtime=deno]
  *
  * Variants: those of section 1 and `wire-only` (bench/servers/wire-only.ts: what propagation puts on
  * the wire, without tracing code); the untraced handler always runs, as the baseline. Each handler
@@ -12,11 +12,12 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { measureAtOnce, SERVERS } from './overhead.ts';
+import type { Runtime } from '../tools/landscape.ts';
 import { pinToCpus, startCollectorProcess, startScript, type BenchProcess } from './processes.ts';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rate: { type: 'string', default: '1200' }, windows: { type: 'string', default: '12' }, 'window-s': { type: 'string', default: '3' } },
+  options: { runtime: { type: 'string', default: 'node' }, rate: { type: 'string', default: '1200' }, windows: { type: 'string', default: '12' }, 'window-s': { type: 'string', default: '3' } },
 });
 const scripts: Record<string, [string, Record<string, string>]> = { ...SERVERS, 'wire-only': ['wire-only.ts', {}] };
 const names = ['untraced', ...positionals.filter((name) => name !== 'untraced')];
@@ -29,6 +30,8 @@ const positive = (option: 'rate' | 'windows' | 'window-s'): number => {
   if (!Number.isInteger(value) || value < 1) throw new Error(`--${option} must be a whole number above 0, not ${JSON.stringify(values[option])}`);
   return value;
 };
+if (values.runtime !== 'node' && values.runtime !== 'deno') throw new Error(`--runtime must be node or deno, not ${JSON.stringify(values.runtime)}`);
+const runtime: Runtime = values.runtime;
 const settings = { rate: positive('rate'), windows: positive('windows'), windowS: positive('window-s') };
 
 const started: Array<{ stop(): Promise<void> }> = [];
@@ -40,7 +43,7 @@ try {
   const servers: Record<string, BenchProcess> = {};
   for (const name of names) {
     const [script, env] = scripts[name]!;
-    started.push((servers[name] = await startScript(name, script, { env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } })));
+    started.push((servers[name] = await startScript(name, script, { runtime, env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } })));
   }
   const pinned =
     names.every((name) => pinToCpus(servers[name]!.process.pid!, '0')) &&
@@ -50,7 +53,7 @@ try {
     names.map((name) => [name, { url: servers[name]!.url, pid: servers[name]!.process.pid! }]),
   );
   const result = await measureAtOnce(handlers, 'untraced', settings, (line) => console.error(line));
-  console.log(`${names.length} handlers at once, ${settings.rate} req/s each, ${settings.windows} windows of ${settings.windowS} s`);
+  console.log(`${names.length} handlers at once on ${runtime}, ${settings.rate} req/s each, ${settings.windows} windows of ${settings.windowS} s`);
   for (const name of names) {
     const added = name === 'untraced' ? '' : `  added ${result.cpuAddedUs[name]!.toFixed(1)}`;
     console.log(`${name.padEnd(16)} ${result.rps[name]!.toFixed(0).padStart(6)} req/s  ${result.cpuPerRequestUs[name]!.toFixed(1).padStart(6)} µs${added}`);

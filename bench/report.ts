@@ -199,7 +199,7 @@ function overheadSection(o: OverheadResult, cost: Results['tracingCost']): strin
       }),
     ),
     '',
-    'CPU µs / request: CPU time of the variant\'s process (all threads, from /proc) over requests answered, median over rounds: ' +
+    'CPU µs / request: CPU time of the variant\'s process (all threads, to the nanosecond: /proc/PID/task/*/schedstat) over requests answered, median over rounds: ' +
       'what tracing costs regardless of how the two cores were shared. CPU µs added: the same less the untraced ' +
       'handler\'s in the same round, median over rounds. Spans expected: 3 per request answered; a few ' +
       'more arrive from requests in flight when a round ends.',
