@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Agent, get } from 'node:http';
 import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
 import { createLogger } from './log.ts';
 import { KEEP_ALIVE_TIMEOUT_MS, listen, targetPath, type ListenOptions, type RunningServer } from './server.ts';
@@ -29,9 +31,12 @@ async function exchange(port: number, bytes: string): Promise<{ status: number; 
   return { status: Number(statusLine.split(' ')[1]), headers, body };
 }
 
+/** This file also runs itself under Deno (`deno test`) for the cases that hold on both runtimes. */
+const onDeno = 'Deno' in globalThis;
+
 const request = (target: string, headers: string[]) => [`GET ${target} HTTP/1.1`, ...headers, 'Connection: close', '', ''].join('\r\n');
 
-describe('listen on Node', () => {
+describe('listen on Node', { skip: onDeno }, () => {
   const servers: RunningServer[] = [];
   after(() => Promise.all(servers.map((s) => s.close())));
 
@@ -171,7 +176,7 @@ describe('targetPath', () => {
   });
 });
 
-describe('listen', () => {
+describe('listen', { skip: onDeno }, () => {
   it('listens on loopback unless told otherwise', async () => {
     const server = await listen(ok, 0);
     try {
@@ -249,9 +254,10 @@ describe('listen', () => {
 });
 
 describe('the tracing middleware behind listen', () => {
-  it('puts the traceresponse on every answer once, beside the headers the app set, errors and HEAD included', async () => {
+  it('puts the traceresponse on every answer once, beside the headers the app set, errors, HEAD and fetched answers included', async () => {
     const exporter = createMemoryExporter();
     const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const upstream = await listen(() => new Response('from upstream', { headers: { 'x-upstream': 'yes' } }), 0);
     const app = new Hono();
     app.use(tracingMiddleware({ tracing, log: createLogger({ service: 'svc' }, { write: () => {} }) }));
     app.get('/ok', (c) => c.json({ ok: true }, 200, { 'x-own': 'kept' }));
@@ -259,6 +265,9 @@ describe('the tracing middleware behind listen', () => {
     app.get('/throw', () => {
       throw new Error('broken');
     });
+    // A Response from fetch, whose headers cannot change.
+    app.get('/fetched', () => fetch(`http://127.0.0.1:${upstream.port}/`));
+    app.get('/own', (c) => c.text('own', 200, { traceresponse: 'set by the app' }));
     app.onError((_error, c) => c.json({ error: 'internal error' }, 500));
     const server = await listen(app.fetch, 0);
     try {
@@ -269,11 +278,26 @@ describe('the tracing middleware behind listen', () => {
         assert.equal(answer.headers.traceresponse, `00-${span.traceId}-${span.id}-01`, `${method} ${path}`);
         if (path === '/ok') assert.equal(answer.headers['x-own'], 'kept');
       }
-      // One field, not two: raw, the header appears once.
+      // Asked with fetch: the raw exchanges end their side at once, and Node then drops an answer still to come.
+      const fetched = await fetch(`http://127.0.0.1:${server.port}/fetched`);
+      assert.deepEqual([fetched.status, fetched.headers.get('x-upstream'), await fetched.text()], [200, 'yes', 'from upstream']);
+      const span = exporter.spans.at(-1)!;
+      assert.equal(fetched.headers.get('traceresponse'), `00-${span.traceId}-${span.id}-01`, 'GET /fetched');
+      // One field, not two: raw, the header appears once; one the app set itself wins.
       const raw = await rawExchange(server.port, ['GET /ok HTTP/1.1', 'Host: x', 'Connection: close', '', ''].join('\r\n'));
       assert.equal(raw.match(/^traceresponse:/gim)?.length, 1);
+      const own = await rawExchange(server.port, ['GET /own HTTP/1.1', 'Host: x', 'Connection: close', '', ''].join('\r\n'));
+      assert.deepEqual(own.match(/^traceresponse:.*$/gim), ['traceresponse: set by the app']);
     } finally {
       await server.close();
+      await upstream.close();
     }
+  });
+
+  it('passes the same cases on Deno', { skip: onDeno }, () => {
+    const deno = fileURLToPath(new URL('../node_modules/.bin/deno', import.meta.url));
+    const run = spawnSync(deno, ['test', '-A', '--no-check', fileURLToPath(import.meta.url)], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
+    assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stdout, /traceresponse on every answer once.* ok/);
   });
 });
