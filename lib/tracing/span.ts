@@ -75,9 +75,9 @@ export class Span {
         shared,
       };
     }
-    // Taken last, so the span times the work and not its own setup.
-    this.#start = nowMicros();
-    if (this.#record) this.#record.timestamp = this.#start;
+    // Taken last, so the span times the work and not its own setup; not at all for a span not
+    // recorded (reading the clock is a call into the runtime on Deno).
+    this.#start = this.#record ? (this.#record.timestamp = nowMicros()) : 0;
   }
 
   get traceId(): string {
