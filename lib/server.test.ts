@@ -294,10 +294,42 @@ describe('the tracing middleware behind listen', () => {
     }
   });
 
+  it("names this server's span in an answer passed through from another server, and in a Response the app answers with again", async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const log = createLogger({ service: 'svc' }, { write: () => {} });
+    // Another traced server, called without this request's context: its answer names a span of a trace of its own.
+    const other = new Hono();
+    other.use(tracingMiddleware({ tracing: new Tracing({ serviceName: 'other', exporter: createMemoryExporter(), sampleRate: 1 }), log }));
+    other.get('/', (c) => c.text('from upstream', 200, { 'x-upstream': 'yes' }));
+    const upstream = await listen(other.fetch, 0);
+    // A Response the app keeps and answers with every time (no body, so it can be sent again).
+    const kept = new Response(null, { status: 204 });
+    const app = new Hono();
+    app.use(tracingMiddleware({ tracing, log }));
+    app.get('/passed', () => fetch(`http://127.0.0.1:${upstream.port}/`));
+    app.get('/kept', () => kept);
+    const server = await listen(app.fetch, 0);
+    try {
+      for (const path of ['/passed', '/passed', '/kept', '/kept', '/kept']) {
+        const answer = await fetch(`http://127.0.0.1:${server.port}${path}`);
+        const body = await answer.text();
+        if (path === '/passed') assert.deepEqual([answer.status, answer.headers.get('x-upstream'), body], [200, 'yes', 'from upstream']);
+        else assert.equal(answer.status, 204);
+        const span = exporter.spans.at(-1)!;
+        assert.equal(answer.headers.get('traceresponse'), `00-${span.traceId}-${span.id}-01`, `GET ${path}`);
+      }
+    } finally {
+      await server.close();
+      await upstream.close();
+    }
+  });
+
   it('passes the same cases on Deno', { skip: onDeno }, () => {
     const deno = fileURLToPath(new URL('../node_modules/.bin/deno', import.meta.url));
     const run = spawnSync(deno, ['test', '-A', '--no-check', fileURLToPath(import.meta.url)], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /traceresponse on every answer once.* ok/);
+    assert.match(run.stdout, /passed through from another server.* ok/);
   });
 });

@@ -25,7 +25,10 @@ interface NodeBindings {
 
 /**
  * Sets a header on the answer to a request, outside the app's Response: the server adds it as it
- * sends the answer, unless the Response has a header of that name. `env` is the bindings the
+ * sends the answer, unless the app set a header of that name on its Response itself. A field of
+ * that name on a Response passed through from another server (one from `fetch`, whose headers
+ * cannot change) is that server's, and is replaced; so is one left on a Response the app answers
+ * with again by an earlier answer. `env` is the bindings the
  * handler was given (Hono's `c.env`). Returns false where it cannot: a handler not served by
  * `listen` (`app.request` in tests), or Node's answer already on its way; set it on the Response then.
  *
@@ -166,8 +169,12 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   const handle = getRequestListener(
     // The adapter checks a Host only where it is not plain letters, digits, dots and dashes, but some
     // of those (`foo.123`, `1.2.3.999`) make no URL either, and the app may parse its request's URL.
-    (request, env) =>
-      URL.canParse(request.url) ? fetch(request, env) : refusal(refusedOf((env as { incoming: Incoming }).incoming, 'Invalid URL'), refusedHeaders),
+    (request, env) => {
+      if (!URL.canParse(request.url)) return refusal(refusedOf((env as { incoming: Incoming }).incoming, 'Invalid URL'), refusedHeaders);
+      const outgoing = (env as { outgoing: Outgoing }).outgoing;
+      const answer = fetch(request, env);
+      return answer instanceof Promise ? answer.then((response) => withoutPassedOnFields(response, outgoing)) : withoutPassedOnFields(answer, outgoing);
+    },
     {
       // For an HTTP/1.0 request without Host, which HTTP/1.0 allows (load balancers' health checks send them).
       hostname: 'localhost',
@@ -339,18 +346,68 @@ function withoutInventedLength(request: Request, response: Response): Response {
   return new Response(new ReadableStream({ start: (controller) => controller.close() }), response);
 }
 
+/** The names of the answer headers `withAnswerHeaders` set on a Response, for each Response it set some on. */
+const answerHeadersSet = new WeakMap<Response, string[]>();
+
 /**
- * `response` with `headers` added where it has none of the same name (on Node, the app's Response
- * wins over `setHeader` alike); a copy when its headers cannot change (a Response from `fetch`).
+ * `response` with `headers` added (on Deno), where the app did not set a header of the same name
+ * on it itself (on Node, the app's Response wins over `setHeader` alike). One the app did not set
+ * is replaced: a field of a Response whose headers cannot change (one from `fetch`, passed through
+ * from another server, whose fields name that server's work), answered with a copy; and one this
+ * function set on the same Response for an earlier answer (a Response the app keeps and reuses).
  */
 function withAnswerHeaders(response: Response, headers: Array<[string, string]>): Response {
+  const fields = response.headers;
+  const earlier = answerHeadersSet.get(response);
+  const set: string[] = [];
+  for (const [name, value] of headers) {
+    if (fields.has(name) && !earlier?.includes(name)) {
+      if (headersFixed(fields)) return passedOn(response, headers);
+      continue;
+    }
+    try {
+      fields.set(name, value);
+    } catch {
+      return passedOn(response, headers);
+    }
+    set.push(name);
+  }
+  if (set.length > 0 && !earlier) answerHeadersSet.set(response, set);
+  return response;
+}
+
+/** A copy of `response`, whose headers cannot change, with `headers` in place of its fields of the same names. */
+function passedOn(response: Response, headers: Array<[string, string]>): Response {
+  const copy = new Response(response.body, response);
+  for (const [name, value] of headers) copy.headers.set(name, value);
+  return copy;
+}
+
+/**
+ * On Node, `response` without the fields that the answer headers set on Node's response object
+ * (`setAnswerHeader`) would otherwise lose to, where it is passed through from another server (a
+ * Response from `fetch`): a copy then. A Response the app built (@hono/node-server's own class,
+ * whose headers are not read here: that keeps its fast path) is sent as it is.
+ */
+function withoutPassedOnFields(response: Response, outgoing: { getHeaderNames(): string[] } | undefined): Response {
+  if (!outgoing || Object.getPrototypeOf(response) === Response.prototype || !headersFixed(response.headers)) return response;
+  const names = outgoing.getHeaderNames().filter((name) => response.headers.has(name));
+  if (names.length === 0) return response;
+  const copy = new Response(response.body, response);
+  for (const name of names) copy.headers.delete(name);
+  return copy;
+}
+
+/**
+ * Whether `headers` cannot change: those of a Response from `fetch` or `Response.redirect`, whose
+ * fields no handler of this app set. (Deleting a field is refused on such headers before the name is looked up.)
+ */
+function headersFixed(headers: Headers): boolean {
   try {
-    for (const [name, value] of headers) if (!response.headers.has(name)) response.headers.set(name, value);
-    return response;
+    headers.delete('x-no-such-field');
+    return false;
   } catch {
-    const copy = new Response(response.body, response);
-    for (const [name, value] of headers) if (!copy.headers.has(name)) copy.headers.set(name, value);
-    return copy;
+    return true;
   }
 }
 
