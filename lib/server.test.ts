@@ -253,6 +253,29 @@ describe('listen', { skip: onDeno }, () => {
   });
 });
 
+describe('listen on either runtime', () => {
+  it('routes a path with dot segments as its URL resolves them, as the Fetch standard and Node have it', async () => {
+    const app = new Hono();
+    app.get('/accounts/:id', (c) => c.json({ id: c.req.param('id'), path: c.req.path, url: c.req.url }));
+    app.post('/image', async (c) => c.text(`${c.req.path} ${(await c.req.arrayBuffer()).byteLength}`));
+    const server = await listen(app.fetch, 0);
+    try {
+      for (const target of ['/x/../accounts/1', '/accounts/./1', '/x/%2e%2E/accounts/1', '/accounts/7/%2E%2e/1?q=/./x']) {
+        const answer = await exchange(server.port, request(target, ['Host: x']));
+        assert.equal(answer.status, 200, target);
+        const { id, path, url } = JSON.parse(answer.body) as { id: string; path: string; url: string };
+        assert.deepEqual([id, path], ['1', '/accounts/1'], target);
+        assert.equal(url, new URL(target, 'http://x').href, target);
+      }
+      const posted = await exchange(server.port, ['POST /x/../image HTTP/1.1', 'Host: x', 'Content-Length: 5', 'Connection: close', '', 'bytes'].join('\r\n'));
+      assert.deepEqual([posted.status, posted.body], [200, '/image 5']);
+      assert.equal((await exchange(server.port, request('/accounts/1/..', ['Host: x']))).status, 404);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the tracing middleware behind listen', () => {
   it('puts the traceresponse on every answer once, beside the headers the app set, errors, HEAD and fetched answers included', async () => {
     const exporter = createMemoryExporter();
@@ -331,5 +354,6 @@ describe('the tracing middleware behind listen', () => {
     assert.equal(run.status, 0, `${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /traceresponse on every answer once.* ok/);
     assert.match(run.stdout, /passed through from another server.* ok/);
+    assert.match(run.stdout, /dot segments as its URL resolves them.* ok/);
   });
 });

@@ -121,6 +121,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
       server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
         const refused = refusedOnDeno(request) ?? (closing ? shuttingDown(request) : undefined);
         if (refused) return refusal(refused, refusedHeaders);
+        request = withDotSegmentsResolved(request);
         handling++;
         try {
           const bindings = new DenoBindings();
@@ -299,6 +300,23 @@ function refusedOnDeno(request: Request): RefusedRequest | undefined {
   const prefix = `http://${host}`;
   const target = host && url.startsWith(`${prefix}/`) ? url.slice(prefix.length) : url;
   return refusedOfRequest(request, target, hostProblem ? 'Invalid host header' : 'Invalid URL', 400);
+}
+
+/** A `.` or `..` segment of a path, plain or percent-encoded: `/.` or `/%2e` (a query holding one only costs a URL parse). */
+const DOT_SEGMENT = /\/(?:\.|%2e)/i;
+
+/**
+ * The request with its URL's dot segments (`.`, `..`, `%2e`) resolved, as the Fetch standard's
+ * URL and Node's adapter have it: Deno keeps the request target's path as it came, so
+ * `/x/../accounts/1` would route as a path of its own on Deno and as `/accounts/1` on Node.
+ */
+function withDotSegmentsResolved(request: Request): Request {
+  if (!DOT_SEGMENT.test(request.url)) return request;
+  const url = new URL(request.url).href;
+  if (url === request.url) return request;
+  // Not `new Request(url, request)`: that reads the request's signal, which Deno warns about on standard error.
+  const init = { method: request.method, headers: request.headers, body: request.body, duplex: 'half' };
+  return new Request(url, init as RequestInit);
 }
 
 /** A request that comes once close has begun, on Deno: refused with 503, as the server no longer takes work. */
