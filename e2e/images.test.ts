@@ -198,3 +198,62 @@ describe('imageservice with a lower pixel limit (IMAGE_MAX_PIXELS)', () => {
     assert.equal(health.details.maxPixels, 1_500_000);
   });
 });
+
+/** A request body sent without a declared length (chunked), as a stream of `bytes`. */
+const streamed = (bytes: Uint8Array) => ({
+  body: new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (let at = 0; at < bytes.byteLength; at += 65_536) controller.enqueue(bytes.slice(at, at + 65_536));
+      controller.close();
+    },
+  }),
+  duplex: 'half',
+});
+
+for (const runtime of ['node', 'deno'] as const) {
+  describe(`uploads without a declared length, on ${runtime}`, () => {
+    it('are toned or refused as any upload, and the service writes nothing but JSON lines', async () => {
+      const service = await startImageservice(runtime);
+      let stopped = false;
+      try {
+        const { images } = service;
+        const image = makeJpeg(64, 64);
+        const raw = await fetch(`${images.url}/image`, { method: 'POST', ...streamed(image) } as RequestInit);
+        assert.equal(raw.status, 200);
+        assert.equal(readJpegFrame(new Uint8Array(await raw.arrayBuffer())).width, 64);
+        const boundary = 'b0undary';
+        const form = Buffer.concat([
+          Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\nContent-Type: image/jpeg\r\n\r\n`),
+          image,
+          Buffer.from(`\r\n--${boundary}--\r\n`),
+        ]);
+        const multipart = await fetch(`${images.url}/image`, {
+          method: 'POST',
+          headers: { 'content-type': `multipart/form-data; boundary=${boundary}` },
+          ...streamed(form),
+        } as RequestInit);
+        assert.equal(multipart.status, 200);
+        await multipart.body?.cancel();
+        const over = await fetch(`${images.url}/image`, { method: 'POST', ...streamed(padJpeg(image, MAX_UPLOAD_BYTES + 1)) } as RequestInit);
+        assert.deepEqual([over.status, await over.json()], [413, { error: 'image larger than 8388608 bytes (the upload limit, 8 MiB)' }]);
+        // Everything the process wrote, standard error included, once both its pipes have closed.
+        const closed = [images.process.stdout!, images.process.stderr!].map((stream) => (stream.closed ? undefined : once(stream, 'close')));
+        assert.equal(await images.stop(), 0);
+        stopped = true;
+        await Promise.all(closed);
+        const notJson = service.lines.filter((line) => {
+          try {
+            return typeof JSON.parse(line) !== 'object';
+          } catch {
+            return true;
+          }
+        });
+        assert.deepEqual(notJson, []);
+        assert.equal(service.lines.filter((line) => line.includes('"msg":"request"')).length, 3);
+      } finally {
+        if (!stopped) await service.images.stop();
+        await service.collector.close();
+      }
+    });
+  });
+}

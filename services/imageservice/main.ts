@@ -4,7 +4,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { headAnswer, isHead } from '../../lib/head.ts';
 import { instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
@@ -74,31 +73,21 @@ await runService({
         });
 
         const tooLarge = (c: Context, message = UPLOAD_TOO_LARGE) => c.json({ error: message }, 413);
-        const limitBody = bodyLimit({
-          maxSize: MAX_UPLOAD_BYTES,
-          onError: (c) => {
-            // A streamed body is abandoned mid-read and the connection cannot be reused: saying so keeps
-            // a keep-alive client from sending its next request into a socket about to close.
-            c.header('connection', 'close');
-            return tooLarge(c);
-          },
-        });
         app.post(
           '/image',
           // A declared length is refused before the body stream is opened: the Node server can then
           // still drain the unread body, and the connection stays usable for the client's next request.
           async (c, next) => (Number(c.req.header('content-length')) > MAX_UPLOAD_BYTES ? tooLarge(c) : next()),
-          // bodyLimit reads a body of no declared length itself, and the handler one of a declared length.
-          async (c, next) => {
-            try {
-              return await limitBody(c, next);
-            } catch {
-              // Errors of the handler reach the app's error handler, not this: this is the body's reading.
-              return c.json({ error: UNREADABLE_BODY }, 400);
-            }
-          },
           async (c) => {
-            const bytes = await uploadedImage(c.req.raw);
+            const body = await uploadBody(c.req.raw);
+            if (body === undefined) return c.json({ error: UNREADABLE_BODY }, 400);
+            if (body === TOO_LARGE) {
+              // A streamed body is abandoned mid-read and the connection cannot be reused: saying so keeps
+              // a keep-alive client from sending its next request into a socket about to close.
+              c.header('connection', 'close');
+              return tooLarge(c);
+            }
+            const bytes = await uploadedImage(body, c.req.header('content-type') ?? '');
             if (typeof bytes === 'string') return c.json({ error: bytes }, 400);
             let image: AdmittedImage;
             try {
@@ -131,14 +120,54 @@ function admitted(bytes: Uint8Array, maxPixels?: number): AdmittedImage {
   return { bytes, pixels: width * height };
 }
 
-/** The posted image: the raw body, or the first file of a multipart form. A string is the problem. */
-async function uploadedImage(request: Request): Promise<Uint8Array | string> {
-  const type = request.headers.get('content-type') ?? '';
+/** What `uploadBody` answers for a body over MAX_UPLOAD_BYTES. */
+const TOO_LARGE = Symbol('too large');
+
+/**
+ * The request's body, read to its end and no further than MAX_UPLOAD_BYTES (TOO_LARGE beyond),
+ * or undefined when it cannot be read to its end (the client went away, or its framing is broken).
+ * A body of declared length (at most the limit: checked before) is read at once; one without
+ * (chunked) from its stream, counting. The request is read, never copied: a copy of a Request
+ * reads its `signal`, which Deno warns about on standard error, a line that is no JSON.
+ */
+async function uploadBody(request: Request): Promise<Uint8Array | typeof TOO_LARGE | undefined> {
+  try {
+    if (request.headers.has('content-length') && !request.headers.has('transfer-encoding')) {
+      return new Uint8Array(await request.arrayBuffer());
+    }
+    if (!request.body) return new Uint8Array(0);
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    const reader = request.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > MAX_UPLOAD_BYTES) {
+        reader.cancel().catch(() => {});
+        return TOO_LARGE;
+      }
+      chunks.push(value);
+    }
+    const body = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      body.set(chunk, at);
+      at += chunk.byteLength;
+    }
+    return body;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The posted image: the raw body, or the first file of a multipart form (by its `type`). A string is the problem. */
+async function uploadedImage(body: Uint8Array, type: string): Promise<Uint8Array | string> {
   // Media types are case-insensitive (RFC 9110 §8.3.1).
   if (type.toLowerCase().startsWith('multipart/form-data')) {
     let form: FormData;
     try {
-      form = await request.formData();
+      form = await new Response(body as Uint8Array<ArrayBuffer>, { headers: { 'content-type': type } }).formData();
     } catch {
       return 'malformed multipart body';
     }
@@ -146,11 +175,5 @@ async function uploadedImage(request: Request): Promise<Uint8Array | string> {
     if (!file) return 'multipart body has no file';
     return new Uint8Array(await file.arrayBuffer());
   }
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(await request.arrayBuffer());
-  } catch {
-    return UNREADABLE_BODY;
-  }
-  return bytes.byteLength === 0 ? 'empty body: post a JPEG image' : bytes;
+  return body.byteLength === 0 ? 'empty body: post a JPEG image' : body;
 }
