@@ -146,7 +146,12 @@ describe('resilience under injected faults', () => {
         );
       await send('not json', 'poison-1');
       await send('{"unexpected":true}', 'poison-2');
-      await until(async () => (await channel.checkQueue(deadLetterQueue(landscape.vipQueue))).messageCount === 2, 10_000, 'two dead letters');
+      // The right fields, but no account id and no time in them (the account id as long as a message may be).
+      await send(JSON.stringify({ accountId: 'x'.repeat(100_000), readAt: new Date().toISOString() }), 'poison-3');
+      await send(JSON.stringify({ accountId: '10000', readAt: 'yesterday' }), 'poison-4');
+      await until(async () => (await channel.checkQueue(deadLetterQueue(landscape.vipQueue))).messageCount === 4, 10_000, 'four dead letters');
+      const handled = landscape.logs.filter((l) => l.service === 'vipservice' && /^poison-/.test(String(l.json?.messageId)));
+      assert.deepEqual(handled.map((l) => l.json!.msg), Array(4).fill('message rejected to the dead-letter queue'));
 
       const id = `dup-${Date.now()}`;
       const body = JSON.stringify({ accountId: '10000', readAt: new Date().toISOString() });

@@ -23,7 +23,14 @@ describe('VIP notifications', () => {
 
   it('recognises {"accountId","readAt"}', () => {
     assert.ok(isVipNotification({ accountId: '10000', readAt: '2026-01-01T00:00:00Z' }));
+    assert.ok(isVipNotification({ accountId: '1', readAt: '2026-12-07T23:28:29.936Z' }));
     for (const bad of [undefined, null, 'x', 7, {}, { readAt: 'x' }, { accountId: 10000, readAt: 'x' }, { accountId: '1' }]) assert.ok(!isVipNotification(bad));
+    // The right fields, with no account id (1 to 10 digits, as accountservice has them) or no time (ISO 8601, as it writes them) in them.
+    const readAt = '2026-01-01T00:00:00Z';
+    for (const accountId of ['', 'x', '12345678901', '10000 ', '1e4', '１0000', 'x'.repeat(100_000)]) assert.ok(!isVipNotification({ accountId, readAt }), accountId.slice(0, 20));
+    for (const time of ['', 'x', 'yesterday', '2026-13-01T00:00:00Z', '2026-01-01', '1767225600000', `2026-01-01T00:00:00Z${' '.repeat(100)}`]) {
+      assert.ok(!isVipNotification({ accountId: '10000', readAt: time }), time);
+    }
   });
 
   it('handles each message id once, also in a new process on the same store, and rejects what is not a notification', async () => {

@@ -7,10 +7,23 @@ export interface VipNotification {
   readAt: string;
 }
 
+/** An account id as accountservice has them: 1 to 10 digits. */
+const ACCOUNT_ID = /^\d{1,10}$/;
+/** A time as accountservice writes it (`Date.prototype.toISOString`), or with another offset. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * Whether `body` is a VIP notification: an account id (1 to 10 digits) and the time it was read
+ * (ISO 8601). Anything else, the right fields holding something else included, is no notification
+ * to handle (nor to log whole): it goes to the dead-letter queue.
+ */
 export function isVipNotification(body: unknown): body is VipNotification {
   if (typeof body !== 'object' || body === null) return false;
   const { accountId, readAt } = body as Record<string, unknown>;
-  return typeof accountId === 'string' && typeof readAt === 'string';
+  return (
+    typeof accountId === 'string' && ACCOUNT_ID.test(accountId) &&
+    typeof readAt === 'string' && ISO_TIME.test(readAt) && !Number.isNaN(Date.parse(readAt))
+  );
 }
 
 /**
