@@ -368,6 +368,35 @@ describe('secrets', () => {
   });
 });
 
+test('digits-only text from --set or a values file (image tags, the test account, the broker credentials) reaches the pods as typed', () => {
+  // --set makes 1234567 an integer, a values file a float: both are the text the user wrote.
+  const set = [
+    'services.accountservice.image.tag=1234567',
+    'otelCollector.image.tag=159',
+    'tests.image.tag=816',
+    'tests.accountId=10001',
+    'rabbitmq.image.tag=428',
+    'amqp.username=4242',
+    'amqp.password=12345678',
+  ];
+  const manifests = render({ services: { vipservice: { image: { tag: 20240101123045 } } }, zipkin: { image: { tag: 361 } } }, undefined, { set });
+  const image = (name: string) => pod(manifests, name).spec.containers[0]!.image;
+  assert.equal(image('accountservice'), 'landscape/accountservice:1234567');
+  assert.equal(image('vipservice'), 'landscape/vipservice:20240101123045');
+  assert.equal(image('otel-collector'), 'otel/opentelemetry-collector:159');
+  assert.equal(image('landscape-test'), 'curlimages/curl:816');
+  assert.equal(image('rabbitmq'), 'rabbitmq:428');
+  assert.equal(image('zipkin'), 'openzipkin/zipkin:361');
+  assert.match(environment(manifests, pod(manifests, 'landscape-test').spec.containers[0]!).ACCOUNT_URL!, /\/accounts\/10001$/);
+  const broker = environment(manifests, pod(manifests, 'rabbitmq').spec.containers[0]!);
+  assert.deepEqual([broker.RABBITMQ_DEFAULT_USER, broker.RABBITMQ_DEFAULT_PASS], ['4242', '12345678']);
+  assert.equal(environment(manifests, pod(manifests, 'vipservice').spec.containers[0]!).AMQP_URL, 'amqp://4242:12345678@rabbitmq:5672');
+  const fromFile = render({ amqp: { password: 87654321 } });
+  assert.equal(environment(fromFile, pod(fromFile, 'rabbitmq').spec.containers[0]!).RABBITMQ_DEFAULT_PASS, '87654321');
+  // A values file's number past 2^53 has lost digits on the way: refused, rather than another password.
+  assert.throws(() => render({ amqp: { password: 123456789012345678 } }), /amqp\.password.*quote it/);
+});
+
 test("a larger broker volume changes only the StatefulSet's volumeClaimTemplates, which the API refuses to update: the README says how", () => {
   type Broker = Manifest & { spec: { volumeClaimTemplates: unknown[] } & Record<string, unknown> };
   // Freshly rendered: pods() adds a StatefulSet's claims to the template it reads.

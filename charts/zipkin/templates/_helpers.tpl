@@ -71,3 +71,18 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* From (list value "its key"): the text of a value that is text to the chart (an image tag, a
+password), also when it arrived as a number: --set makes digits an integer, a values file a float.
+A float past 2^53 has lost digits on the way, so it fails rather than become other text. */}}
+{{- define "zipkin.text" -}}
+{{- $value := index . 0 -}}
+{{- if kindIs "float64" $value -}}
+{{- if ge $value 9007199254740992.0 -}}
+{{- fail (printf "%s: a number from 2^53 up has lost digits in a values file: quote it, or give it with --set-string" (index . 1)) -}}
+{{- end -}}
+{{- $value | int64 -}}
+{{- else if not (kindIs "invalid" $value) -}}
+{{- $value -}}
+{{- end -}}
+{{- end }}
