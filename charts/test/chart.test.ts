@@ -194,6 +194,11 @@ describe('values a switch needs fail with a message naming them', () => {
       { edge: { host: 'Shop.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'eg' } } },
       /edge\.host must be a DNS name in lowercase/,
     ],
+    // The API server refuses an IP address as an Ingress host (and Gateway API as a hostname).
+    ['an IPv4 address as the edge host', { edge: { host: '192.168.1.10' } }, /edge\.host is an IP address: .*edge\.publicUrl/],
+    ['an IPv6 address as the edge host', { edge: { host: 'fd00::10' } }, /edge\.host is an IP address: .*edge\.publicUrl/],
+    ['an edge host longer than a DNS name', { edge: { host: `${'a'.repeat(60)}.`.repeat(4) + 'example.com' } }, /edge\.host is longer than a DNS name \(253/],
+    ['an edge host with a label over 63 characters', { edge: { host: `${'a'.repeat(64)}.example.com` } }, /edge\.host has a label of more than 63/],
     ["the broker's own Secret", { rabbitmq: { auth: { existingSecret: 'mine' } } }, /rabbitmq\.auth\.existingSecret: .*set those instead/],
     ["the broker's own user", { rabbitmq: { auth: { username: 'admin' } } }, /set amqp\.username and amqp\.password/],
     ["the broker's own password", { rabbitmq: { auth: { password: 'secret' } } }, /set amqp\.username and amqp\.password/],

@@ -119,16 +119,23 @@ literal's colons ("amqps://[2001:db8::1]/vhost") are not a port. */}}
 {{- $port | default (get (dict "amqp" "5672" "amqps" "5671" "http" "80" "https" "443") $url.scheme) | default "443" -}}
 {{- end }}
 
-{{/* Fails unless edge.host is empty or one lowercase DNS name, as Ingress and Gateway hosts, the
-certificate and the links in answers (PUBLIC_URL) need it. */}}
+{{/* Fails unless edge.host is empty or one lowercase DNS name (not an IP address, at most 253
+characters, labels of at most 63), as Ingress and Gateway hosts, the certificate and the links in
+answers (PUBLIC_URL) need it. */}}
 {{- define "landscape.checkEdgeHost" -}}
 {{- with .Values.edge.host -}}
-{{- if contains ":" . -}}
+{{- if or (regexMatch "^[0-9]{1,3}(\\.[0-9]{1,3}){3}$" .) (regexMatch "^\\[?[0-9a-fA-F.]*(:[0-9a-fA-F.]*){2,}\\]?$" .) -}}
+{{- fail "edge.host is an IP address: Ingress and Gateway hosts are DNS names only. Leave edge.host empty (any host) and set edge.publicUrl to https://<the address> for the links in answers" -}}
+{{- else if contains ":" . -}}
 {{- fail "edge.host is a host name without a port: set the port clients connect to in edge.publicPort" -}}
 {{- else if hasPrefix "*" . -}}
 {{- fail "edge.host must name one host: the links in answers point at it; a wildcard has no address to link to" -}}
 {{- else if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$" .) -}}
 {{- fail "edge.host must be a DNS name in lowercase (letters, digits, \"-\" and dots), as Ingress and Gateway hosts are" -}}
+{{- else if gt (len .) 253 -}}
+{{- fail "edge.host is longer than a DNS name (253 characters), which Ingress and Gateway hosts are" -}}
+{{- else if regexMatch "[^.]{64}" . -}}
+{{- fail "edge.host has a label of more than 63 characters between its dots, which no DNS name has" -}}
 {{- end -}}
 {{- end -}}
 {{- end }}
