@@ -402,6 +402,32 @@ test('digits-only text from --set or a values file (image tags, the test account
   assert.throws(() => render({ amqp: { password: 123456789012345678 } }), /amqp\.password.*quote it/);
 });
 
+test("extraEnv replaces a variable the chart sets instead of repeating it, which Helm 4's server-side apply refuses", () => {
+  const extraEnv: Record<string, { name: string; value: string }[]> = {
+    accountservice: [{ name: 'TRACING_SAMPLE_RATE', value: '0.5' }, { name: 'QUOTE_STRENGTH', value: '9' }],
+    imageservice: [{ name: 'IMAGE_WORKERS', value: '2' }, { name: 'PUBLIC_URL', value: 'https://images.example.com' }],
+    'quotes-service': [{ name: 'DENO_V8_FLAGS', value: '--max-old-space-size=96' }],
+    vipservice: [{ name: 'ZIPKIN_URL', value: 'http://zipkin.observability:9411' }, { name: 'LOG_LEVEL', value: 'warn' }, { name: 'LOG_LEVEL', value: 'debug' }],
+  };
+  const manifests = render({
+    edge: { host: 'landscape.example.com' },
+    services: Object.fromEntries(Object.entries(extraEnv).map(([name, env]) => [name, { extraEnv: env }])),
+  });
+  for (const p of pods(manifests)) {
+    for (const container of p.spec.containers) {
+      const names = (container.env ?? []).map((e) => e.name);
+      assert.deepEqual(names.filter((name, i) => names.indexOf(name) !== i), [], `${p.name}: each variable once`);
+    }
+  }
+  for (const [name, env] of Object.entries(extraEnv)) {
+    const got = environment(manifests, pod(manifests, name).spec.containers[0]!);
+    for (const { name: variable, value } of env.filter((e, i) => !env.slice(i + 1).some((later) => later.name === e.name))) {
+      assert.equal(got[variable], value, `${name}: ${variable} from extraEnv`);
+    }
+    assert.equal(got.PORT, { accountservice: '6767', imageservice: '7777', 'quotes-service': '8080', vipservice: '6868' }[name], `${name}: the chart's other variables stay`);
+  }
+});
+
 test("a larger broker volume changes only the StatefulSet's volumeClaimTemplates, which the API refuses to update: the README says how", () => {
   type Broker = Manifest & { spec: { volumeClaimTemplates: unknown[] } & Record<string, unknown> };
   // Freshly rendered: pods() adds a StatefulSet's claims to the template it reads.
