@@ -428,6 +428,33 @@ test("extraEnv replaces a variable the chart sets instead of repeating it, which
   }
 });
 
+test('an upgrade that gives accountservice or vipservice a claim (Recreate) leaves no defaulted rollingUpdate behind, which the API refuses', () => {
+  type Strategy = { type?: string; rollingUpdate?: Record<string, unknown> };
+  const strategy = (manifests: Manifest[], name: string) =>
+    ((find(manifests, 'Deployment', name) as Manifest & { spec: { strategy?: Strategy } }).spec.strategy ?? {}) as Strategy;
+  // What the API server stores from an applied strategy: RollingUpdate gets its parameters defaulted.
+  const stored = (applied: Strategy): Strategy => {
+    const type = applied.type ?? 'RollingUpdate';
+    return type === 'RollingUpdate' ? { type, rollingUpdate: { maxSurge: '25%', maxUnavailable: '25%', ...applied.rollingUpdate } } : { ...applied, type };
+  };
+  // An apply (client-side three-way merge or server-side apply alike) removes only fields the previous
+  // apply set and this one leaves out; a field the server defaulted stays unless the new one sets it.
+  const upgrade = (before: Strategy, after: Strategy): Strategy => {
+    const live = stored(before);
+    const merged: Strategy = { ...live, ...after };
+    if (before.rollingUpdate && !after.rollingUpdate) delete merged.rollingUpdate;
+    return merged;
+  };
+  const withClaims = render({ services: { accountservice: { data: { existingClaim: 'account-data' } }, vipservice: { data: { existingClaim: 'vip-data' } } } });
+  for (const name of ['accountservice', 'vipservice']) {
+    for (const [from, to] of [[defaults, withClaims], [withClaims, defaults]] as const) {
+      const result = stored(upgrade(strategy(from, name), strategy(to, name)));
+      assert.ok(!(result.type === 'Recreate' && result.rollingUpdate), `${name}: ${JSON.stringify(strategy(from, name))} then ${JSON.stringify(strategy(to, name))} leaves ${JSON.stringify(result)}`);
+    }
+    assert.equal(strategy(withClaims, name).type, 'Recreate', `${name}: a ReadWriteOnce claim is never mounted by two pods at once`);
+  }
+});
+
 test("a larger broker volume changes only the StatefulSet's volumeClaimTemplates, which the API refuses to update: the README says how", () => {
   type Broker = Manifest & { spec: { volumeClaimTemplates: unknown[] } & Record<string, unknown> };
   // Freshly rendered: pods() adds a StatefulSet's claims to the template it reads.
