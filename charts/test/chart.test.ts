@@ -373,8 +373,8 @@ describe('secrets', () => {
   });
 });
 
-test('digits-only text from --set or a values file (image tags, the test account, the broker credentials) reaches the pods as typed', () => {
-  // --set makes 1234567 an integer, a values file a float: both are the text the user wrote.
+test('digits-only text from --set (image tags, the test account, the broker credentials) reaches the pods as typed; a number in a values file asks to be quoted', () => {
+  // --set makes 1234567 an integer, which keeps the digits the user wrote.
   const set = [
     'services.accountservice.image.tag=1234567',
     'otelCollector.image.tag=159',
@@ -384,7 +384,7 @@ test('digits-only text from --set or a values file (image tags, the test account
     'amqp.username=4242',
     'amqp.password=12345678',
   ];
-  const manifests = render({ services: { vipservice: { image: { tag: 20240101123045 } } }, zipkin: { image: { tag: 361 } } }, undefined, { set });
+  const manifests = render({ services: { vipservice: { image: { tag: '20240101123045' } } }, zipkin: { image: { tag: '361' } } }, undefined, { set });
   const image = (name: string) => pod(manifests, name).spec.containers[0]!.image;
   assert.equal(image('accountservice'), 'landscape/accountservice:1234567');
   assert.equal(image('vipservice'), 'landscape/vipservice:20240101123045');
@@ -396,10 +396,11 @@ test('digits-only text from --set or a values file (image tags, the test account
   const broker = environment(manifests, pod(manifests, 'rabbitmq').spec.containers[0]!);
   assert.deepEqual([broker.RABBITMQ_DEFAULT_USER, broker.RABBITMQ_DEFAULT_PASS], ['4242', '12345678']);
   assert.equal(environment(manifests, pod(manifests, 'vipservice').spec.containers[0]!).AMQP_URL, 'amqp://4242:12345678@rabbitmq:5672');
-  const fromFile = render({ amqp: { password: 87654321 } });
-  assert.equal(environment(fromFile, pod(fromFile, 'rabbitmq').spec.containers[0]!).RABBITMQ_DEFAULT_PASS, '87654321');
-  // A values file's number past 2^53 has lost digits on the way: refused, rather than another password.
-  assert.throws(() => render({ amqp: { password: 123456789012345678 } }), /amqp\.password.*quote it/);
+  // A values file's number arrives as a float, which may be other digits than were written (an
+  // octal 0123, 1e3, past 2^53): refused, rather than another password or tag.
+  assert.throws(() => render({ amqp: { password: 87654321 } }), /amqp\.password is a number in a values file.*quote it/);
+  assert.throws(() => render({ services: { vipservice: { image: { tag: 20240101123045 } } } }), /services\.vipservice\.image\.tag is a number.*quote it/);
+  assert.throws(() => render({ zipkin: { image: { tag: 361 } } }), /image\.tag is a number.*quote it/);
 });
 
 test("extraEnv replaces a variable the chart sets instead of repeating it, which Helm 4's server-side apply refuses", () => {

@@ -35,15 +35,13 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end }}
 
 {{/* From (list value "its key"): the text of a value that is text to the chart (an image tag, a
-password), also when it arrived as a number: --set makes digits an integer, a values file a float.
-A float past 2^53 has lost digits on the way, so it fails rather than become other text. */}}
+password), also when --set made its digits an integer, which keeps them as typed. A number from a
+values file comes as a float that may no longer be the text written (0123, 1e3, past 2^53): it
+fails, asking to quote it. */}}
 {{- define "rabbitmq.text" -}}
 {{- $value := index . 0 -}}
 {{- if kindIs "float64" $value -}}
-{{- if ge $value 9007199254740992.0 -}}
-{{- fail (printf "%s: a number from 2^53 up has lost digits in a values file: quote it, or give it with --set-string" (index . 1)) -}}
-{{- end -}}
-{{- $value | int64 -}}
+{{- fail (printf "%s is a number in a values file, which may not be the text written (0123, 1e3): quote it, or give it with --set" (index . 1)) -}}
 {{- else if not (kindIs "invalid" $value) -}}
 {{- $value -}}
 {{- end -}}
