@@ -348,6 +348,25 @@ describe('the tracing middleware behind listen', () => {
     }
   });
 
+  it('refuses CONNECT with a JSON 400 continuing its trace, and records its SERVER span', async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const server = await listen(() => new Response('served'), 0, {
+      refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused).traceresponse }),
+    });
+    try {
+      const traceId = 'a'.repeat(32);
+      const answer = await exchange(server.port, ['CONNECT x:443 HTTP/1.1', 'Host: x:443', `traceparent: 00-${traceId}-${'b'.repeat(16)}-01`, '', ''].join('\r\n'));
+      assert.equal(answer.status, 400);
+      assert.match(JSON.parse(answer.body).error, /^CONNECT asks for a tunnel, which only a proxy opens/);
+      const span = exporter.spans.at(-1)!;
+      assert.equal(answer.headers.traceresponse, `00-${traceId}-${span.id}-01`);
+      assert.deepEqual([span.name, span.tags['http.status_code']], ['connect', '400']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('passes the same cases on Deno', { skip: onDeno }, () => {
     const deno = fileURLToPath(new URL('../node_modules/.bin/deno', import.meta.url));
     const run = spawnSync(deno, ['test', '-A', '--no-check', fileURLToPath(import.meta.url)], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } });

@@ -82,7 +82,8 @@ const DENO_ERROR_CODES: Record<string, string> = {
 
 /**
  * A request refused before the app saw it: a Host that is missing (HTTP/1.1), given twice or no
- * host, a URL that does not parse, a backslash in the path (Node's adapter), an Expect it cannot meet.
+ * host, a URL that does not parse, a backslash in the path (Node's adapter), an Expect it cannot meet,
+ * a CONNECT (which asks for a proxy's tunnel).
  */
 export interface RefusedRequest {
   method: string;
@@ -206,6 +207,15 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
     listener,
   );
   server.on('clientError', answerClientError);
+  // CONNECT (authority-form, for proxies): Node hands it to 'connect' listeners and, with none, drops
+  // the connection without a word. Refused as on Deno, on the socket: there is no response object.
+  server.on('connect', (incoming: Incoming, socket: import('node:stream').Duplex) => {
+    const refused = refusedOf(incoming, CONNECT_REFUSED);
+    const body = JSON.stringify({ error: refused.reason });
+    const headers = { ...refusedHeaders?.(refused), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
+    const fields = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+    socket.end(`HTTP/1.1 ${refused.status} Bad Request\r\n${fields}\r\n${body}`);
+  });
   // An Expect other than 100-continue (RFC 9110 §10.1.1: 417), answered the same way.
   server.on('checkExpectation', (incoming: Incoming, outgoing: Outgoing) =>
     refuseOn(outgoing, refusedOf(incoming, `expectation ${JSON.stringify(incoming.headers.expect)} is not supported; only 100-continue is`, 417)),
@@ -290,6 +300,8 @@ const VALID_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9\-._~!$&'()*+,;=]+)(?::(\d+))?$/i
  * `Host: x/health?` would make the app route `/health`, and `x:99999` makes no URL at all.
  */
 function refusedOnDeno(request: Request): RefusedRequest | undefined {
+  // Deno passes CONNECT on with the authority as its URL (`http://x:443`), which the app would route.
+  if (request.method === 'CONNECT') return refusedOfRequest(request, new URL(request.url).host, CONNECT_REFUSED, 400);
   const host = request.headers.get('host');
   const valid = host ? VALID_HOST.exec(host) : undefined;
   // None (HTTP/1.0) or empty: Deno puts its own address in the URL.
@@ -301,6 +313,9 @@ function refusedOnDeno(request: Request): RefusedRequest | undefined {
   const target = host && url.startsWith(`${prefix}/`) ? url.slice(prefix.length) : url;
   return refusedOfRequest(request, target, hostProblem ? 'Invalid host header' : 'Invalid URL', 400);
 }
+
+/** Why a CONNECT request is refused (400, as nginx answers it): it asks for a tunnel, which only a proxy opens. */
+const CONNECT_REFUSED = 'CONNECT asks for a tunnel, which only a proxy opens: this server answers requests for its own paths';
 
 /** A `.` or `..` segment of a path, plain or percent-encoded: `/.` or `/%2e` (a query holding one only costs a URL parse). */
 const DOT_SEGMENT = /\/(?:\.|%2e)/i;
