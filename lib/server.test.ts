@@ -11,6 +11,25 @@ import { createMemoryExporter } from './tracing/exporter.ts';
 import { traceRefusedRequest, tracingMiddleware } from './tracing/middleware.ts';
 import { Tracing } from './tracing/tracer.ts';
 
+/** Writes raw bytes without ending its side, resolves with the raw answer once `complete` says it is (within 5 s). */
+function rawAnswerUntil(port: number, bytes: string, complete: (answer: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    const timer = setTimeout(() => socket.destroy(new Error(`no complete answer in 5 s: ${JSON.stringify(data)}`)), 5000);
+    socket.on('data', (chunk) => {
+      data += chunk.toString('latin1');
+      if (complete(data)) socket.destroy();
+    });
+    socket.on('error', reject);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve(data);
+    });
+    socket.write(bytes);
+  });
+}
+
 /** Writes raw bytes, resolves with the raw answer once the server closes the connection. */
 function rawExchange(port: number, bytes: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -172,6 +191,9 @@ describe('targetPath', () => {
       ['http://u:secret@x:80/p?q', '/p'],
       ['HTTPS://x', '/'],
       ['ftp://x/y', '/y'],
+      // CONNECT's authority-form: the authority, without credentials.
+      ['x:443', 'x:443'],
+      ['u:secret@x:80', 'x:80'],
     ]) assert.equal(targetPath(target!), path, target);
   });
 });
@@ -348,6 +370,81 @@ describe('the tracing middleware behind listen', () => {
     }
   });
 
+  it('gives each of concurrent answers with one kept Response its own traceresponse', async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const kept = new Response(null, { status: 204 });
+    // Every request waits for the same moment, so the handlers all return the kept Response at once.
+    let gate: Promise<void> | undefined;
+    let waiting = 0;
+    let open: () => void = () => {};
+    const app = new Hono();
+    app.use(tracingMiddleware({ tracing, log: createLogger({ service: 'svc' }, { write: () => {} }) }));
+    app.get('/kept', async () => {
+      gate ??= new Promise<void>((resolve) => (open = resolve));
+      if (++waiting === 20) open();
+      await gate;
+      return kept;
+    });
+    const server = await listen(app.fetch, 0);
+    try {
+      const traceIds = Array.from({ length: 20 }, (_, i) => (i + 1).toString(16).padStart(32, 'a'));
+      const answers = await Promise.all(
+        traceIds.map(async (traceId) => {
+          const answer = await fetch(`http://127.0.0.1:${server.port}/kept`, { headers: { traceparent: `00-${traceId}-${'b'.repeat(16)}-01` } });
+          await answer.arrayBuffer();
+          return answer.headers.get('traceresponse')?.split('-')[1];
+        }),
+      );
+      assert.deepEqual(answers, traceIds);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('answers Response.error(), and an error its onError throws, with a JSON 500 carrying the traceresponse', async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const app = new Hono();
+    app.use(tracingMiddleware({ tracing, log: createLogger({ service: 'svc' }, { write: () => {} }) }));
+    app.get('/network-error', () => Response.error());
+    app.get('/throw', () => {
+      throw new Error('broken');
+    });
+    app.onError((error) => {
+      throw error;
+    });
+    const server = await listen(app.fetch, 0);
+    try {
+      for (const path of ['/network-error', '/throw']) {
+        const answer = await fetch(`http://127.0.0.1:${server.port}${path}`);
+        assert.deepEqual([answer.status, await answer.json()], [500, { error: 'internal error' }], path);
+        const span = exporter.spans.at(-1)!;
+        assert.equal(answer.headers.get('traceresponse'), `00-${span.traceId}-${span.id}-01`, path);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('refuses CONNECT after answering a request pipelined before it, recording its target as it came, without credentials', async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const server = await listen(async () => {
+      await new Promise((resolve) => setImmediate(resolve));
+      return new Response('served');
+    }, 0, { refusedHeaders: (refused) => ({ traceresponse: traceRefusedRequest(tracing, refused).traceresponse }) });
+    try {
+      const pipelined = ['GET /x HTTP/1.1', 'Host: x', '', 'CONNECT u:secret@x:80 HTTP/1.1', 'Host: x:80', '', ''].join('\r\n');
+      const raw = await rawAnswerUntil(server.port, pipelined, (answer) => answer.includes('only a proxy opens') && answer.endsWith('}'));
+      assert.deepEqual(raw.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200', 'HTTP/1.1 400']);
+      assert.match(raw, /\r\n\r\nserved/);
+      assert.deepEqual([exporter.spans.length, exporter.spans[0]?.tags['http.path']], [1, 'x:80']);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('refuses CONNECT with a JSON 400 continuing its trace, and records its SERVER span', async () => {
     const exporter = createMemoryExporter();
     const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
@@ -374,5 +471,8 @@ describe('the tracing middleware behind listen', () => {
     assert.match(run.stdout, /traceresponse on every answer once.* ok/);
     assert.match(run.stdout, /passed through from another server.* ok/);
     assert.match(run.stdout, /dot segments as its URL resolves them.* ok/);
+    assert.match(run.stdout, /one kept Response its own traceresponse.* ok/);
+    assert.match(run.stdout, /onError throws, with a JSON 500.* ok/);
+    assert.match(run.stdout, /pipelined before it.* ok/);
   });
 });

@@ -126,7 +126,15 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
         handling++;
         try {
           const bindings = new DenoBindings();
-          const response = withoutInventedLength(request, await fetch(request, bindings));
+          let response: Response;
+          try {
+            response = await fetch(request, bindings);
+          } catch {
+            // What the app did not answer (its onError threw) is answered as on Node, where Deno's own
+            // answer is a plain text 500 and a line on standard error that is no JSON.
+            response = internalError();
+          }
+          response = response.type === 'error' ? internalError() : withoutInventedLength(request, response);
           return bindings.answerHeaders ? withAnswerHeaders(response, bindings.answerHeaders) : response;
         } finally {
           if (--handling === 0) handled?.();
@@ -181,7 +189,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
       // For an HTTP/1.0 request without Host, which HTTP/1.0 allows (load balancers' health checks send them).
       hostname: 'localhost',
       errorHandler: (error) => {
-        if (!(error instanceof RequestError)) return Response.json({ error: 'internal error' }, { status: 500 });
+        if (!(error instanceof RequestError)) return internalError();
         return refusal(refusedOf(admitting, error.message), refusedHeaders);
       },
     },
@@ -214,7 +222,11 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
     const body = JSON.stringify({ error: refused.reason });
     const headers = { ...refusedHeaders?.(refused), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
     const fields = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-    socket.end(`HTTP/1.1 ${refused.status} Bad Request\r\n${fields}\r\n${body}`);
+    const refuse = () => socket.end(`HTTP/1.1 ${refused.status} Bad Request\r\n${fields}\r\n${body}`);
+    // The answer to a request sent before it on the connection (pipelined) goes out first, whole.
+    const previous = latest.get(incoming.socket);
+    if (previous && !previous.writableFinished) previous.once('close', refuse);
+    else refuse();
   });
   // An Expect other than 100-continue (RFC 9110 §10.1.1: 417), answered the same way.
   server.on('checkExpectation', (incoming: Incoming, outgoing: Outgoing) =>
@@ -301,7 +313,8 @@ const VALID_HOST = /^(?:\[[0-9a-f:.]+\]|[a-z0-9\-._~!$&'()*+,;=]+)(?::(\d+))?$/i
  */
 function refusedOnDeno(request: Request): RefusedRequest | undefined {
   // Deno passes CONNECT on with the authority as its URL (`http://x:443`), which the app would route.
-  if (request.method === 'CONNECT') return refusedOfRequest(request, new URL(request.url).host, CONNECT_REFUSED, 400);
+  // Its URL is `http://` and the target as it came.
+  if (request.method === 'CONNECT') return refusedOfRequest(request, request.url.replace(/^https?:\/\//, ''), CONNECT_REFUSED, 400);
   const host = request.headers.get('host');
   const valid = host ? VALID_HOST.exec(host) : undefined;
   // None (HTTP/1.0) or empty: Deno puts its own address in the URL.
@@ -360,9 +373,11 @@ function refusal(refused: RefusedRequest, refusedHeaders: ListenOptions['refused
 
 /**
  * The path of a request target, without its query: origin-form `/p?q`, or absolute-form
- * `http://user:pass@host/p?q` (RFC 9112 §3.2), whose scheme and authority it leaves out.
+ * `http://user:pass@host/p?q` (RFC 9112 §3.2), whose scheme and authority it leaves out; of
+ * CONNECT's authority-form `host:port`, which has no path, that authority without credentials.
  */
 export function targetPath(target: string): string {
+  if (!target.includes('/')) return target.slice(target.lastIndexOf('@') + 1).split(/[?#]/, 1)[0] || '/';
   const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(target);
   const slash = scheme ? target.indexOf('/', scheme[0].length) : 0;
   const path = slash < 0 ? '/' : target.slice(slash);
@@ -386,44 +401,45 @@ const answerHeadersSet = new WeakMap<Response, string[]>();
  * `response` with `headers` added (on Deno), where the app did not set a header of the same name
  * on it itself (on Node, the app's Response wins over `setHeader` alike). One the app did not set
  * is replaced: a field of a Response whose headers cannot change (one from `fetch`, passed through
- * from another server, whose fields name that server's work), answered with a copy; and one this
- * function set on the same Response for an earlier answer (a Response the app keeps and reuses).
+ * from another server, whose fields name that server's work), and one this function set on the same
+ * Response for an earlier answer (a Response the app keeps and answers with again). Both are
+ * answered with a copy: the kept Response may still be on its way out for that earlier answer, and
+ * changing it would give that answer this one's fields.
  */
 function withAnswerHeaders(response: Response, headers: Array<[string, string]>): Response {
   const fields = response.headers;
   const earlier = answerHeadersSet.get(response);
-  const set: string[] = [];
-  for (const [name, value] of headers) {
-    if (fields.has(name) && !earlier?.includes(name)) {
-      if (headersFixed(fields)) return passedOn(response, headers);
-      continue;
-    }
+  const added = headers.filter(([name]) => !fields.has(name) || earlier?.includes(name) || headersFixed(fields));
+  if (added.length === 0) return response;
+  if (!earlier) {
     try {
-      fields.set(name, value);
+      for (const [name, value] of added) fields.set(name, value);
+      answerHeadersSet.set(response, added.map(([name]) => name));
+      return response;
     } catch {
-      return passedOn(response, headers);
+      // Headers that cannot change (the first set throws, so none was set): copied below.
     }
-    set.push(name);
   }
-  if (set.length > 0 && !earlier) answerHeadersSet.set(response, set);
-  return response;
+  const copy = new Response(response.body, response);
+  for (const [name, value] of added) copy.headers.set(name, value);
+  return copy;
 }
 
-/** A copy of `response`, whose headers cannot change, with `headers` in place of its fields of the same names. */
-function passedOn(response: Response, headers: Array<[string, string]>): Response {
-  const copy = new Response(response.body, response);
-  for (const [name, value] of headers) copy.headers.set(name, value);
-  return copy;
+/** The answer to a request the app did not answer: its error handler threw, or it answered `Response.error()`, which no server can send. */
+function internalError(): Response {
+  return Response.json({ error: 'internal error' }, { status: 500 });
 }
 
 /**
  * On Node, `response` without the fields that the answer headers set on Node's response object
  * (`setAnswerHeader`) would otherwise lose to, where it is passed through from another server (a
- * Response from `fetch`): a copy then. A Response the app built (@hono/node-server's own class,
+ * Response from `fetch`): a copy then. `Response.error()`, which no server can send, is answered 500. A Response the app built (@hono/node-server's own class,
  * whose headers are not read here: that keeps its fast path) is sent as it is.
  */
 function withoutPassedOnFields(response: Response, outgoing: { getHeaderNames(): string[] } | undefined): Response {
-  if (!outgoing || Object.getPrototypeOf(response) === Response.prototype || !headersFixed(response.headers)) return response;
+  if (!outgoing || Object.getPrototypeOf(response) === Response.prototype) return response;
+  if (response.type === 'error') return internalError();
+  if (!headersFixed(response.headers)) return response;
   const names = outgoing.getHeaderNames().filter((name) => response.headers.has(name));
   if (names.length === 0) return response;
   const copy = new Response(response.body, response);
