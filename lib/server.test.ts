@@ -313,15 +313,18 @@ describe('the tracing middleware behind listen', () => {
     // A Response from fetch, whose headers cannot change.
     app.get('/fetched', () => fetch(`http://127.0.0.1:${upstream.port}/`));
     app.get('/own', (c) => c.text('own', 200, { traceresponse: 'set by the app' }));
+    app.get('/none', (c) => c.body(null, 204));
+    app.get('/unchanged', (c) => c.body(null, 304));
     app.onError((_error, c) => c.json({ error: 'internal error' }, 500));
     const server = await listen(app.fetch, 0);
     try {
-      for (const [method, path, status] of [['GET', '/ok', 200], ['HEAD', '/ok', 200], ['GET', '/text', 200], ['GET', '/throw', 500], ['GET', '/none', 404]] as const) {
+      for (const [method, path, status] of [['GET', '/ok', 200], ['HEAD', '/ok', 200], ['GET', '/text', 200], ['GET', '/throw', 500], ['GET', '/nothing', 404], ['HEAD', '/none', 204], ['HEAD', '/unchanged', 304]] as const) {
         const answer = await exchange(server.port, [`${method} ${path} HTTP/1.1`, 'Host: x', 'Connection: close', '', ''].join('\r\n'));
         assert.equal(answer.status, status, `${method} ${path}`);
         const span = exporter.spans.at(-1)!;
         assert.equal(answer.headers.traceresponse, `00-${span.traceId}-${span.id}-01`, `${method} ${path}`);
         if (path === '/ok') assert.equal(answer.headers['x-own'], 'kept');
+        if (status === 204 || status === 304) assert.equal(answer.headers['content-length'], undefined, `${method} ${path}`);
       }
       // Asked with fetch: the raw exchanges end their side at once, and Node then drops an answer still to come.
       const fetched = await fetch(`http://127.0.0.1:${server.port}/fetched`);

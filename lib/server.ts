@@ -387,10 +387,12 @@ export function targetPath(target: string): string {
 /**
  * Deno answers a HEAD whose response has no body and no `content-length` with
  * `content-length: 0`, which RFC 9110 §8.6 forbids unless the GET's content is empty: an
- * empty body stream makes it send no length at all, as Node does.
+ * empty body stream makes it send no length at all, as Node does. Not for a status that has
+ * no content (204, 205, 304), which a Response with a body cannot have, and Deno sends no length for.
  */
 function withoutInventedLength(request: Request, response: Response): Response {
   if (request.method !== 'HEAD' || response.body !== null || response.headers.has('content-length')) return response;
+  if (response.status === 204 || response.status === 205 || response.status === 304) return response;
   return new Response(new ReadableStream({ start: (controller) => controller.close() }), response);
 }
 
