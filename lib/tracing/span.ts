@@ -47,7 +47,6 @@ export class Span {
   readonly #sink: SpanSink;
   /** The span as Zipkin will receive it; absent when the trace is not sampled. */
   readonly #record: ZipkinSpan | undefined;
-  readonly #start: number;
   /** Made once, for every hop below this span and the traceresponse. */
   #traceparent: string | undefined;
   #finished = false;
@@ -77,7 +76,7 @@ export class Span {
     }
     // Taken last, so the span times the work and not its own setup; not at all for a span not
     // recorded (reading the clock is a call into the runtime on Deno).
-    this.#start = this.#record ? (this.#record.timestamp = nowMicros()) : 0;
+    if (this.#record) this.#record.timestamp = nowMicros();
   }
 
   get traceId(): string {
@@ -165,7 +164,7 @@ export class Span {
     this.#finished = true;
     if (!this.#record) return;
     // Zipkin drops a zero duration; one microsecond is the honest minimum.
-    this.#record.duration = Math.max(nowMicros() - this.#start, 1);
+    this.#record.duration = Math.max(nowMicros() - this.#record.timestamp, 1);
     this.#sink.report(this.#record);
   }
 }
