@@ -298,6 +298,23 @@ describe('listen on either runtime', () => {
   });
 });
 
+describe('pipelined requests', () => {
+  it('are answered in turn up to one the HTTP parser refuses, which is answered last', async () => {
+    const server = await listen(async () => {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      return new Response('served');
+    }, 0);
+    try {
+      const pipelined = ['GET /a HTTP/1.1', 'Host: x', '', 'GET /b HTTP/1.1', 'Host: x', '', 'HELLO', '', ''].join('\r\n');
+      const raw = await rawAnswerUntil(server.port, pipelined, (answer) => /HTTP\/1\.1 400[^]*\r\n\r\n(\{.*\})?$/.test(answer));
+      assert.deepEqual(raw.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 400']);
+      assert.equal(raw.match(/\r\n\r\nserved/g)?.length, 2);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('the tracing middleware behind listen', () => {
   it('puts the traceresponse on every answer once, beside the headers the app set, errors, HEAD and fetched answers included', async () => {
     const exporter = createMemoryExporter();
@@ -477,5 +494,6 @@ describe('the tracing middleware behind listen', () => {
     assert.match(run.stdout, /one kept Response its own traceresponse.* ok/);
     assert.match(run.stdout, /onError throws, with a JSON 500.* ok/);
     assert.match(run.stdout, /pipelined before it.* ok/);
+    assert.match(run.stdout, /answered in turn up to one the HTTP parser refuses.* ok/);
   });
 });

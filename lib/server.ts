@@ -277,9 +277,15 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
  * answers such requests itself, without a body.
  */
 function answerClientError(error: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  const pending = (socket as { _httpMessage?: import('node:http').ServerResponse | null })._httpMessage;
+  // The answer to a request read whole before it on the connection (pipelined, its handler still at
+  // work) goes out first, whole; the error is the next request's.
+  if (error.code !== 'ECONNRESET' && socket.writable && pending && !pending.writableFinished && pending.req.complete) {
+    pending.once('finish', () => (socket.writable ? answerClientError(error, socket) : socket.destroy()));
+    return;
+  }
   // A response already under way on this connection cannot be followed by another.
-  const started = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent;
-  if (error.code === 'ECONNRESET' || !socket.writable || started) {
+  if (error.code === 'ECONNRESET' || !socket.writable || pending?.headersSent) {
     socket.destroy();
     return;
   }
