@@ -28,7 +28,12 @@ describe('VIP notifications', () => {
     // The right fields, with no account id (1 to 10 digits, as accountservice has them) or no time (ISO 8601, as it writes them) in them.
     const readAt = '2026-01-01T00:00:00Z';
     for (const accountId of ['', 'x', '12345678901', '10000 ', '1e4', '１0000', 'x'.repeat(100_000)]) assert.ok(!isVipNotification({ accountId, readAt }), accountId.slice(0, 20));
-    for (const time of ['', 'x', 'yesterday', '2026-13-01T00:00:00Z', '2026-01-01', '1767225600000', `2026-01-01T00:00:00Z${' '.repeat(100)}`]) {
+    for (const readAt of ['2024-02-29T00:00:00Z', '2000-02-29T23:59:59.999999999Z', '2026-12-31T00:00:00+05:30', '2026-01-31T00:00:00-12:00']) {
+      assert.ok(isVipNotification({ accountId: '1', readAt }), readAt);
+    }
+    const noDays = ['2026-02-29T00:00:00Z', '2026-02-30T00:00:00Z', '2026-04-31T00:00:00Z', '1900-02-29T00:00:00Z', '2026-00-10T00:00:00Z', '2026-01-00T00:00:00Z'];
+    const noTimes = ['2026-01-01T24:00:00Z', '2026-01-01T00:60:00Z', '2026-01-01T00:00:60Z', '2026-01-01T00:00:00+24:00'];
+    for (const time of ['', 'x', 'yesterday', '2026-13-01T00:00:00Z', '2026-01-01', '1767225600000', `2026-01-01T00:00:00Z${' '.repeat(100)}`, ...noDays, ...noTimes]) {
       assert.ok(!isVipNotification({ accountId: '10000', readAt: time }), time);
     }
   });

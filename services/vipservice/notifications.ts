@@ -10,7 +10,16 @@ export interface VipNotification {
 /** An account id as accountservice has them: 1 to 10 digits. */
 const ACCOUNT_ID = /^\d{1,10}$/;
 /** A time as accountservice writes it (`Date.prototype.toISOString`), or with another offset. */
-const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:Z|[+-]\d{2}:\d{2})$/;
+const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
+
+/** Whether `value` is such a time, of a day the month has (`Date.parse` takes February 30th for March 2nd). */
+function isTime(value: string): boolean {
+  const [, year, month, day] = (ISO_TIME.exec(value) ?? []).map(Number);
+  if (year === undefined || month === undefined || day === undefined) return false;
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
+  return day >= 1 && day <= days;
+}
 
 /**
  * Whether `body` is a VIP notification: an account id (1 to 10 digits) and the time it was read
@@ -22,7 +31,7 @@ export function isVipNotification(body: unknown): body is VipNotification {
   const { accountId, readAt } = body as Record<string, unknown>;
   return (
     typeof accountId === 'string' && ACCOUNT_ID.test(accountId) &&
-    typeof readAt === 'string' && ISO_TIME.test(readAt) && !Number.isNaN(Date.parse(readAt))
+    typeof readAt === 'string' && isTime(readAt)
   );
 }
 
