@@ -12,13 +12,13 @@ const ACCOUNT_ID = /^\d{1,10}$/;
 /** A time as accountservice writes it (`Date.prototype.toISOString`), or with another offset. */
 const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})T(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:Z|[+-](?:[01]\d|2[0-3]):[0-5]\d)$/;
 
-/** Whether `value` is such a time, of a day the month has (`Date.parse` takes February 30th for March 2nd). */
+/** Whether `value` is such a time, of a day its month has (`Date.parse` takes February 30th for March 2nd). */
 function isTime(value: string): boolean {
-  const [, year, month, day] = (ISO_TIME.exec(value) ?? []).map(Number);
+  const [year, month, day] = (ISO_TIME.exec(value) ?? []).slice(1, 4).map(Number);
   if (year === undefined || month === undefined || day === undefined) return false;
-  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0);
-  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][month - 1] ?? 0;
-  return day >= 1 && day <= days;
+  // The calendar's own day: a day or month out of range rolls over into another.
+  const date = new Date(Date.UTC(year, month - 1, day));
+  return date.getUTCMonth() === month - 1 && date.getUTCDate() === day;
 }
 
 /**
