@@ -441,6 +441,7 @@ describe('the tracing middleware behind listen', () => {
         assert.deepEqual([answer.status, await answer.json()], [500, { error: 'internal error' }], path);
         const span = exporter.spans.at(-1)!;
         assert.equal(answer.headers.get('traceresponse'), `00-${span.traceId}-${span.id}-01`, path);
+        assert.deepEqual([span.tags['http.status_code'], span.tags.error], ['500', path === '/throw' ? 'broken' : '500'], path);
       }
     } finally {
       await server.close();

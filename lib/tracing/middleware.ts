@@ -50,13 +50,17 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
     c.set('log', log.child({ traceId: span.traceId, spanId: span.spanId }));
     // Set before the handler runs, so every response carries it, errors included.
     if (!setAnswerHeader(c.env, 'traceresponse', span.traceresponse)) c.header('traceresponse', span.traceresponse);
+    let answered = false;
     try {
       await next();
+      answered = true;
     } finally {
       if (span.recording) {
         const route = respondingRoute(c);
         if (route) span.setName(`${method} ${route}`);
-        tagHttp(span, method, c.req.path, c.res.status, route);
+        // What `listen` answers 500: an error out of the app (its onError threw), and `Response.error()`
+        // (status 0), which no server can send.
+        tagHttp(span, method, c.req.path, answered && c.res.status !== 0 ? c.res.status : 500, route);
         if (c.error) span.fail(c.error);
       }
       span.finish();
