@@ -41,6 +41,12 @@ describe('access lines', () => {
     );
   });
 
+  it('say 500 for Response.error(), which no server can send and listen answers 500', async () => {
+    const { app, access } = service((app) => app.get('/network-error', () => Response.error()));
+    await app.request('/network-error');
+    assert.deepEqual(access().map((l) => [l.level, l.status]), [['error', 500]]);
+  });
+
   it('keep the first 200 characters of the path', async () => {
     const { app, access } = service((app) => app.get('/items/:id', (c) => c.json({})));
     const id = 'x'.repeat(300);

@@ -20,7 +20,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { msSince, type Logger, type LogLevel } from './log.ts';
 import type { RefusedRequest } from './server.ts';
-import { respondingRoute, type TracingVariables } from './tracing/middleware.ts';
+import { answeredStatus, respondingRoute, type TracingVariables } from './tracing/middleware.ts';
 import type { Span } from './tracing/span.ts';
 
 /** How much of a request's path an access line, or an answer naming the path, shows. */
@@ -29,10 +29,12 @@ export const MAX_PATH_LENGTH = 200;
 export function accessLog(): MiddlewareHandler<{ Variables: TracingVariables }> {
   return async function accessLog(c, next) {
     const start = performance.now();
+    let completed = false;
     try {
       await next();
+      completed = true;
     } finally {
-      const status = c.res.status;
+      const status = answeredStatus(c, completed);
       const level: LogLevel = status >= 500 ? 'error' : 'info';
       // c.get, not c.var: c.var copies every variable into a new object on each read.
       const log = c.get('log');

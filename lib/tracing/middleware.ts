@@ -58,9 +58,7 @@ export function tracingMiddleware({ tracing, log }: TracingMiddlewareOptions): M
       if (span.recording) {
         const route = respondingRoute(c);
         if (route) span.setName(`${method} ${route}`);
-        // What `listen` answers 500: an error out of the app (its onError threw), and `Response.error()`
-        // (status 0), which no server can send.
-        tagHttp(span, method, c.req.path, answered && c.res.status !== 0 ? c.res.status : 500, route);
+        tagHttp(span, method, c.req.path, answeredStatus(c, answered), route);
         if (c.error) span.fail(c.error);
       }
       span.finish();
@@ -101,6 +99,15 @@ function tagHttp(span: Span, method: string, path: string, status: number, route
   if (route) span.tag('http.route', route);
   span.tag('http.status_code', status);
   if (status >= 500) span.fail(String(status));
+}
+
+/**
+ * The status the client gets, once the middleware after this one has `completed` (or thrown): 500
+ * where `listen` answers for the app, for an error out of it (its onError threw) and for
+ * `Response.error()` (status 0), which no server can send; otherwise the response's.
+ */
+export function answeredStatus(c: Parameters<MiddlewareHandler>[0], completed: boolean): number {
+  return completed && c.res.status !== 0 ? c.res.status : 500;
 }
 
 /** The route pattern of the handler that answered, if a route (not middleware) did. */
