@@ -433,7 +433,10 @@ function withAnswerHeaders(response: Response, headers: Array<[string, string]>)
   return copy;
 }
 
-/** The answer to a request the app did not answer: its error handler threw, or it answered `Response.error()`, which no server can send. */
+/**
+ * The answer to a request the app did not answer: its error handler threw, or it answered
+ * `Response.error()`, which no server can send.
+ */
 function internalError(): Response {
   return Response.json({ error: 'internal error' }, { status: 500 });
 }
@@ -441,8 +444,9 @@ function internalError(): Response {
 /**
  * On Node, `response` without the fields that the answer headers set on Node's response object
  * (`setAnswerHeader`) would otherwise lose to, where it is passed through from another server (a
- * Response from `fetch`): a copy then. `Response.error()`, which no server can send, is answered 500. A Response the app built (@hono/node-server's own class,
- * whose headers are not read here: that keeps its fast path) is sent as it is.
+ * Response from `fetch`): a copy then. `Response.error()`, which no server can send, is answered
+ * 500. A Response the app built (@hono/node-server's own class, whose headers are not read here:
+ * that keeps its fast path) is sent as it is.
  */
 function withoutPassedOnFields(response: Response, outgoing: { getHeaderNames(): string[] } | undefined): Response {
   if (!outgoing || Object.getPrototypeOf(response) === Response.prototype) return response;
@@ -457,7 +461,8 @@ function withoutPassedOnFields(response: Response, outgoing: { getHeaderNames():
 
 /**
  * Whether `headers` cannot change: those of a Response from `fetch` or `Response.redirect`, whose
- * fields no handler of this app set. (Deleting a field is refused on such headers before the name is looked up.)
+ * fields no handler of this app set. (Deleting a field is refused on such headers before the name
+ * is looked up.)
  */
 function headersFixed(headers: Headers): boolean {
   try {
