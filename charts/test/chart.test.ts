@@ -167,10 +167,19 @@ describe('values.schema.json', () => {
   }
 });
 
-test('the stateless services scale', () => {
+test('the stateless services scale, and with more than one replica a node drain evicts one pod at a time', async () => {
   const manifests = render({ services: { imageservice: { replicas: 3 }, 'quotes-service': { replicas: 2 } } });
   assert.equal((find(manifests, 'Deployment', 'imageservice').spec as { replicas: number }).replicas, 3);
   assert.equal((find(manifests, 'Deployment', 'quotes-service').spec as { replicas: number }).replicas, 2);
+  for (const name of ['imageservice', 'quotes-service']) {
+    const budget = find(manifests, 'PodDisruptionBudget', name) as Manifest & { spec: { maxUnavailable: number; selector: { matchLabels: Record<string, string> } } };
+    assert.equal(budget.spec.maxUnavailable, 1);
+    const podLabels = pod(manifests, name).labels;
+    assert.ok(Object.entries(budget.spec.selector.matchLabels).every(([key, value]) => podLabels[key] === value), `${name}'s budget selects its pods`);
+  }
+  assert.deepEqual(await schemaErrors(manifests), []);
+  // One replica: a budget would leave a drain waiting on the only pod.
+  assert.deepEqual(defaults.filter((m) => m.kind === 'PodDisruptionBudget'), []);
 });
 
 describe('values a switch needs fail with a message naming them', () => {
