@@ -219,10 +219,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   // the connection without a word. Refused as on Deno, on the socket: there is no response object.
   server.on('connect', (incoming: Incoming, socket: import('node:stream').Duplex) => {
     const refused = refusedOf(incoming, CONNECT_REFUSED);
-    const body = JSON.stringify({ error: refused.reason });
-    const headers = { ...refusedHeaders?.(refused), 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), connection: 'close' };
-    const fields = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
-    const refuse = () => socket.end(`HTTP/1.1 ${refused.status} Bad Request\r\n${fields}\r\n${body}`);
+    const refuse = () => socket.end(rawRefusal('400 Bad Request', refused.reason, refusedHeaders?.(refused)));
     // The answer to a request sent before it on the connection (pipelined) goes out first, whole.
     const previous = latest.get(incoming.socket);
     if (previous && !previous.writableFinished) previous.once('close', refuse);
@@ -297,11 +294,18 @@ function answerClientError(error: NodeJS.ErrnoException, socket: import('node:st
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? ['408 Request Timeout', 'request headers not received in time']
           : ['400 Bad Request', `malformed HTTP request (${error.code ?? 'unparsable'})`];
+  socket.end(rawRefusal(status, problem));
+}
+
+/**
+ * A JSON answer `{"error": problem}` as bytes for a connection, where Node has no response object
+ * to write it with (its parser refused the request, or a CONNECT), with `headers` before its own;
+ * it closes the connection. `status` is the status line's code and reason, e.g. `400 Bad Request`.
+ */
+function rawRefusal(status: string, problem: string, headers: Record<string, string> = {}): string {
   const body = JSON.stringify({ error: problem });
-  socket.end(
-    `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  const fields = { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(body)), Connection: 'close' };
+  return `HTTP/1.1 ${status}\r\n${Object.entries(fields).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n${body}`;
 }
 
 /**

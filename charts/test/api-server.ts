@@ -17,10 +17,10 @@ export interface ApiServer {
   close(): Promise<void>;
 }
 
-/** Kubernetes' plural resource name of a kind, as discovery reports it (Ingress → ingresses). */
+/** Kubernetes' plural resource name of a kind, as discovery reports it (Ingress → ingresses, NetworkPolicy → networkpolicies, Gateway → gateways). */
 export function pluralOf(kind: string): string {
   const lower = kind.toLowerCase();
-  if (lower.endsWith('y')) return `${lower.slice(0, -1)}ies`;
+  if (/[^aeiou]y$/.test(lower)) return `${lower.slice(0, -1)}ies`;
   if (lower.endsWith('s')) return `${lower}es`;
   return `${lower}s`;
 }

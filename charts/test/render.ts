@@ -53,15 +53,22 @@ export const SCENARIOS: Record<string, Values> = {
   'hot reload': { dev: { watch: true } },
 };
 
+/** Runs `use` with the values written to a file, removed once `use` has returned or, for a promise, settled. */
 function withValuesFile<T>(values: Values, use: (file: string) => T): T {
   const dir = mkdtempSync(join(tmpdir(), 'landscape-values-'));
+  const remove = () => rmSync(dir, { recursive: true, force: true });
+  let result: T;
   try {
     const file = join(dir, 'values.yaml');
     writeFileSync(file, JSON.stringify(values));
-    return use(file);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
+    result = use(file);
+  } catch (error) {
+    remove();
+    throw error;
   }
+  if (result instanceof Promise) return result.finally(remove) as T;
+  remove();
+  return result;
 }
 
 /** How `helm` is called beside the values: the release's name, and `--set` pairs as a user types them. */
@@ -95,14 +102,12 @@ export async function renderOver(existing: Manifest[], values: Values = {}, { re
     },
   }));
   const api = await startApiServer(kinds, objects);
-  const dir = mkdtempSync(join(tmpdir(), 'landscape-values-'));
   try {
-    const file = join(dir, 'values.yaml');
-    writeFileSync(file, JSON.stringify(values));
-    const args = ['template', release, chartDir, '--namespace', NAMESPACE, '--values', file, ...setArgs(set)];
-    return manifestsOf(await helmAsync([...args, '--dry-run=server', '--disable-openapi-validation', '--kubeconfig', api.kubeconfig]));
+    const out = await withValuesFile(values, (file) =>
+      helmAsync(['template', release, chartDir, '--namespace', NAMESPACE, '--values', file, ...setArgs(set), '--dry-run=server', '--disable-openapi-validation', '--kubeconfig', api.kubeconfig]),
+    );
+    return manifestsOf(out);
   } finally {
-    rmSync(dir, { recursive: true, force: true });
     await api.close();
   }
 }
