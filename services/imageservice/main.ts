@@ -143,10 +143,9 @@ async function uploadBody(request: Request): Promise<Uint8Array | typeof TOO_LAR
       const { done, value } = await reader.read();
       if (done) break;
       size += value.byteLength;
-      if (size > MAX_UPLOAD_BYTES) {
-        reader.cancel().catch(() => {});
-        return TOO_LARGE;
-      }
+      // Left unread rather than cancelled: on Node, cancelling the body destroys the connection, the 413
+      // with it; the server discards the rest of the body itself after the answer.
+      if (size > MAX_UPLOAD_BYTES) return TOO_LARGE;
       chunks.push(value);
     }
     const body = new Uint8Array(size);
