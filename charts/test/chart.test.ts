@@ -159,6 +159,7 @@ describe('values.schema.json', () => {
     'the guest user': { amqp: { username: 'guest' } },
     'a sample rate above 1': { tracing: { sampleRate: 2 } },
     'an unknown TLS source': { edge: { tls: { source: 'acme' } } },
+    'a Zipkin query URL that is no http(s) URL': { zipkin: { enabled: false }, externalZipkin: { url: 'http://otel:9411', queryUrl: 'zipkin:9411' } },
   };
   for (const [what, values] of Object.entries(rejected)) {
     test(`rejects ${what}`, () => {
@@ -186,6 +187,13 @@ describe('values a switch needs fail with a message naming them', () => {
   const cases: [string, Values, RegExp][] = [
     ['external broker without its URL', { rabbitmq: { enabled: false } }, /amqp\.externalUrl is required/],
     ['external Zipkin without its URL', { zipkin: { enabled: false } }, /externalZipkin\.url is required/],
+    ['external Zipkin with only its query URL', { zipkin: { enabled: false }, externalZipkin: { queryUrl: 'http://zipkin:9411' } }, /externalZipkin\.url is required/],
+    ["a query URL beside the chart's Zipkin", { externalZipkin: { queryUrl: 'http://zipkin:9411' } }, /externalZipkin\.queryUrl is read only with zipkin\.enabled=false/],
+    [
+      'a query URL naming the API path',
+      { zipkin: { enabled: false }, externalZipkin: { url: 'http://otel:9411', queryUrl: 'https://u:s3cret@zipkin:9411/api/v2/' } },
+      /externalZipkin\.queryUrl is a base URL, without Zipkin's \/api\/v2 .*: https:\/\/u:\*\*\*@zipkin:9411\/api\/v2\//,
+    ],
     ['a Gateway edge without class or parent', { edge: { gateway: { enabled: true } } }, /edge\.gateway needs className/],
     ['cert-manager without a host', { edge: { tls: { source: 'certManager', issuerRef: { name: 'x' } } } }, /edge\.host is required/],
     ['a TLS secret without its name', { edge: { tls: { source: 'secret' } } }, /edge\.tls\.secretName is required/],
@@ -386,6 +394,30 @@ describe('secrets', () => {
     const plain = rendered.get('external zipkin')!;
     assert.equal(pod(plain, 'vipservice').spec.containers[0]!.env!.find((e) => e.name === 'ZIPKIN_URL')!.value, 'https://zipkin.example.com');
     assert.ok(!plain.some((m) => m.metadata.name === 'landscape-zipkin'));
+  });
+
+  test("externalZipkin.queryUrl reaches the helm test alone, its credentials through the Secret, the receiver's URL staying plain", () => {
+    const scenario = 'write-only receiver, zipkin read apart';
+    const manifests = rendered.get(scenario)!;
+    const test = pod(manifests, 'landscape-test').spec.containers[0]!;
+    const query = test.env!.find((e) => e.name === 'ZIPKIN_QUERY_URL')!;
+    assert.deepEqual(query.valueFrom?.secretKeyRef, { name: 'landscape-zipkin', key: 'queryUrl' });
+    const env = environment(manifests, test);
+    assert.deepEqual([env.ZIPKIN_URL, env.ZIPKIN_QUERY_URL, env.ZIPKIN_QUERY_GIVEN], ['http://otel-collector.observability:9411', 'https://reader:s3cret@zipkin.example.com:8443', 'true']);
+    const secret = find(manifests, 'Secret', 'landscape-zipkin') as Manifest & { data: Record<string, string> };
+    assert.deepEqual(Object.keys(secret.data), ['queryUrl'], 'url has no credentials to keep');
+    const readers = pods(manifests).filter((p) => p.spec.containers[0]!.env?.some((e) => e.name === 'ZIPKIN_QUERY_URL'));
+    assert.deepEqual(readers.map((p) => p.name), ['landscape-test'], 'only the test reads traces');
+    const leaks = manifests.filter((m) => m.kind !== 'Secret' && JSON.stringify(m).includes('s3cret')).map((m) => `${m.kind}/${m.metadata.name}`);
+    assert.deepEqual(leaks, []);
+    const printed = notes(SCENARIOS[scenario]!);
+    assert.match(printed, /read back from https:\/\/reader:\*\*\*@zipkin\.example\.com:8443\//);
+    assert.ok(!printed.includes('s3cret'), printed);
+    // Without it, the test reads externalZipkin.url, which may be write-only; with the chart's Zipkin, that one.
+    const plain = environment(rendered.get('external zipkin')!, pod(rendered.get('external zipkin')!, 'landscape-test').spec.containers[0]!);
+    assert.deepEqual([plain.ZIPKIN_QUERY_URL, plain.ZIPKIN_QUERY_GIVEN], ['https://zipkin.example.com', 'false']);
+    const own = environment(rendered.get('defaults')!, pod(rendered.get('defaults')!, 'landscape-test').spec.containers[0]!);
+    assert.deepEqual([own.ZIPKIN_QUERY_URL, own.ZIPKIN_QUERY_GIVEN], ['http://zipkin:9411', 'true']);
   });
 
   test('the edge gets a self-signed certificate for its host and localhost', () => {

@@ -33,6 +33,10 @@ export const SCENARIOS: Record<string, Values> = {
   'external broker': { rabbitmq: { enabled: false }, amqp: { externalUrl: 'amqps://app:s3cret@broker.example.com:5671/prod' } },
   'external zipkin': { zipkin: { enabled: false }, externalZipkin: { url: 'https://zipkin.example.com' } },
   'external zipkin with basic auth': { zipkin: { enabled: false }, externalZipkin: { url: 'https://tracer:s3cret@zipkin.example.com:9443/' } },
+  'write-only receiver, zipkin read apart': {
+    zipkin: { enabled: false },
+    externalZipkin: { url: 'http://otel-collector.observability:9411', queryUrl: 'https://reader:s3cret@zipkin.example.com:8443/' },
+  },
   'policies off': { networkPolicy: { enabled: false } },
   'gateway edge': {
     edge: { host: 'landscape.example.com', ingress: { enabled: false }, gateway: { enabled: true, className: 'eg', envoyProxyTracing: true } },

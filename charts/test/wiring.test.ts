@@ -129,6 +129,7 @@ for (const [scenario, values] of Object.entries(SCENARIOS)) {
     const externalUrls = [
       (values.amqp as { externalUrl?: string } | undefined)?.externalUrl,
       (values.externalZipkin as { url?: string } | undefined)?.url,
+      (values.externalZipkin as { queryUrl?: string } | undefined)?.queryUrl,
       'http://elasticsearch:9200',
     ].filter(Boolean);
 
@@ -345,6 +346,10 @@ test("an external broker's or Zipkin's port, also behind an IPv6 literal, is the
   assert.deepEqual(broker('amqp://u:p@broker.example.com'), [5672]);
   assert.deepEqual(opened({ zipkin: { enabled: false }, externalZipkin: { url: 'http://[fd00::9]:9411' } }, 'quotes-service'), [9411]);
   assert.deepEqual(opened({ zipkin: { enabled: false }, externalZipkin: { url: 'https://[fd00::9]' } }, 'quotes-service'), [443]);
+  // The helm test also reads a query API apart from the receiver; the services only send.
+  const apart = { zipkin: { enabled: false }, externalZipkin: { url: 'http://otel:4411', queryUrl: 'https://[fd00::9]:8443' } };
+  assert.deepEqual(opened(apart, 'landscape-test'), [4411, 8443]);
+  assert.deepEqual(opened(apart, 'quotes-service'), [4411]);
 });
 
 test('the install notes send curl to the address the links in answers name', () => {

@@ -59,25 +59,54 @@ helm.sh/chart: {{ printf "%s-%s" (index . 0).Chart.Name (index . 0).Chart.Versio
 {{- end -}}
 {{- end }}
 
-{{/* The Secret holding ZIPKIN_URL (key url) when the URL carries credentials (user:password@);
-empty when it carries none, and pods get it as a plain value. */}}
+{{/* ZIPKIN_QUERY_URL, the base URL of the Zipkin query API (GET /api/v2/trace/{id}) the helm test
+reads the trace back from: the chart's Zipkin, else externalZipkin.queryUrl, else externalZipkin.url
+(a Zipkin server answers both; a write-only receiver there answers no query). */}}
+{{- define "landscape.zipkinQueryUrl" -}}
+{{- $query := .Values.externalZipkin.queryUrl -}}
+{{- if and .Values.zipkin.enabled $query -}}
+{{- fail "externalZipkin.queryUrl is read only with zipkin.enabled=false: the chart's Zipkin answers the query API itself" -}}
+{{- else if regexMatch "/api/v[12](/.*)?$" $query -}}
+{{- fail (printf "externalZipkin.queryUrl is a base URL, without Zipkin's /api/v2 (the test adds /api/v2/trace/<id>): %s" (regexReplaceAll "^([a-z]+://[^:@/]*):[^@/]*@" $query "${1}:***@")) -}}
+{{- else if .Values.zipkin.enabled -}}
+{{- include "landscape.zipkinUrl" . -}}
+{{- else -}}
+{{- $query | default (include "landscape.zipkinUrl" .) | trimSuffix "/" -}}
+{{- end -}}
+{{- end }}
+
+{{/* The Secret holding ZIPKIN_URL (key url) and ZIPKIN_QUERY_URL (key queryUrl), each when it
+carries credentials (user:password@); empty when neither does, and pods get them as plain values. */}}
 {{- define "landscape.zipkinSecretName" -}}
-{{- if (urlParse (include "landscape.zipkinUrl" .)).userinfo -}}
+{{- if or (urlParse (include "landscape.zipkinUrl" .)).userinfo (urlParse (include "landscape.zipkinQueryUrl" .)).userinfo -}}
 {{- printf "%s-zipkin" .Release.Name -}}
 {{- end -}}
 {{- end }}
 
-{{/* ZIPKIN_URL as an EnvVar: from its Secret when it carries credentials, else the value. */}}
-{{- define "landscape.env.zipkinUrl" -}}
-- name: ZIPKIN_URL
-  {{- with include "landscape.zipkinSecretName" . }}
+{{/* An EnvVar from (list $ "NAME" url "key"): from the Secret <release>-zipkin's key when the URL
+carries credentials, else the value. */}}
+{{- define "landscape.env.zipkinSecretUrl" -}}
+{{- $root := index . 0 -}}
+{{- $url := index . 2 -}}
+- name: {{ index . 1 }}
+  {{- if (urlParse $url).userinfo }}
   valueFrom:
     secretKeyRef:
-      name: {{ . }}
-      key: url
+      name: {{ include "landscape.zipkinSecretName" $root }}
+      key: {{ index . 3 }}
   {{- else }}
-  value: {{ include "landscape.zipkinUrl" . | quote }}
+  value: {{ $url | quote }}
   {{- end }}
+{{- end }}
+
+{{/* ZIPKIN_URL as an EnvVar: from its Secret when it carries credentials, else the value. */}}
+{{- define "landscape.env.zipkinUrl" -}}
+{{ include "landscape.env.zipkinSecretUrl" (list . "ZIPKIN_URL" (include "landscape.zipkinUrl" .) "url") }}
+{{- end }}
+
+{{/* ZIPKIN_QUERY_URL as an EnvVar, the same way. */}}
+{{- define "landscape.env.zipkinQueryUrl" -}}
+{{ include "landscape.env.zipkinSecretUrl" (list . "ZIPKIN_QUERY_URL" (include "landscape.zipkinQueryUrl" .) "queryUrl") }}
 {{- end }}
 
 {{/* tracing.sampleRate in decimal notation ("0.1", "0.00001", "1"), the form the services read,
