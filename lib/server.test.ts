@@ -5,6 +5,7 @@ import { connect } from 'node:net';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Hono } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { createLogger } from './log.ts';
 import { KEEP_ALIVE_TIMEOUT_MS, listen, targetPath, type ListenOptions, type RunningServer } from './server.ts';
 import { createMemoryExporter } from './tracing/exporter.ts';
@@ -298,6 +299,67 @@ describe('listen on either runtime', () => {
   });
 });
 
+describe('a request whose body does not arrive in time', () => {
+  const upload = (bytes: number, sent: string) => `POST /upload?q=1 HTTP/1.1\r\nHost: x\r\nContent-Length: ${bytes}\r\n\r\n${sent}`;
+
+  it("fails the app's read at the bound, and the app answers a JSON 408 through its own span, the only one", async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const app = new Hono();
+    app.use(tracingMiddleware({ tracing, log: createLogger({ service: 'svc' }, { write: () => {} }) }));
+    app.post('/upload', async (c) => c.text(String((await c.req.arrayBuffer()).byteLength)));
+    // As runService answers an HTTPException below 500.
+    app.onError((error, c) => (error instanceof HTTPException ? c.json({ error: error.message }, error.status) : c.json({ error: 'internal error' }, 500)));
+    const server = await listen(app.fetch, 0, { requestTimeoutMs: 300 });
+    try {
+      const started = Date.now();
+      const raw = await rawAnswerUntil(server.port, upload(100, 'a'.repeat(10)), (answer) => answer.endsWith('}'));
+      const elapsed = Date.now() - started;
+      const [head = '', body = ''] = raw.split('\r\n\r\n');
+      assert.match(head, /^HTTP\/1\.1 408 /);
+      assert.match(head, /\r\ncontent-type: application\/json/i);
+      assert.deepEqual(JSON.parse(body), { error: 'request body not received within 0.3 s' });
+      assert.equal(exporter.spans.length, 1, 'one span for the request');
+      const [span] = exporter.spans;
+      assert.match(head, new RegExp(`\r\ntraceresponse: 00-${span.traceId}-${span.id}-01`, 'i'));
+      assert.deepEqual([span.name, span.tags['http.path'], span.tags['http.status_code']], ['post /upload', '/upload', '408']);
+      // Checked every tenth of the bound: cut between 300 and 330 ms after the request came, give or take the scheduler.
+      assert.ok(elapsed >= 290 && elapsed < 1500, `answered after ${elapsed} ms`);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('is served when it arrives whole within the bound, in parts; a GET is not bounded by how long its handler takes', async () => {
+    const server = await listen(async (request) => {
+      if (request.method === 'GET') await new Promise((resolve) => setTimeout(resolve, 600));
+      return new Response(request.method === 'GET' ? 'slow' : String((await request.arrayBuffer()).byteLength));
+    }, 0, { requestTimeoutMs: 400 });
+    try {
+      const socket = connect(server.port, '127.0.0.1');
+      let answer = '';
+      const answered = new Promise<void>((resolve, reject) => {
+        socket.on('data', (chunk: Buffer) => {
+          answer += chunk.toString('latin1');
+          if (/\r\n\r\n100$/.test(answer)) resolve();
+        });
+        socket.once('error', reject);
+      });
+      socket.write(upload(100, 'a'.repeat(50)));
+      // A slow client's pace: the rest within the bound.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      socket.write('b'.repeat(50));
+      await answered;
+      socket.destroy();
+      assert.match(answer, /^HTTP\/1\.1 200 /);
+      const slow = await fetch(`http://127.0.0.1:${server.port}/slow`);
+      assert.deepEqual([slow.status, await slow.text()], [200, 'slow']);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('pipelined requests', () => {
   it('are answered in turn up to one the HTTP parser refuses, which is answered last', async () => {
     const server = await listen(async () => {
@@ -496,5 +558,7 @@ describe('the tracing middleware behind listen', () => {
     assert.match(run.stdout, /onError throws, with a JSON 500.* ok/);
     assert.match(run.stdout, /pipelined before it.* ok/);
     assert.match(run.stdout, /answered in turn up to one the HTTP parser refuses.* ok/);
+    assert.match(run.stdout, /app answers a JSON 408 through its own span.* ok/);
+    assert.match(run.stdout, /arrives whole within the bound, in parts.* ok/);
   });
 });

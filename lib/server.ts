@@ -5,6 +5,7 @@
  */
 import { Server as NetServer, type Socket } from 'node:net';
 import process from 'node:process';
+import { HTTPException } from 'hono/http-exception';
 
 /**
  * A fetch handler, as Hono's `app.fetch`. `env` (Hono's `c.env`) is the server's bindings of the
@@ -103,13 +104,36 @@ export interface ListenOptions {
   hostname?: string;
   /** Extra headers for the 400 answering a refused request, such as its `traceresponse`. */
   refusedHeaders?: (request: RefusedRequest) => Record<string, string>;
+  /**
+   * How long a request may take to arrive whole, its body included, in milliseconds (Node's
+   * `requestTimeout`, 300 000 by default, on both runtimes). Past it the request is answered 408,
+   * as a refused request, and its body is no longer read. Checked every tenth of it (at most every
+   * 30 s, as Node checks), so a request is cut between the bound and 1.1 times it.
+   */
+  requestTimeoutMs?: number;
 }
+
+/** Node's default `requestTimeout`: how long a request may take to arrive whole. */
+export const REQUEST_TIMEOUT_MS = 300_000;
+
+/** How often the arrival of requests is checked against the bound: a tenth of it, from 10 ms to Node's 30 s. */
+const checkIntervalOf = (boundMs: number) => Math.min(30_000, Math.max(10, Math.ceil(boundMs / 10)));
+
+/**
+ * What the app reading a body that did not arrive within the bound gets instead of the rest: an
+ * HTTPException, which Hono answers 408 (and `runService`'s onError as JSON naming the bound).
+ */
+const bodyTimeout = (boundMs: number) => new HTTPException(408, { message: `request body not received within ${boundMs / 1000} s` });
 
 /**
  * Serves `fetch` on `hostname:port` (port 0: any free one). Rejects when it cannot listen,
  * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`).
  */
-export async function listen(fetch: FetchHandler, port: number, { hostname = '127.0.0.1', refusedHeaders }: ListenOptions = {}): Promise<RunningServer> {
+export async function listen(
+  fetch: FetchHandler,
+  port: number,
+  { hostname = '127.0.0.1', refusedHeaders, requestTimeoutMs = REQUEST_TIMEOUT_MS }: ListenOptions = {},
+): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
     let server: DenoServer;
@@ -118,6 +142,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
     let handling = 0;
     let handled: (() => void) | undefined;
     let closing = false;
+    const arrivals = new Arrivals(requestTimeoutMs);
     try {
       server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
         const refused = refusedOnDeno(request) ?? (closing ? shuttingDown(request) : undefined);
@@ -128,7 +153,8 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
           const bindings = new DenoBindings();
           let response: Response;
           try {
-            response = await fetch(request, bindings);
+            // Only a request with a body is watched (Deno gives GET, HEAD and CONNECT none): the hot path pays nothing.
+            response = await fetch(request.body === null ? request : arrivals.watch(request), bindings);
           } catch {
             // What the app did not answer (its onError threw) is answered as on Node, where Deno's own
             // answer is a plain text 500 and a line on standard error that is no JSON.
@@ -149,6 +175,7 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
     const close = async () => {
       closing = true;
       if (handling > 0) await new Promise<void>((resolve) => (handled = resolve));
+      arrivals.stop();
       await server.shutdown();
     };
     return { port: server.addr.port, close };
@@ -210,11 +237,33 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
   // default is 5 s): a server closing one just as a client reuses it makes that request fail with a reset.
   // Host is checked above, to answer as the app would (a JSON body, a traceresponse), where Node's
   // own check answers 400 with nothing.
+  // requestTimeout bounds a request's arrival, body included (408); Node refuses a headersTimeout above it.
   const server = createServer(
-    { keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS, headersTimeout: KEEP_ALIVE_TIMEOUT_MS + 1000, requireHostHeader: false },
+    {
+      keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+      headersTimeout: Math.min(KEEP_ALIVE_TIMEOUT_MS + 1000, requestTimeoutMs),
+      requestTimeout: requestTimeoutMs,
+      connectionsCheckingInterval: checkIntervalOf(requestTimeoutMs),
+      requireHostHeader: false,
+    },
     listener,
   );
-  server.on('clientError', answerClientError);
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
+    // A request the app has, whose body did not arrive in time (Node's requestTimeout): the app's read
+    // fails as on Deno, and the app answers the 408 through its own span, on a connection that then
+    // closes (the rest of the body is not read). Emitting, not destroying: destroying the request would
+    // take the connection, and the app's answer, with it.
+    const pending = (socket as { _httpMessage?: Outgoing | null })._httpMessage;
+    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && pending && !pending.req.complete && !pending.headersSent && socket.writable) {
+      const timedOut = bodyTimeout(requestTimeoutMs);
+      pending.shouldKeepAlive = false;
+      // Read by nothing yet (no listener), the request's error would be thrown: the app is not waiting for the body.
+      if (pending.req.listenerCount('error') > 0) pending.req.emit('error', timedOut);
+      else socket.end(rawRefusal('408 Request Timeout', timedOut.message));
+      return;
+    }
+    answerClientError(error, socket);
+  });
   // CONNECT (authority-form, for proxies): Node hands it to 'connect' listeners and, with none, drops
   // the connection without a word. Refused as on Deno, on the socket: there is no response object.
   server.on('connect', (incoming: Incoming, socket: import('node:stream').Duplex) => {
@@ -265,6 +314,75 @@ export async function listen(fetch: FetchHandler, port: number, { hostname = '12
         for (const socket of latest.keys()) endWhenAnswered(socket);
       }),
   };
+}
+
+/**
+ * The bodies of requests still arriving on Deno, whose server bounds none, checked against the
+ * bound by one timer for all (a timer per request would cost every request its setting and
+ * clearing). A body is watched from its request's start until it has arrived whole, failed or been
+ * cancelled; the app reading one still arriving at the bound gets `bodyTimeout(boundMs)` instead of
+ * the rest, and answers it as any error, through its own span: one answer, one span.
+ */
+class Arrivals {
+  readonly #open = new Set<{ deadline: number; expire(): void }>();
+  #timer: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly boundMs: number) {}
+
+  /** `request` with its body passed through as it comes, and cut at the bound. */
+  watch(request: Request): Request {
+    const source = request.body!.getReader();
+    const entry = { deadline: Date.now() + this.boundMs, expire: () => {} };
+    const done = () => this.#open.delete(entry);
+    let controller!: ReadableStreamDefaultController<Uint8Array>;
+    const body = new ReadableStream<Uint8Array>({
+      start: (c) => void (controller = c),
+      pull: async () => {
+        try {
+          const { done: end, value } = await source.read();
+          if (end) {
+            done();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (error) {
+          done();
+          throw error;
+        }
+      },
+      cancel: (reason) => {
+        done();
+        return source.cancel(reason);
+      },
+    });
+    entry.expire = () => {
+      done();
+      const error = bodyTimeout(this.boundMs);
+      controller.error(error);
+      source.cancel(error).catch(() => {});
+    };
+    this.#open.add(entry);
+    this.#timer ??= this.#start();
+    // Not `new Request(request, ...)`: that reads the request's signal, which Deno warns about on standard error.
+    const init = { method: request.method, headers: request.headers, body, duplex: 'half' };
+    return new Request(request.url, init as RequestInit);
+  }
+
+  /** The one timer, checking every tenth of the bound; it keeps no process alive. */
+  #start(): ReturnType<typeof setInterval> {
+    const timer = setInterval(() => {
+      const now = Date.now();
+      for (const entry of this.#open) if (entry.deadline <= now) entry.expire();
+    }, checkIntervalOf(this.boundMs));
+    const deno = (globalThis as { Deno?: { unrefTimer(id: number): void } }).Deno;
+    deno?.unrefTimer(timer as unknown as number);
+    return timer;
+  }
+
+  /** Stops the timer (the server is closing). */
+  stop(): void {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import { headAnswer, isHead } from '../../lib/head.ts';
 import { instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
@@ -155,7 +156,9 @@ async function uploadBody(request: Request): Promise<Uint8Array | typeof TOO_LAR
       at += chunk.byteLength;
     }
     return body;
-  } catch {
+  } catch (error) {
+    // The server's bound on a body's arrival (a 408), answered as it says.
+    if (error instanceof HTTPException) throw error;
     return undefined;
   }
 }
