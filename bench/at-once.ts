@@ -2,12 +2,16 @@
  * Section 1's handlers measured at once rather than in turn (measureAtOnce in bench/overhead.ts),
  * for telling a few µs of tracing cost apart:
  *
- *   node --import tsx bench/at-once.ts ours-unsampled wire-only --rate=1500 --windows=14 [--runtime=deno]
+ *   node --import tsx bench/at-once.ts ours-unsampled wire-only --rate=1500 --windows=14 [--runtime=deno] [--cpu-prof=DIR]
  *
- * Variants: those of section 1 and `wire-only` (bench/servers/wire-only.ts: what propagation puts on
- * the wire, without tracing code); the untraced handler always runs, as the baseline. Each handler
+ * Variants: those of section 1, `wire-only` (bench/servers/wire-only.ts: what propagation puts on
+ * the wire, without tracing code) and `floor` (bench/servers/floor.ts: that, and a request's spans as
+ * fixed bytes posted to the collector); the untraced handler always runs, as the baseline. Each handler
  * is pinned to the first core, everything else to the other. Prints, per variant, req/s answered,
  * CPU µs per request and CPU µs added (medians over windows; added: of the differences within a window).
+ * `--cpu-prof=DIR` (Node): each handler writes a V8 CPU profile under DIR/<variant> as it stops; on a
+ * shared core a sample's time lands on whatever ran when the process was resumed, so profile handlers
+ * two at a time.
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
@@ -17,9 +21,9 @@ import { pinToCpus, startCollectorProcess, startScript, type BenchProcess } from
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { runtime: { type: 'string', default: 'node' }, rate: { type: 'string', default: '1200' }, windows: { type: 'string', default: '12' }, 'window-s': { type: 'string', default: '3' } },
+  options: { 'cpu-prof': { type: 'string' }, runtime: { type: 'string', default: 'node' }, rate: { type: 'string', default: '1200' }, windows: { type: 'string', default: '12' }, 'window-s': { type: 'string', default: '3' } },
 });
-const scripts: Record<string, [string, Record<string, string>]> = { ...SERVERS, 'wire-only': ['wire-only.ts', {}] };
+const scripts: Record<string, [string, Record<string, string>]> = { ...SERVERS, 'wire-only': ['wire-only.ts', {}], floor: ['floor.ts', {}] };
 const names = ['untraced', ...positionals.filter((name) => name !== 'untraced')];
 const unknown = names.filter((name) => !(name in scripts));
 if (unknown.length > 0) throw new Error(`unknown variants: ${unknown.join(', ')} (known: ${Object.keys(scripts).join(', ')})`);
@@ -43,7 +47,9 @@ try {
   const servers: Record<string, BenchProcess> = {};
   for (const name of names) {
     const [script, env] = scripts[name]!;
-    started.push((servers[name] = await startScript(name, script, { runtime, env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } })));
+    const profileDir = values['cpu-prof'];
+    const nodeFlags = profileDir && runtime === 'node' ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}/${name}`] : [];
+    started.push((servers[name] = await startScript(name, script, { runtime, nodeFlags, env: { DOWNSTREAM_URL: downstream.url, ZIPKIN_URL: collector.url, ...env } })));
   }
   const pinned =
     names.every((name) => pinToCpus(servers[name]!.process.pid!, '0')) &&
@@ -59,5 +65,6 @@ try {
     console.log(`${name.padEnd(16)} ${result.rps[name]!.toFixed(0).padStart(6)} req/s  ${result.cpuPerRequestUs[name]!.toFixed(1).padStart(6)} µs${added}`);
   }
 } finally {
-  await Promise.all(started.map((child) => child.stop()));
+  // Handlers first: a traced one flushes its spans to the collector as it stops (and writes its profile).
+  for (const child of started.reverse()) await child.stop();
 }
