@@ -16,7 +16,7 @@ import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { hostIPv4 } from '../lib/instance.ts';
+import { hostIPv4, hostIPv6 } from '../lib/instance.ts';
 import { startCollector } from '../tools/collector/index.ts';
 import { portVariable, ROOT, SERVICES } from '../tools/landscape.ts';
 import { canConnect, deleteQueue } from '../tools/rabbitmq.ts';
@@ -195,17 +195,20 @@ describe('npm start', () => {
     }
   });
 
-  it('on Deno with HOST=0.0.0.0, stops the services and the collector when tools/start.ts is killed', async () => {
+  it('on Deno with HOST=::, stops the services and the collector when tools/start.ts is killed', async () => {
     // imageservice on any free port: the banner's hints give the port it took.
-    const settings = await runSettings(AMQP_URL, { RUNTIME: 'deno', HOST: '0.0.0.0', IMAGESERVICE_PORT: '0' });
+    const settings = await runSettings(AMQP_URL, { RUNTIME: 'deno', HOST: '::', IMAGESERVICE_PORT: '0' });
     await startAndStop(settings, async (run, tree) => {
-      bannerSays(run, 'running on deno, listening on 0.0.0.0, every interface');
+      bannerSays(run, 'running on deno, listening on ::, every interface, IPv4 and IPv6');
       bannerSays(run, '(local collector)');
-      const imagePort = /^ {2}imageservice +http:\/\/[^:]+:(\d+)$/m.exec(ownLines(run).join('\n'))?.[1];
+      const imagePort = /^ {2}imageservice +http:\/\/(?:\[[^\]]+\]|[^:]+):(\d+)$/m.exec(ownLines(run).join('\n'))?.[1];
       assert.ok(imagePort && imagePort !== '0', 'the banner lists imageservice on the port it took');
       bannerSays(run, `IMAGESERVICE_PORT=${imagePort} `);
-      const external = hostIPv4();
-      if (external) assert.ok(await canConnect(external, settings.ports['ACCOUNTSERVICE_PORT']!), `reachable at ${external}`);
+      const port = settings.ports['ACCOUNTSERVICE_PORT']!;
+      // Dual stack: IPv4 and IPv6 reach the same socket.
+      for (const address of ['127.0.0.1', '::1', hostIPv4(), hostIPv6()]) {
+        if (address) assert.ok(await canConnect(address, port), `reachable at ${address}`);
+      }
       process.kill(pidOf(tree, 'tools/start.ts'), 'SIGKILL');
     });
   });
@@ -282,7 +285,7 @@ describe('npm start', () => {
     try {
       const run = npmStart({ ...settings.env, HOST: '192.0.2.1' }); // TEST-NET-1 (RFC 5737): no machine's address
       assert.equal(await run.exited, 1);
-      assert.deepEqual(ownLines(run), ['HOST 192.0.2.1 is no address of this machine (EADDRNOTAVAIL); set HOST to one of its addresses, 127.0.0.1 or 0.0.0.0']);
+      assert.deepEqual(ownLines(run), ['HOST 192.0.2.1 is no address of this machine (EADDRNOTAVAIL); set HOST to one of its addresses, 127.0.0.1, or :: for every interface']);
     } finally {
       rmSync(settings.dataDir, { recursive: true, force: true });
     }

@@ -1,4 +1,5 @@
 /** Who this process is, for `servedBy` fields and span endpoints. */
+import { isIP } from 'node:net';
 import os from 'node:os';
 
 /** The first non-internal IPv4 address of this host, if it has one. */
@@ -9,6 +10,59 @@ export function hostIPv4(): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * The first non-internal IPv6 address of this host that others can reach it at, if it has one:
+ * not link-local (fe80::/10, which means nothing without its interface).
+ */
+export function hostIPv6(): string | undefined {
+  for (const addresses of Object.values(os.networkInterfaces())) {
+    for (const address of addresses ?? []) {
+      if (address.family === 'IPv6' && !address.internal && !/^fe[89ab]/i.test(address.address)) return address.address;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * This instance's own address, in the field of a Zipkin v2 `Endpoint` its family takes (`ipv4` or
+ * `ipv6`; zipkin2-api.yaml, which asks for an IPv4-mapped IPv6 address in `ipv4`).
+ */
+export interface OwnAddress {
+  ipv4?: string;
+  ipv6?: string;
+  /** What was wrong with POD_IP, naming the fix, when it was set but is no IP address (the host's addresses are used then). */
+  problem?: string;
+}
+
+/**
+ * This instance's address: `podIp` (POD_IP, which the chart sets from the pod's `status.podIP`: the
+ * address the cluster reaches the pod at, in whichever family the cluster gives it first) when set,
+ * else the host's first non-internal IPv4 address and its first routable IPv6 address, each when
+ * it has one. A `podIp` that is no IP address is set aside with a `problem`.
+ */
+export function ownAddress(podIp: string | undefined): OwnAddress {
+  const given = podIp?.trim();
+  if (given) {
+    const family = isIP(given);
+    if (family === 4) return { ipv4: given };
+    if (family === 6) {
+      const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(given);
+      return mapped ? { ipv4: mapped[1] } : { ipv6: given.toLowerCase() };
+    }
+    const problem =
+      `POD_IP ${JSON.stringify(podIp)} is no IP address: set it from the pod's status.podIP ` +
+      `(env valueFrom.fieldRef.fieldPath), or leave it unset to use this host's own addresses`;
+    return { ...hostAddresses(), problem };
+  }
+  return hostAddresses();
+}
+
+function hostAddresses(): OwnAddress {
+  const ipv4 = hostIPv4();
+  const ipv6 = hostIPv6();
+  return { ...(ipv4 && { ipv4 }), ...(ipv6 && { ipv6 }) };
 }
 
 /** A name for the answering instance: the pod name in Kubernetes, the host name elsewhere. */

@@ -52,6 +52,16 @@ export interface RunningServer {
   /** The port actually bound (useful with port 0). */
   port: number;
   /**
+   * The address listened on: the hostname asked for, or `0.0.0.0` where `::` (every interface)
+   * found no IPv6 on this node (see `ipv6Unavailable`).
+   */
+  host: string;
+  /**
+   * Why `::` fell back to IPv4 only, as the system's error code (`EAFNOSUPPORT`: a kernel booted
+   * with IPv6 off); undefined when it did not.
+   */
+  ipv6Unavailable?: string;
+  /**
    * Stops accepting connections and resolves when requests in flight have been answered, each
    * answer sent whole before its connection closes, a request whose body is still arriving
    * included. On Deno, a request that comes meanwhile is answered 503.
@@ -99,8 +109,21 @@ export interface RefusedRequest {
   status: number;
 }
 
+/**
+ * The hostname that asks for every interface in every address family the node has: IPv6 and IPv4
+ * on one dual-stack socket (IPv4 arriving as IPv4-mapped IPv6 addresses), or IPv4 only (`0.0.0.0`)
+ * on a node without IPv6. `0.0.0.0` itself means IPv4 only, as it says.
+ */
+export const EVERY_INTERFACE = '::';
+
+/** What a node without IPv6 answers a socket of that family with: Linux booted with `ipv6.disable=1`. */
+const NO_IPV6 = 'EAFNOSUPPORT';
+
 export interface ListenOptions {
-  /** The address to listen on; loopback by default. */
+  /**
+   * The address to listen on, an IP address or a name resolving to one; loopback (`127.0.0.1`) by
+   * default. `::` (EVERY_INTERFACE): every interface, IPv4 and IPv6, whatever the node has.
+   */
   hostname?: string;
   /** Extra headers for the 400 answering a refused request, such as its `traceresponse`. */
   refusedHeaders?: (request: RefusedRequest) => Record<string, string>;
@@ -127,7 +150,14 @@ const bodyTimeout = (boundMs: number) => new HTTPException(408, { message: `requ
 
 /**
  * Serves `fetch` on `hostname:port` (port 0: any free one). Rejects when it cannot listen,
- * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`).
+ * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`,
+ * `EAFNOSUPPORT` for an IPv6 address on a node without IPv6).
+ *
+ * `::` serves IPv4 too on both runtimes, whatever the node's `net.ipv6.bindv6only` says: Node's
+ * libuv clears IPV6_V6ONLY on the socket, and on Deno, whose socket follows the sysctl, a second
+ * listener on `0.0.0.0` and the same port takes IPv4 where the first does not (where it does, that
+ * bind fails with EADDRINUSE and is dropped). On a node without IPv6 it listens on `0.0.0.0` instead
+ * and says so in `ipv6Unavailable`.
  */
 export async function listen(
   fetch: FetchHandler,
@@ -136,49 +166,75 @@ export async function listen(
 ): Promise<RunningServer> {
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
-    let server: DenoServer;
     // Requests whose handler has not returned. Deno's shutdown cuts the body of a request still being
     // read (an upload arriving when the stop begins), so close waits for these first, refusing new ones.
     let handling = 0;
     let handled: (() => void) | undefined;
     let closing = false;
     const arrivals = new Arrivals(requestTimeoutMs);
-    try {
-      server = deno.serve({ port, hostname, onListen: () => {} }, async (request) => {
-        const refused = refusedOnDeno(request) ?? (closing ? shuttingDown(request) : undefined);
-        if (refused) return refusal(refused, refusedHeaders);
-        request = withDotSegmentsResolved(request);
-        handling++;
+    const handler: FetchHandler = async (request) => {
+      const refused = refusedOnDeno(request) ?? (closing ? shuttingDown(request) : undefined);
+      if (refused) return refusal(refused, refusedHeaders);
+      request = withDotSegmentsResolved(request);
+      handling++;
+      try {
+        const bindings = new DenoBindings();
+        let response: Response;
         try {
-          const bindings = new DenoBindings();
-          let response: Response;
-          try {
-            // Only a request with a body is watched (Deno gives GET, HEAD and CONNECT none): the hot path pays nothing.
-            response = await fetch(request.body === null ? request : arrivals.watch(request), bindings);
-          } catch {
-            // What the app did not answer (its onError threw) is answered as on Node, where Deno's own
-            // answer is a plain text 500 and a line on standard error that is no JSON.
-            response = internalError();
-          }
-          response = response.type === 'error' ? internalError() : withoutInventedLength(request, response);
-          return bindings.answerHeaders ? withAnswerHeaders(response, bindings.answerHeaders) : response;
-        } finally {
-          if (--handling === 0) handled?.();
+          // Only a request with a body is watched (Deno gives GET, HEAD and CONNECT none): the hot path pays nothing.
+          response = await fetch(request.body === null ? request : arrivals.watch(request), bindings);
+        } catch {
+          // What the app did not answer (its onError threw) is answered as on Node, where Deno's own
+          // answer is a plain text 500 and a line on standard error that is no JSON.
+          response = internalError();
         }
-      });
+        response = response.type === 'error' ? internalError() : withoutInventedLength(request, response);
+        return bindings.answerHeaders ? withAnswerHeaders(response, bindings.answerHeaders) : response;
+      } finally {
+        if (--handling === 0) handled?.();
+      }
+    };
+    const serve = (on: string, onPort: number) => {
+      try {
+        return deno.serve({ port: onPort, hostname: on, onListen: () => {} }, handler);
+      } catch (error) {
+        // A host name that does not resolve comes as a plain Error; its message is all that tells.
+        const unresolved = error instanceof Error && error.message.startsWith('failed to lookup address');
+        const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : (DENO_ERROR_CODES[error.name] ?? (error as { code?: string }).code)) : undefined;
+        throw code ? Object.assign(error as Error, { code }) : error;
+      }
+    };
+    const servers: DenoServer[] = [];
+    let host = hostname;
+    let ipv6Unavailable: string | undefined;
+    try {
+      servers.push(serve(hostname, port));
     } catch (error) {
-      // A host name that does not resolve comes as a plain Error; its message is all that tells.
-      const unresolved = error instanceof Error && error.message.startsWith('failed to lookup address');
-      const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : DENO_ERROR_CODES[error.name]) : undefined;
-      throw code ? Object.assign(error as Error, { code }) : error;
+      if (hostname !== EVERY_INTERFACE || (error as { code?: string }).code !== NO_IPV6) throw error;
+      [host, ipv6Unavailable] = ['0.0.0.0', NO_IPV6];
+      servers.push(serve(host, port));
+    }
+    const bound = servers[0]!.addr.port;
+    if (host === EVERY_INTERFACE) {
+      // Deno's socket on :: takes IPv4 only where net.ipv6.bindv6only is 0 (Linux's default): elsewhere
+      // IPv4 needs a listener of its own, and only there can one bind the same port.
+      try {
+        servers.push(serve('0.0.0.0', bound));
+      } catch (error) {
+        // EADDRINUSE: the dual-stack socket holds the IPv4 port, as it should.
+        if ((error as { code?: string }).code !== 'EADDRINUSE') {
+          await Promise.all(servers.map((server) => server.shutdown()));
+          throw error;
+        }
+      }
     }
     const close = async () => {
       closing = true;
       if (handling > 0) await new Promise<void>((resolve) => (handled = resolve));
       arrivals.stop();
-      await server.shutdown();
+      await Promise.all(servers.map((server) => server.shutdown()));
     };
-    return { port: server.addr.port, close };
+    return { port: bound, host, ...(ipv6Unavailable && { ipv6Unavailable }), close };
   }
   const { getRequestListener, RequestError } = await import('@hono/node-server');
   const { createServer } = await import('node:http');
@@ -278,12 +334,16 @@ export async function listen(
   server.on('checkExpectation', (incoming: Incoming, outgoing: Outgoing) =>
     refuseOn(outgoing, refusedOf(incoming, `expectation ${JSON.stringify(incoming.headers.expect)} is not supported; only 100-continue is`, 417)),
   );
-  const { promise, resolve, reject } = withResolvers<number>();
-  server.once('error', reject);
-  server.listen(port, hostname, () => {
-    server.off('error', reject);
-    resolve((server.address() as import('node:net').AddressInfo).port);
-  });
+  const bind = (on: string) => {
+    const { promise, resolve, reject } = withResolvers<number>();
+    server.once('error', reject);
+    // ipv6Only false, libuv's default too: a socket on :: takes IPv4 whatever net.ipv6.bindv6only says.
+    server.listen({ port, host: on, ipv6Only: false }, () => {
+      server.off('error', reject);
+      resolve((server.address() as import('node:net').AddressInfo).port);
+    });
+    return promise;
+  };
   // The latest answer on each open connection. A stop ends each connection once that answer has been
   // handed to it, and end() sends what is buffered before closing: Node's own closeIdleConnections (which
   // http.Server's close() calls) destroys a connection whose answer is still being written to a slow client.
@@ -303,9 +363,17 @@ export async function listen(
     // A request on a connection kept open through the stop: that connection ends after its answer.
     if (stopping) outgoing.once('close', () => endWhenAnswered(incoming.socket));
   });
-  const bound = await promise;
+  let host = hostname;
+  let ipv6Unavailable: string | undefined;
+  const bound = await bind(hostname).catch((error: NodeJS.ErrnoException) => {
+    if (hostname !== EVERY_INTERFACE || error.code !== NO_IPV6) throw error;
+    [host, ipv6Unavailable] = ['0.0.0.0', NO_IPV6];
+    return bind(host);
+  });
   return {
     port: bound,
+    host,
+    ...(ipv6Unavailable && { ipv6Unavailable }),
     close: () =>
       new Promise<void>((done) => {
         stopping = true;

@@ -9,9 +9,9 @@ import { HTTPException } from 'hono/http-exception';
 import { accessLog, logRefusedRequest, MAX_PATH_LENGTH } from './access-log.ts';
 import { ConfigError, envReader, type EnvReader } from './config.ts';
 import { headRequests, isHead } from './head.ts';
-import { hostIPv4 } from './instance.ts';
+import { ownAddress, type OwnAddress } from './instance.ts';
 import { createLogger, isLogLevel, withoutPassword, type Logger } from './log.ts';
-import { listen, onTermination, type RunningServer } from './server.ts';
+import { EVERY_INTERFACE, listen, onTermination, type RunningServer } from './server.ts';
 import { createZipkinExporter } from './tracing/exporter.ts';
 import { traceRefusedRequest, tracingMiddleware, type TracingVariables } from './tracing/middleware.ts';
 import { Tracing } from './tracing/tracer.ts';
@@ -43,6 +43,8 @@ export interface ServiceContext {
   env: EnvReader;
   log: Logger;
   tracing: Tracing;
+  /** This instance's own address (POD_IP, else the host's), as its spans carry it. */
+  address: OwnAddress;
 }
 
 export interface ServiceDefinition {
@@ -60,6 +62,11 @@ export interface AppOptions {
    * (health reports DOWN) and `/testability/failing/:state` (every other route answers 503).
    */
   testability?: boolean;
+  /**
+   * Settings that are wrong but that the service serves despite (each naming the fix): `/health`
+   * reports DOWN with them, `/health/ready` does not, as restarting or unlisting the pod mends nothing.
+   */
+  misconfigured?: string[];
 }
 
 /** The methods a route of `app` answers at `path`, HEAD wherever GET is: an `Allow` field's list (RFC 9110 §10.2.1). */
@@ -72,7 +79,7 @@ function allowedMethods(app: ServiceApp, path: string): string[] {
 const ROUTED_METHODS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /** A fetch-ready app with the shared middleware, `/health` and JSON errors. */
-export function createServiceApp({ tracing, log, parts, testability = false }: AppOptions) {
+export function createServiceApp({ tracing, log, parts, testability = false, misconfigured = [] }: AppOptions) {
   const app: ServiceApp = new Hono<ServiceEnv>();
   const state = { stopping: false, forcedDown: false, failing: false, lastRequestAt: 0 };
 
@@ -86,10 +93,13 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
   // Before the health routes: a HEAD of those gets its content-length too.
   app.use(headRequests());
 
-  const problems = (names?: string[]) => {
+  // `ready`: only what keeps requests from being answered (the readiness checks; no misconfiguration).
+  const problems = (ready: boolean) => {
+    const names = ready ? parts.readiness : undefined;
     const found: string[] = [];
     if (state.stopping) found.push('shutting down');
     if (state.forcedDown) found.push('set unhealthy through the testability switch');
+    if (!ready) for (const problem of misconfigured) found.push(`configuration: ${problem}`);
     for (const [name, check] of Object.entries(parts.checks ?? {})) {
       if (names && !names.includes(name)) continue;
       const problem = check();
@@ -103,9 +113,9 @@ export function createServiceApp({ tracing, log, parts, testability = false }: A
       : c.json({ status: 'UP', ...(details && { details }) });
 
   // Everything this service depends on, for people and monitoring.
-  app.get('/health', (c) => report(c, problems(), parts.details?.()));
+  app.get('/health', (c) => report(c, problems(false), parts.details?.()));
   // For a load balancer: can requests be answered now?
-  app.get('/health/ready', (c) => report(c, problems(parts.readiness)));
+  app.get('/health/ready', (c) => report(c, problems(true)));
   // For a supervisor: is the process serving at all? Dependencies are not its concern: restarting cannot mend them.
   app.get('/health/live', (c) => c.json({ status: 'UP' }));
   // The health routes are registered before the tracing middleware and the access log, so probes
@@ -188,10 +198,14 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     const shutdownTimeoutMs = env.milliseconds('SHUTDOWN_TIMEOUT_MS', 10_000);
     const exportIntervalMs = env.milliseconds('ZIPKIN_EXPORT_INTERVAL_MS', 1000, { min: 10, max: 60_000 });
     const exporter = createZipkinExporter({ url: zipkinUrl, log, intervalMs: exportIntervalMs });
-    const tracing = new Tracing({ serviceName: definition.name, exporter, sampleRate, ipv4: hostIPv4() });
+    // A wrong POD_IP costs the spans their address only: said once here and in /health, never a stop.
+    const { problem: addressProblem, ...address } = ownAddress(process.env['POD_IP']);
+    if (addressProblem) bootLog.error('bad configuration', { variable: 'POD_IP', error: addressProblem });
+    const tracing = new Tracing({ serviceName: definition.name, exporter, sampleRate, ...address });
 
-    const parts = await definition.setup({ env, log, tracing });
-    const { app, state } = createServiceApp({ tracing, log, parts, testability });
+    const parts = await definition.setup({ env, log, tracing, address });
+    const misconfigured = addressProblem ? [addressProblem] : [];
+    const { app, state } = createServiceApp({ tracing, log, parts, testability, misconfigured });
     const server = await listen(app.fetch, port, {
       hostname: host,
       refusedHeaders: (request) => {
@@ -202,8 +216,16 @@ export async function runService(definition: ServiceDefinition): Promise<Running
     }).catch((error: unknown) => {
       throw listenConfigError(error, host, port) ?? error;
     });
+    if (server.ipv6Unavailable) {
+      bootLog.warn('no IPv6 on this node: listening on IPv4 only', {
+        host: server.host,
+        requested: host,
+        error: server.ipv6Unavailable,
+        fix: 'none needed on an IPv4-only node; where IPv6 is wanted, boot the node with it (not ipv6.disable=1)',
+      });
+    }
     // Written whatever LOG_LEVEL says: it announces the address, and launchers (npm start, the tests) wait for it.
-    bootLog.info('listening', { host, port: server.port, zipkin: withoutPassword(zipkinUrl), sampleRate, testability });
+    bootLog.info('listening', { host: server.host, port: server.port, zipkin: withoutPassword(zipkinUrl), sampleRate, testability, ...address });
 
     onTermination(async (cause) => {
       log.info('stopping', { cause });
@@ -250,10 +272,15 @@ function listenConfigError(error: unknown, host: string, port: number): ConfigEr
       return new ConfigError('PORT', `${where} is already in use: stop what listens there, or set PORT to a free port (0: any)`);
     case 'EACCES':
       return new ConfigError('PORT', `not permitted to listen on ${where}: choose a PORT above 1023, or grant the permission`);
+    case 'EAFNOSUPPORT':
+      return new ConfigError('HOST', `${JSON.stringify(host)} is an IPv6 address and this machine has no IPv6: use 127.0.0.1 (this machine only) or ${EVERY_INTERFACE} (every interface, IPv4 only where there is no IPv6)`);
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
-      return new ConfigError('HOST', `${JSON.stringify(host)} is not an address of this machine: use 127.0.0.1 (this machine only) or 0.0.0.0 (every interface)`);
+      return new ConfigError(
+        'HOST',
+        `${JSON.stringify(host)} is not an address of this machine: use 127.0.0.1 or ::1 (this machine only), or ${EVERY_INTERFACE} (every interface, IPv4 and IPv6; 0.0.0.0 is IPv4 only)`,
+      );
     default:
       return undefined;
   }

@@ -47,6 +47,11 @@ export interface LandscapeOptions {
   onLog?: (service: ServiceName, line: string) => void;
   /** How long a service may take to report it is listening. */
   startTimeoutMs?: number;
+  /**
+   * A command the service's own command line is handed to as arguments, to run it in other
+   * conditions: `[deno, run, …, tools/without-ipv6.ts]` runs it as on a node without IPv6.
+   */
+  launcher?: string[];
 }
 
 export interface RunningService {
@@ -78,9 +83,10 @@ export function serviceCommand(runtime: Runtime, name: ServiceName): [string, st
 export async function startService(
   name: ServiceName,
   env: Record<string, string>,
-  { runtime = 'node', onLog, startTimeoutMs = 30_000 }: Pick<LandscapeOptions, 'runtime' | 'onLog' | 'startTimeoutMs'> = {},
+  { runtime = 'node', onLog, startTimeoutMs = 30_000, launcher = [] }: Pick<LandscapeOptions, 'runtime' | 'onLog' | 'startTimeoutMs' | 'launcher'> = {},
 ): Promise<RunningService> {
-  const [command, args] = serviceCommand(runtime, name);
+  const [own, ownArgs] = serviceCommand(runtime, name);
+  const [command, ...args] = [...launcher, own, ...ownArgs] as [string, ...string[]];
   // Standard input is a pipe the service watches: when this process ends, however it ends
   // (SIGKILL included), the pipe closes and the service stops gracefully.
   const child = spawn(command, args, {

@@ -112,8 +112,8 @@ async function checkServicePorts(host: string, ports: Record<ServiceName, number
   for (const name of SERVICES) {
     const problem = await listenProblem(ports[name], host);
     if (!problem) continue;
-    if (problem === 'EADDRNOTAVAIL' || problem === 'ENOTFOUND') {
-      throw new Error(`HOST ${host} is no address of this machine (${problem}); set HOST to one of its addresses, 127.0.0.1 or 0.0.0.0`);
+    if (problem === 'EADDRNOTAVAIL' || problem === 'ENOTFOUND' || problem === 'EAFNOSUPPORT') {
+      throw new Error(`HOST ${host} is no address of this machine (${problem}); set HOST to one of its addresses, 127.0.0.1, or :: for every interface`);
     }
     denied ||= problem !== 'EADDRINUSE';
     taken.push(`${ports[name]} (${name}: ${portVariable(name)})`);
@@ -179,7 +179,12 @@ async function answersZipkinApi(url: string): Promise<boolean> {
 
 function printBanner(runtime: Runtime, { services }: Landscape, zipkin: { url: string; note: string }, broker: EnsuredBroker): void {
   const host = services.accountservice.host;
-  const where = host === '0.0.0.0' || host === '::' ? `${host}, every interface` : `${host}, this machine only; HOST=0.0.0.0 for every interface`;
+  const where =
+    host === '::'
+      ? '::, every interface, IPv4 and IPv6'
+      : host === '0.0.0.0'
+        ? `0.0.0.0, every interface, IPv4 only${process.env['HOST'] === '::' ? ' (this machine has no IPv6)' : '; HOST=:: for IPv6 too'}`
+        : `${host}, this machine only; HOST=:: for every interface`;
   const rows = BANNER_ORDER.map((name) => `  ${name.padEnd(15)} ${services[name].url}`).join('\n');
   // The tools read the same settings: a moved port or a Zipkin found elsewhere goes into the hints,
   // with the port taken where the setting was 0 (any free one).

@@ -51,7 +51,8 @@ function ephemeralRangeStart(): number {
 
 /**
  * Why `port` on `host` cannot be listened on now: the error code (`EADDRINUSE`, `EACCES`,
- * `EADDRNOTAVAIL`), or undefined when it is free.
+ * `EADDRNOTAVAIL`), or undefined when it is free. `::` is asked of `0.0.0.0` where the machine has
+ * no IPv6 (EAFNOSUPPORT), as the services listen there then (lib/server.ts).
  */
 export async function listenProblem(port: number, host = '127.0.0.1'): Promise<string | undefined> {
   const server = createServer();
@@ -60,5 +61,6 @@ export async function listenProblem(port: number, host = '127.0.0.1'): Promise<s
     server.listen({ port, host, exclusive: true }, () => resolve(undefined));
   });
   if (!problem) await new Promise((resolve) => server.close(resolve));
+  if (problem === 'EAFNOSUPPORT' && host === '::') return listenProblem(port, '0.0.0.0');
   return problem;
 }

@@ -6,6 +6,7 @@ import { after, describe, it } from 'node:test';
 import { serve } from '@hono/node-server';
 import zipkin from 'zipkin';
 import { createCollectorApp, type CollectorAppOptions, type CollectorLogEvent } from '../../tools/collector/index.ts';
+import { createSpanListValidator } from '../../tools/collector/span-validator.ts';
 import { createLogger } from '../log.ts';
 import { createZipkinExporter, encodeBatch, retryAfterMs, verdictOf, type ZipkinExporterOptions } from './exporter.ts';
 import type { Endpoint, ZipkinSpan } from './model.ts';
@@ -234,6 +235,21 @@ describe('encodeBatch', () => {
     assert.deepEqual(first?.localEndpoint, { serviceName: 'accountservice', ipv4: '10.0.0.1' });
     assert.deepEqual(first?.remoteEndpoint, { serviceName: 'quotes-service' });
     assert.ok(!('tags' in (JSON.parse(encodeBatch([finished[3]!])) as object[])[0]!), 'no empty tags');
+  });
+
+  it('encodes an IPv6 local endpoint as the Zipkin v2 API has it, checked against the spec', () => {
+    const finished: ZipkinSpan[] = [];
+    const logSpan = (span: ZipkinSpan) => finished.push(span);
+    new Tracing({ serviceName: 'quotes-service', exporter: { logSpan }, ipv6: '2001:db8::c001' }).rootSpan('get /api/quote').finish();
+    new Tracing({ serviceName: 'quotes-service', exporter: { logSpan }, ipv4: '10.1.2.3', ipv6: 'fd00::3' }).rootSpan('get /api/quote').finish();
+    const text = encodeBatch(finished);
+    assert.ok(text.includes('"localEndpoint":{"serviceName":"quotes-service","ipv6":"2001:db8::c001"}'), text);
+    assert.ok(text.includes('"localEndpoint":{"serviceName":"quotes-service","ipv4":"10.1.2.3","ipv6":"fd00::3"}'), text);
+    const validation = createSpanListValidator()(JSON.parse(text));
+    assert.equal(validation.valid, true, JSON.stringify(validation));
+    // The validator does check the field's format: an IPv6 address in ipv4 is refused.
+    const misplaced = JSON.parse(text.replace('"ipv6":"2001:db8::c001"', '"ipv4":"2001:db8::c001"')) as unknown;
+    assert.equal(createSpanListValidator()(misplaced).valid, false);
   });
 });
 

@@ -11,7 +11,10 @@ export type SpanKind = 'SERVER' | 'CLIENT' | 'PRODUCER' | 'CONSUMER';
 export interface Endpoint {
   /** Lower case (Zipkin's convention). */
   readonly serviceName?: string;
+  /** Dotted quad (zipkin2-api.yaml: `format: ipv4`), also for an IPv4-mapped IPv6 address. */
   readonly ipv4?: string;
+  /** RFC 5952 text (zipkin2-api.yaml: `format: ipv6`). */
+  readonly ipv6?: string;
   readonly port?: number;
 }
 

@@ -69,10 +69,20 @@ describe('Tracing', () => {
     assert.equal(debug.shared, true, 'a debug caller records its half');
   });
 
+  it("puts this instance's IPv6 address in the local endpoint's ipv6 field, beside or without ipv4", () => {
+    const { spans, exporter } = capture();
+    new Tracing({ serviceName: 'svc', exporter, ipv6: '2001:db8::7' }).rootSpan('v6').finish();
+    new Tracing({ serviceName: 'svc', exporter, ipv4: '10.0.0.7', ipv6: '2001:db8::7' }).rootSpan('both').finish();
+    new Tracing({ serviceName: '', exporter, ipv6: 'fd00::1' }).rootSpan('nameless').finish();
+    assert.deepEqual(spans[0].localEndpoint, { serviceName: 'svc', ipv6: '2001:db8::7' });
+    assert.deepEqual(spans[1].localEndpoint, { serviceName: 'svc', ipv4: '10.0.0.7', ipv6: '2001:db8::7' });
+    assert.deepEqual(spans[2].localEndpoint, { ipv6: 'fd00::1' });
+  });
+
   it('makes one remote endpoint per service, shared by its spans, and none for no name', () => {
     const tracing = new Tracing({ serviceName: 'svc', exporter: createMemoryExporter() });
     const quotes = tracing.remoteEndpoint('Quotes-Service');
-    assert.deepEqual(quotes, { serviceName: 'quotes-service', ipv4: undefined });
+    assert.deepEqual(quotes, { serviceName: 'quotes-service' });
     assert.equal(tracing.remoteEndpoint('Quotes-Service'), quotes, 'the same object');
     assert.ok(Object.isFrozen(quotes));
     assert.equal(tracing.remoteEndpoint(''), undefined);

@@ -14,8 +14,10 @@ export interface TracerOptions {
   exporter: SpanLogger & { flush?: () => Promise<void> };
   /** Fraction of new traces recorded, 0..1. Incoming decisions are always honoured. */
   sampleRate?: number;
-  /** This host's IPv4 address, for the spans' local endpoint. */
+  /** This instance's IPv4 address (dotted quad), for the spans' local endpoint. */
   ipv4?: string;
+  /** This instance's IPv6 address, for the spans' local endpoint (beside or instead of `ipv4`). */
+  ipv6?: string;
 }
 
 /** How a span relates to the context it continues. */
@@ -32,9 +34,9 @@ export class Tracing implements SpanSink {
   readonly #exporter: TracerOptions['exporter'];
   readonly #sample: (traceId: string) => boolean;
 
-  constructor({ serviceName, exporter, sampleRate = 1, ipv4 }: TracerOptions) {
+  constructor({ serviceName, exporter, sampleRate = 1, ipv4, ipv6 }: TracerOptions) {
     this.serviceName = serviceName;
-    this.localEndpoint = endpoint(serviceName, ipv4);
+    this.localEndpoint = endpoint(serviceName, ipv4, ipv6);
     this.#exporter = exporter;
     this.#sample = traceIdRatio(sampleRate);
   }
@@ -105,10 +107,13 @@ export class Tracing implements SpanSink {
   }
 }
 
-/** An endpoint as Zipkin wants it (service name lower case), or none when there is nothing to say. */
-function endpoint(serviceName: string, ipv4?: string): Endpoint | undefined {
-  if (!serviceName && !ipv4) return undefined;
-  return Object.freeze({ serviceName: serviceName ? serviceName.toLowerCase() : undefined, ipv4 });
+/**
+ * An endpoint as Zipkin wants it (service name lower case), or none when there is nothing to say.
+ * Only the fields known are present, in the order the encoders write them.
+ */
+function endpoint(serviceName: string, ipv4?: string, ipv6?: string): Endpoint | undefined {
+  if (!serviceName && !ipv4 && !ipv6) return undefined;
+  return Object.freeze({ ...(serviceName && { serviceName: serviceName.toLowerCase() }), ...(ipv4 && { ipv4 }), ...(ipv6 && { ipv6 }) });
 }
 
 /**

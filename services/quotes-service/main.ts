@@ -1,14 +1,15 @@
 /** quotes-service: a quote per request; `strength` burns CPU to make latency visible. */
 import { headAnswer, isHead } from '../../lib/head.ts';
-import { hostIPv4, instanceName } from '../../lib/instance.ts';
+import { instanceName } from '../../lib/instance.ts';
 import { runService } from '../../lib/service.ts';
 import { burnCpu, parseStrength, pickQuote } from './quotes.ts';
 
 await runService({
   name: 'quotes-service',
   defaultPort: 8080,
-  setup: () => {
-    const address = hostIPv4() ?? instanceName();
+  setup: ({ address: own }) => {
+    // The address its spans carry: the pod's (either family), else the host's.
+    const address = own.ipv4 ?? own.ipv6 ?? instanceName();
     return {
       routes(app) {
         app.get('/api/quote', (c) => {
