@@ -23,8 +23,10 @@ COPY package.json deno.json ./
 # the chart runs production pods on a read-only root file system.
 COPY --chown=1993:1993 lib ./lib
 USER 1993:1993
-# Every interface of the pod, not only its loopback.
-ENV HOST=0.0.0.0
+# Every interface of the pod, not only its loopback, in both address families: a dual-stack
+# socket on an IPv6-only, dual-stack or IPv4-only cluster alike, and 0.0.0.0 on a node booted
+# without IPv6 (the service says so in one log line).
+ENV HOST=::
 
 # Permissions: network, environment, host name and addresses (sys), reading the app.
 # --cached-only: everything is in the image, nothing is fetched at start. tini, the base

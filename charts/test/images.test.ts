@@ -67,7 +67,7 @@ for (const service of OUR_SERVICES) {
       const port = environment(manifests, container).PORT;
       assert.deepEqual(image.expose, [port]);
       assert.equal(image.env.PORT, port);
-      assert.equal(image.env.HOST, '0.0.0.0', 'reachable by the probes and Services, not only on loopback');
+      assert.equal(image.env.HOST, '::', 'reachable by the probes and Services in either address family, not only on loopback');
     });
 
     test('writes and loads a native addon only where the chart mounts its data volume', () => {

@@ -3,6 +3,12 @@
 {{- $root := index . 0 -}}
 - name: PORT
   value: {{ (index $root.Values.services (index . 1)).port | quote }}
+{{- /* The pod's own address for its spans (localEndpoint.ipv4 or .ipv6, by its family), where the
+container sees only the node-facing interface of the cluster's first family. */}}
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
 {{ include "landscape.env.zipkinUrl" $root }}
 - name: TRACING_SAMPLE_RATE
   value: {{ include "landscape.sampleRate" $root | quote }}

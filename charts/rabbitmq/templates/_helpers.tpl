@@ -46,3 +46,19 @@ fails, asking to quote it. */}}
 {{- $value -}}
 {{- end -}}
 {{- end }}
+
+{{/*
+rabbitmq-env.conf: sourced by rabbitmq-server and by the CLI tools (the liveness probe's
+rabbitmq-diagnostics), both of which read RABBITMQ_CONF_ENV_FILE. Erlang distribution, which the
+CLI tools reach the node by, speaks IPv4 unless told otherwise: in a pod whose address is IPv6
+(POD_IP, from status.podIP) the node's host name resolves to that address only, so there both
+sides speak inet6_tcp. AMQP needs nothing: RabbitMQ listens on IPv6 and IPv4 where the pod has them.
+*/}}
+{{- define "rabbitmq.envConf" -}}
+case "${POD_IP:-}" in
+  *:*)
+    RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="${RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS:-} -proto_dist inet6_tcp"
+    RABBITMQ_CTL_ERL_ARGS="${RABBITMQ_CTL_ERL_ARGS:-} -proto_dist inet6_tcp"
+    ;;
+esac
+{{- end }}
