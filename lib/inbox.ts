@@ -67,6 +67,7 @@ export class Inbox {
             void this.#ids.remove(oldId);
           }
         }),
+        this.#store,
       );
     } finally {
       this.#claimed.delete(messageId);

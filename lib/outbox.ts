@@ -61,6 +61,7 @@ interface Waiting {
  * await outbox.enqueue({ accountId }, serverSpan, { window: Promise.allSettled(downstreamCalls) });
  */
 export class Outbox {
+  readonly #store: Store;
   readonly #entries: Table<Entry, number>;
   readonly #nextKey: () => number;
   readonly #broker: Broker;
@@ -83,6 +84,7 @@ export class Outbox {
   #closed = false;
 
   constructor({ store, broker, queue, log, backoff = {} }: OutboxOptions) {
+    this.#store = store;
     this.#entries = openTable<Entry, number>(store, 'outbox');
     this.#nextKey = sequenceKeys(this.#entries);
     this.#broker = broker;
@@ -118,7 +120,7 @@ export class Outbox {
     this.#waiting.set(messageId, { span, confirmed });
     const entry: Entry = { body, messageId, headers, traceId: span.traceId, spanId: span.spanId, enqueuedAt: Date.now() };
     try {
-      await committed(this.#entries.put(this.#nextKey(), entry));
+      await committed(this.#entries.put(this.#nextKey(), entry), this.#store);
     } catch (error) {
       this.#waiting.delete(messageId);
       span.fail(error);
@@ -171,7 +173,7 @@ export class Outbox {
       }
       this.#published(entry);
       try {
-        await committed(this.#entries.remove(next.key));
+        await committed(this.#entries.remove(next.key), this.#store);
       } catch (error) {
         // Still on disk: it goes out again, and the consumer's inbox drops the duplicate.
         return this.#failed(entry, error);

@@ -274,6 +274,35 @@ try {
     return `services/accountservice/main.ts synced → Deno restarted it; seeded accounts kept (added 0); stopped (service) then ended after its ${account!.gracePeriodSeconds} s grace period`;
   });
 
+  await step("an arbitrary user in group 0 (OpenShift's restricted SCC), and a data volume of another user", async () => {
+    const claim = { services: { accountservice: { data: { existingClaim: 'account-data' } } } };
+    // What the SCC's admission writes into the pod: a user from the namespace's range, group 0, its fsGroup.
+    const assigned = broken(run.render(claim), 'Deployment', 'accountservice', (spec) =>
+      Object.assign(spec.securityContext, { runAsUser: 1000680000, runAsGroup: 0, fsGroup: 1000680000 }),
+    );
+    const [arbitrary] = await run.plan(assigned, ['accountservice']);
+    await run.startPods([arbitrary!]);
+    const answered = await fetch(`http://${arbitrary!.ip}:6767/accounts/10000`);
+    assert.equal(answered.status, 200, await answered.clone().text());
+    const stopped = await run.kubelet.stop(arbitrary!.pod);
+    assert.equal(stopped.exitCode, 0, stopped.log);
+    // The same claim, now owned by another user, mounted without an fsGroup: one line says what to do.
+    const foreign = broken(run.render(claim), 'Deployment', 'accountservice', (spec) => delete spec.securityContext.fsGroup);
+    const [refused] = await run.plan(foreign, ['accountservice']);
+    for (const dir of refused!.volumeDirs.filter((d) => d.path.includes('/claims/'))) Object.assign(dir, { uid: 4242, gid: 4242, mode: 0o755 });
+    let caught = '';
+    try {
+      caught = await mustFail(() => run.startPods([refused!], 60_000), /exited with code 1/);
+      const line = (await run.kubelet.logs(refused!.pod)).split('\n').find((l) => l.includes('"bad configuration"')) ?? '';
+      const logged = JSON.parse(line) as { variable: string; error: string };
+      assert.equal(logged.variable, 'DATA_DIR');
+      assert.match(logged.error, /owned by uid 4242 gid 4242 with mode 755, this process runs as uid 1993 in groups 1993.*securityContext\.fsGroup/);
+    } finally {
+      await run.kubelet.stop(refused!.pod).catch(() => undefined);
+    }
+    return `uid 1000680000 gid 0: ready, account 200, stopped 0; a claim of uid 4242 without fsGroup: ${caught}, its line names the owner and fsGroup`;
+  });
+
   await step('deliberate breaks are caught', async () => {
     const caught: string[] = [];
     // A Dockerfile that leaves out a permission the service needs.

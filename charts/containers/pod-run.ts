@@ -52,6 +52,8 @@ export interface RunContext {
 export interface VolumeDir {
   path: string;
   mode: number;
+  /** Its owner, root unless said: a volume another pod's user wrote, for the check. */
+  uid?: number;
   gid?: number;
   files?: Record<string, string>;
 }
@@ -364,7 +366,7 @@ export function podRun(pod: Pod, ctx: RunContext): PodRun {
 export function makeVolumeDirs(dirs: VolumeDir[]): void {
   for (const dir of dirs) {
     mkdirSync(dir.path, { recursive: true });
-    if (dir.gid !== undefined) chownSync(dir.path, 0, dir.gid);
+    if (dir.uid !== undefined || dir.gid !== undefined) chownSync(dir.path, dir.uid ?? 0, dir.gid ?? 0);
     chmodSync(dir.path, dir.mode);
     for (const [file, content] of Object.entries(dir.files ?? {})) writeFileSync(join(dir.path, file), content, { mode: 0o644 });
   }

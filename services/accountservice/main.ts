@@ -9,7 +9,7 @@ import type { Logger } from '../../lib/log.ts';
 import { Broker, queueFromEnv } from '../../lib/messaging.ts';
 import { Outbox } from '../../lib/outbox.ts';
 import { runService, type ServiceApp } from '../../lib/service.ts';
-import { openStore, storeProblem } from '../../lib/storage.ts';
+import { openStore, storeProblem, storeWriteProblem } from '../../lib/storage.ts';
 import type { Span } from '../../lib/tracing/span.ts';
 import {
   AccountStore,
@@ -37,7 +37,7 @@ await runService({
     // The CPU work each quote asks of quotes-service (4, the original's, is ~0.4 ms; it accepts up to 1000).
     const quoteStrength = env.integer('QUOTE_STRENGTH', 4, { min: 0, max: 1000 });
 
-    const store = openStore(dataDir, 'DATA_DIR');
+    const store = openStore(dataDir, 'DATA_DIR', log);
     const accounts = new AccountStore(store);
     const added = await accounts.seed();
     log.info('accounts ready', { dataDir, added });
@@ -105,6 +105,7 @@ await runService({
       routes,
       checks: {
         lmdb: () => storeProblem(store),
+        lmdbWrites: () => storeWriteProblem(store),
         broker: () => broker.problem,
       },
       // Accounts are answered while the broker is away: notifications wait in the outbox.

@@ -2,7 +2,7 @@
 import { Inbox } from '../../lib/inbox.ts';
 import { Broker, queueFromEnv } from '../../lib/messaging.ts';
 import { runService } from '../../lib/service.ts';
-import { openStore, storeProblem } from '../../lib/storage.ts';
+import { openStore, storeProblem, storeWriteProblem } from '../../lib/storage.ts';
 import { handleVipNotification } from './notifications.ts';
 
 await runService({
@@ -14,7 +14,7 @@ await runService({
     const dataDir = env.string('DATA_DIR', '.data/vipservice');
 
     // The ids of handled notifications outlive this process: a redelivery after a restart is recognised.
-    const store = openStore(dataDir, 'DATA_DIR');
+    const store = openStore(dataDir, 'DATA_DIR', log);
     const inbox = new Inbox({ store });
     log.info('inbox ready', { dataDir, remembered: inbox.size });
     const broker = new Broker({
@@ -28,6 +28,7 @@ await runService({
       routes() {},
       checks: {
         lmdb: () => storeProblem(store),
+        lmdbWrites: () => storeWriteProblem(store),
         broker: () => broker.problem,
       },
       close: async () => {
