@@ -52,3 +52,27 @@ export async function serve(fetch: FetchHandler, beforeExit?: () => Promise<void
     process.exit(0);
   });
 }
+
+/**
+ * Propagation's bytes without tracing code, for wire-only.ts and floor.ts: a fixed `traceresponse`
+ * for Node's response, and the five trace headers (B3 multi and `traceparent`) with `accept` for the
+ * call, `sampled` as the caller's decision.
+ */
+export function fixedPropagation(sampled: '0' | '1'): { traceId: string; traceresponse: string; headers: Record<string, string> } {
+  const traceId = '0af7651916cd43dd8448eb211c80319c';
+  const traceresponse = `00-${traceId}-b7ad6b7169203331-0${sampled}`;
+  const headers = {
+    accept: 'application/json',
+    'x-b3-traceid': traceId,
+    'x-b3-spanid': 'b7ad6b7169203331',
+    'x-b3-parentspanid': '00f067aa0ba902b7',
+    'x-b3-sampled': sampled,
+    traceparent: traceresponse,
+  };
+  return { traceId, traceresponse, headers };
+}
+
+/** Sets `traceresponse` on Node's response, as lib/tracing's middleware does (nothing on Deno). */
+export function setTraceresponse(env: unknown, traceresponse: string): void {
+  (env as { outgoing?: { setHeader(name: string, value: string): unknown } }).outgoing?.setHeader('traceresponse', traceresponse);
+}

@@ -7,19 +7,10 @@
  */
 import { Hono } from 'hono';
 import { createHttpTransport } from '../../lib/http-transport.ts';
-import { callDownstream, downstreamUrl, findAccount, serve, zipkinUrl } from './common.ts';
+import { callDownstream, downstreamUrl, findAccount, fixedPropagation, serve, setTraceresponse, zipkinUrl } from './common.ts';
 
 const target = downstreamUrl();
-const traceId = '0af7651916cd43dd8448eb211c80319c';
-const traceresponse = `00-${traceId}-b7ad6b7169203331-00`;
-const headers = {
-  accept: 'application/json',
-  'x-b3-traceid': traceId,
-  'x-b3-spanid': 'b7ad6b7169203331',
-  'x-b3-parentspanid': '00f067aa0ba902b7',
-  'x-b3-sampled': '1',
-  traceparent: traceresponse,
-};
+const { traceId, traceresponse, headers } = fixedPropagation('1');
 const endpoint = '{"serviceName":"bench-ours","ipv4":"127.0.0.1"}';
 const t = 1_765_000_000_000_000;
 // One request's spans as the exporter writes them for ours.ts (SERVER, queryaccount, CLIENT): 1 KB.
@@ -47,7 +38,7 @@ setInterval(post, 1000).unref();
 
 const app = new Hono();
 app.use(async (c, next) => {
-  (c.env as { outgoing?: { setHeader(name: string, value: string): unknown } }).outgoing?.setHeader('traceresponse', traceresponse);
+  setTraceresponse(c.env, traceresponse);
   await next();
   if (batch.push(spansOfARequest) === REQUESTS_PER_BATCH) post();
 });

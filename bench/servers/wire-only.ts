@@ -4,22 +4,13 @@
  * headers on the call. What the 0 %-sampled handler costs beyond it is tracing's own work.
  */
 import { Hono } from 'hono';
-import { callDownstream, downstreamUrl, findAccount, serve } from './common.ts';
+import { callDownstream, downstreamUrl, findAccount, fixedPropagation, serve, setTraceresponse } from './common.ts';
 
 const target = downstreamUrl();
-const traceId = '0af7651916cd43dd8448eb211c80319c';
-const traceresponse = `00-${traceId}-b7ad6b7169203331-00`;
-const headers = {
-  accept: 'application/json',
-  'x-b3-traceid': traceId,
-  'x-b3-spanid': 'b7ad6b7169203331',
-  'x-b3-parentspanid': '00f067aa0ba902b7',
-  'x-b3-sampled': '0',
-  traceparent: traceresponse,
-};
+const { traceresponse, headers } = fixedPropagation('0');
 const app = new Hono();
 app.use(async (c, next) => {
-  (c.env as { outgoing?: { setHeader(name: string, value: string): unknown } }).outgoing?.setHeader('traceresponse', traceresponse);
+  setTraceresponse(c.env, traceresponse);
   await next();
 });
 app.get('/accounts/:accountId', async (c) => {
