@@ -206,6 +206,61 @@ describe('Outbox', () => {
     assert.equal(result.failed[0].tags.error, result.failure);
   });
 
+  it('a message the store will not take (a full volume) goes straight to the queue while the broker takes messages, the span saying so', async () => {
+    // As above, under `ulimit -f`: another table fills the file first, so the outbox's commit fails.
+    const q = testQueue('outbox-unstored');
+    queues.push(q);
+    const script = `
+      import { Broker } from './lib/messaging.ts';
+      import { observed } from './lib/messaging.testing.ts';
+      import { Outbox } from './lib/outbox.ts';
+      import { committed, openStore, openTable, storeWriteProblem } from './lib/storage.ts';
+      import { until } from './tools/wait.ts';
+      const [dir, url, q] = process.argv.slice(-3);
+      const seen = observed('accountservice');
+      const store = openStore(dir, 'DATA_DIR', seen.log);
+      const filler = openTable(store, 'filler');
+      for (let i = 0; ; i++) {
+        try {
+          await committed(filler.put(i, 'x'.repeat(1000)), store);
+        } catch {
+          break;
+        }
+      }
+      const broker = new Broker({ url, log: seen.log, tracing: seen.tracing, publishesTo: [q] });
+      const outbox = new Outbox({ store, broker, queue: q, log: seen.log });
+      await until(() => broker.ready(q), 10_000);
+      const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
+      let failure;
+      // Larger than a page: it needs pages of its own, which the full file cannot give.
+      // The request's own calls take a while: time for the broker's confirm.
+      const window = new Promise((resolve) => setTimeout(resolve, 10_000).unref());
+      await outbox.enqueue({ accountId: '10000', note: 'x'.repeat(8000) }, request, { window }).catch((error) => (failure = error.message));
+      const producer = seen.spans.find((span) => span.kind === 'PRODUCER');
+      const writeProblem = storeWriteProblem(store);
+      console.log(JSON.stringify({ failure, size: outbox.size, producer, writeProblem }));
+      await outbox.close();
+      await broker.close();
+    `;
+    const { stdout } = await run(
+      'sh',
+      ['-c', `ulimit -f 2048; exec "${process.execPath}" --import tsx --input-type=module --eval "$0" "$@"`, script, join(dir, 'unstored'), AMQP_URL, q],
+      { cwd: join(import.meta.dirname, '..') },
+    );
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    assert.equal(result.failure, undefined, 'enqueue resolved');
+    assert.equal(result.size, 0, 'nothing in the outbox');
+    assert.match(result.writeProblem ?? '', /^writes fail since \S+: LMDB commit failed: (File too large|Input\/output error)/);
+    const values = result.producer.annotations.map((a: { value: string }) => a.value);
+    assert.ok(values.some((v: string) => /^not stored \(LMDB commit failed: .+\): sent without the outbox$/.test(v)), values.join(' | '));
+    assert.equal(result.producer.tags.error, undefined);
+    assert.ok(!values.includes("awaits the broker's confirm"), 'confirmed while the request waited');
+    const delivered = await operator.channel.get(q, { noAck: true });
+    assert.ok(delivered, 'the queue holds the message');
+    assert.deepEqual(JSON.parse(delivered.content.toString()), { accountId: '10000', note: 'x'.repeat(8000) });
+    assert.equal(delivered.properties.messageId, result.producer.tags['messaging.message.id']);
+  });
+
   /**
    * Holds `q` as Operator.hold does, every message refused with basic.nack, and counts the
    * attempts: RabbitMQ dead-letters a copy of each message it refuses (reject-publish-dlx).

@@ -11,7 +11,9 @@
  * happens to the message later is logged with its trace id and message id.
  *
  * Delivery is at least once (a crash between the broker's confirm and the removal
- * publishes the entry again): consumers deduplicate by message id (see inbox.ts).
+ * publishes the entry again): consumers deduplicate by message id (see inbox.ts). A message the
+ * store will not take (a full volume) goes straight to the queue while the broker takes messages,
+ * out of order with what waits in the outbox; it is lost only when neither takes it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from './log.ts';
@@ -109,8 +111,9 @@ export class Outbox {
   /**
    * Records `body` under a PRODUCER span below `parent`. Resolves once the
    * message is committed to disk and its span has ended (see `window`); publishing
-   * follows in the background. Rejects when the commit fails (LMDB's reason), with the
-   * span ended and marked failed.
+   * follows in the background. When the commit fails and the broker takes messages, the
+   * message is sent without the outbox instead (see `#sendUnstored`). Rejects when neither
+   * takes it (LMDB's reason, and the broker's), with the span ended and marked failed.
    */
   async enqueue(body: unknown, parent: Span, { window }: EnqueueOptions = {}): Promise<void> {
     const messageId = randomUUID();
@@ -123,6 +126,7 @@ export class Outbox {
       await committed(this.#entries.put(this.#nextKey(), entry), this.#store);
     } catch (error) {
       this.#waiting.delete(messageId);
+      if (this.#broker.ready(this.#queue)) return this.#sendUnstored(entry, span, error as Error, window);
       span.fail(error);
       span.finish();
       throw error;
@@ -134,6 +138,38 @@ export class Outbox {
       span.annotate('waits in the outbox');
       span.finish();
     }
+  }
+
+  /**
+   * A message the store would not take (a full volume), sent straight to the queue while the broker
+   * takes messages, rather than lost: without the outbox's keeping, its order or its retries. Resolves
+   * at the broker's confirm, or when the request stops waiting (`window`), the message then still
+   * unconfirmed; a failure after that is logged, one before it rejects with the store's reason and
+   * the broker's.
+   */
+  async #sendUnstored(entry: Entry, span: Span, stored: Error, window: PromiseLike<unknown> | undefined): Promise<void> {
+    span.annotate(`not stored (${stored.message}): sent without the outbox`);
+    const sent = this.#broker.send(this.#queue, entry.body, entry).then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
+    const waited = Promise.resolve(window).then(() => 'waited' as const, () => 'waited' as const);
+    const outcome = await Promise.race([sent, waited]);
+    if (outcome === 'waited') {
+      span.annotate('awaits the broker\'s confirm');
+      span.finish();
+      void sent.then((error) => error && this.#messageLog(entry).error('message lost: neither stored nor confirmed', { stored: stored.message, reason: error.message }));
+      return;
+    }
+    if (outcome) {
+      const lost = new Error(`${stored.message}; and not sent without the outbox: ${outcome.message}`, { cause: stored });
+      span.fail(lost);
+      span.finish();
+      throw lost;
+    }
+    span.finish();
+    // The store's failing is said once (storage.ts's `LMDB writes fail`, and /health), not per message.
+    if (this.#log.enabled('debug')) this.#messageLog(entry).debug('outbox message not stored; published without the outbox', { reason: stored.message });
   }
 
   /** Publishes what is pending now, if the broker is ready; resolves when done trying. */
