@@ -229,7 +229,7 @@ describe('Outbox', () => {
       }
       const broker = new Broker({ url, log: seen.log, tracing: seen.tracing, publishesTo: [q] });
       const outbox = new Outbox({ store, broker, queue: q, log: seen.log });
-      await until(() => broker.ready(q), 10_000);
+      await until(() => broker.ready(q), 10_000, 'the broker to be ready');
       const request = seen.tracing.rootSpan('request', { kind: 'SERVER' });
       let failure;
       // Larger than a page: it needs pages of its own, which the full file cannot give.

@@ -18,7 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from './log.ts';
 import { producerSpan, type Broker } from './messaging.ts';
-import { committed, openTable, sequenceKeys, type Store, type Table } from './storage.ts';
+import { CommitError, committed, openTable, sequenceKeys, type Store, type Table } from './storage.ts';
 import type { Span } from './tracing/span.ts';
 
 /** An entry goes to the queue configured now: renaming the queue (e.g. away from one refused) takes what is pending along. */
@@ -126,7 +126,8 @@ export class Outbox {
       await committed(this.#entries.put(this.#nextKey(), entry), this.#store);
     } catch (error) {
       this.#waiting.delete(messageId);
-      if (this.#broker.ready(this.#queue)) return this.#sendUnstored(entry, span, error as Error, window);
+      // The store refusing the write, not the message (one it cannot encode is refused by both).
+      if (error instanceof CommitError && this.#broker.ready(this.#queue)) return this.#sendUnstored(entry, span, error, window);
       span.fail(error);
       span.finish();
       throw error;

@@ -4,9 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import process from 'node:process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
+import { until } from '../tools/wait.ts';
 import { ConfigError } from './config.ts';
 import { createLogger } from './log.ts';
-import { committed, openRemedy, openStore, openTable, storeProblem, storeWriteProblem } from './storage.ts';
+import { openRemedy, openStore, openTable, storeProblem } from './storage.ts';
+
+const run = promisify(execFile);
 
 describe('openStore', () => {
   // mkdtemp names like mktemp -d's (`tmp.x1Yz…`) end in what looks like an extension.
@@ -67,28 +72,50 @@ describe('storeWriteProblem: writes that fail while reads go on', () => {
   const root = mkdtempSync(join(tmpdir(), 'writes-'));
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  /** A write rejected as lmdb-js rejects one whose commit failed: the reason in commitError. */
-  const failedCommit = (code: number, message: string) => {
-    const commitError = Promise.reject(Object.assign(new Error(message), { code }));
-    commitError.catch(() => undefined);
-    return Promise.reject(Object.assign(new Error('Commit failed (see commitError for details)'), { commitError }));
-  };
-
-  it('from the first failed commit until one succeeds: one line each way, the remedy in both the line and the problem', async () => {
-    const lines: Record<string, unknown>[] = [];
-    const log = createLogger({ service: 'test' }, { write: (line) => lines.push(JSON.parse(line)) });
-    const store = openStore(join(root, 'full'), 'DATA_DIR', log);
-    assert.equal(storeWriteProblem(store), undefined);
-    for (let i = 0; i < 3; i++) {
-      await assert.rejects(committed(failedCommit(28, 'No space left on device'), store), /LMDB commit failed: No space left on device/);
-    }
-    assert.match(storeWriteProblem(store) ?? '', /^writes fail since \S+: LMDB commit failed: No space left on device\. The volume is full/);
-    assert.equal(storeProblem(store), undefined, 'still readable');
-    assert.deepEqual(lines.map((l) => l.msg), ['LMDB writes fail'], 'one line for three failed writes');
-    assert.match(String(lines[0]!.remedy), /volume is full/);
-    await committed(openTable<number>(store, 't').put('k', 1), store);
-    assert.equal(storeWriteProblem(store), undefined);
-    assert.deepEqual(lines.map((l) => l.msg), ['LMDB writes fail', 'LMDB writes work again']);
-    await store.close();
+  it('from the first failed commit until one succeeds: one line each way, the reason in both the line and the problem', async () => {
+    // A process of its own under a soft `ulimit -f` (1 MiB), so LMDB's file cannot grow and real
+    // commits fail once it is full; the limit is then lifted (prlimit) and the next commit succeeds.
+    const script = `
+      import { createInterface } from 'node:readline';
+      import { createLogger } from './lib/log.ts';
+      import { committed, openStore, openTable, storeProblem, storeWriteProblem } from './lib/storage.ts';
+      const lines = [];
+      const log = createLogger({ service: 'test' }, { write: (line) => lines.push(JSON.parse(line)) });
+      const store = openStore(process.argv.at(-1), 'DATA_DIR', log);
+      const table = openTable(store, 't');
+      const before = storeWriteProblem(store);
+      let written = 0;
+      let failures = 0;
+      while (failures < 3) await committed(table.put(written, 'x'.repeat(1000)), store).then(() => written++, () => failures++);
+      const failing = storeWriteProblem(store);
+      const readable = storeProblem(store) === undefined;
+      console.log('full');
+      const input = createInterface({ input: process.stdin });
+      for await (const line of input) if (line === 'lifted') break;
+      await committed(table.put('again', 1), store);
+      console.log(JSON.stringify({ before, written, failing, readable, after: storeWriteProblem(store), lines }));
+      await store.close();
+      process.exit(0);
+    `;
+    const child = spawn('sh', ['-c', `ulimit -S -f 2048; exec "${process.execPath}" --import tsx --input-type=module --eval "$0" "$@"`, script, join(root, 'full')], {
+      cwd: join(import.meta.dirname, '..'),
+      // lmdb-js writes its commit errors to standard error itself.
+      stdio: ['pipe', 'pipe', 'ignore'],
+    });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+    await until(() => stdout.includes('full\n'), 30_000, 'the store to fill');
+    await run('prlimit', [`--pid=${child.pid}`, '--fsize=unlimited:']);
+    child.stdin.end('lifted\n');
+    assert.equal(await exited, 0, stdout);
+    const result = JSON.parse(stdout.trim().split('\n').at(-1)!);
+    assert.equal(result.before, undefined);
+    assert.ok(result.written > 100, `wrote until the limit (${result.written})`);
+    assert.match(result.failing ?? '', /^writes fail since \S+: LMDB commit failed: (File too large|Input\/output error)/);
+    assert.ok(result.readable, 'still readable');
+    assert.equal(result.after, undefined, 'working again');
+    assert.deepEqual(result.lines.map((l: { msg: string }) => l.msg), ['LMDB writes fail', 'LMDB writes work again'], 'one line for three failed writes, one for the first that succeeded');
+    assert.match(String(result.lines[0].error), /LMDB commit failed/);
   });
 });

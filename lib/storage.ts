@@ -150,6 +150,11 @@ export function sequenceKeys(table: Table<unknown, number>): () => number {
   return () => (last = Math.max(Date.now() * 1000, last + 1));
 }
 
+/** A write LMDB could not commit (a full volume, a file size limit, an I/O error), as `committed` rejects with it. */
+export class CommitError extends Error {
+  override name = 'CommitError';
+}
+
 /**
  * Awaits an LMDB write (a put, a remove, a transaction). When the commit fails (disk
  * full, file size limit, I/O error) it rejects with LMDB's own reason, e.g. "LMDB commit
@@ -167,7 +172,7 @@ export async function committed<T>(write: Promise<T>, store?: Store): Promise<T>
     const settled = new Promise((resolve) => setTimeout(resolve, 0));
     const cause = await Promise.race([commitError.then(() => undefined, (reason: unknown) => reason), settled]);
     const reason = cause instanceof Error ? cause.message : 'unknown reason';
-    const failed = new Error(`LMDB commit failed: ${reason}`, { cause });
+    const failed = new CommitError(`LMDB commit failed: ${reason}`, { cause });
     recordWrite(store, failed);
     throw failed;
   }
