@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import amqp, { type ChannelModel } from 'amqplib';
 import { after, before, describe, it } from 'node:test';
-import { freePort } from '../tools/wait.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort, until } from '../tools/wait.ts';
 import { amqpOperation, BrokerConditions, brokerReason, queueFailure, replyCode } from './broker-conditions.ts';
 import { AMQP_URL, observed, Operator, testQueue } from './messaging.testing.ts';
 
@@ -79,6 +80,61 @@ describe('BrokerConditions', () => {
     );
     conditions.set('connection', condition('down'));
     assert.equal(seen.lines.at(-1)!.level, 'warn', 'a problem after its end is new again');
+  });
+});
+
+describe('BrokerConditions with a hold', () => {
+  const closed = { msg: 'channel closed by RabbitMQ; opening it again', problem: 'publishing channel: ACCESS_REFUSED', operation: 'basic.publish', reason: 'ACCESS_REFUSED' };
+  const levels = (seen: ReturnType<typeof observed>) => seen.lines.map((line) => [line.level, line.msg, line.again]);
+
+  it('takes the same problem back within holdMs of its end for the same outage: at debug, and its end logged once it has held', async () => {
+    const seen = observed();
+    const conditions = new BrokerConditions(seen.log, { holdMs: 300 });
+    conditions.set('publishing', closed);
+    conditions.clear('publishing', 'publishing channel open again');
+    for (let i = 0; i < 3; i++) {
+      conditions.set('publishing', closed);
+      assert.equal(conditions.summary, 'publishing channel: ACCESS_REFUSED', 'shown while it lasts');
+      conditions.clear('publishing', 'publishing channel open again');
+      assert.equal(conditions.summary, undefined);
+    }
+    assert.deepEqual(levels(seen), [
+      ['warn', closed.msg, undefined],
+      ['info', 'publishing channel open again', undefined],
+      ...Array.from({ length: 3 }, () => [['debug', closed.msg, true], ['debug', 'publishing channel open again', true]]).flat(),
+    ]);
+    const ended = Date.now();
+    await until(() => seen.logged('publishing channel open again', 'info').length === 2, 5000, 'the end logged once it held');
+    assert.ok(Date.now() - ended >= 290, 'not before it held');
+    assert.deepEqual(levels(seen).at(-1), ['info', 'publishing channel open again', undefined]);
+  });
+
+  it('drops the line waiting for the hold when the problem comes back, or the link is closed', async () => {
+    const seen = observed();
+    const conditions = new BrokerConditions(seen.log, { holdMs: 100 });
+    conditions.set('publishing', closed);
+    conditions.clear('publishing', 'open again');
+    conditions.set('publishing', closed);
+    conditions.clear('publishing', 'open again');
+    conditions.set('publishing', closed); // back before the hold: its end not logged
+    await sleep(150);
+    assert.equal(seen.logged('open again', 'info').length, 1);
+    conditions.clear('publishing', 'open again');
+    conditions.close();
+    await sleep(150);
+    assert.equal(seen.logged('open again', 'info').length, 1, 'nothing logged after close');
+  });
+
+  it('takes a problem that comes back after holdMs, or another one, for a new outage', async () => {
+    const seen = observed();
+    const conditions = new BrokerConditions(seen.log, { holdMs: 50 });
+    conditions.set('publishing', closed);
+    conditions.clear('publishing', 'open again');
+    conditions.set('publishing', { ...closed, problem: 'publishing channel: something else' });
+    conditions.clear('publishing', 'open again');
+    await until(() => seen.logged('open again').length === 2 && Date.now() - Date.parse(seen.lines.at(-1)!.time) > 60, 5000, 'the hold over');
+    conditions.set('publishing', { ...closed, problem: 'publishing channel: something else' });
+    assert.deepEqual(seen.lines.map((line) => line.level), ['warn', 'info', 'warn', 'info', 'warn']);
   });
 });
 

@@ -21,24 +21,54 @@ export interface Condition {
 /** The current problems of one broker link, keyed by part (`connection`, `publish <queue>`...). */
 export class BrokerConditions {
   readonly #log: Logger;
-  readonly #current = new Map<string, Condition>();
+  readonly #holdMs: number;
+  readonly #current = new Map<string, Condition & { recurring?: boolean }>();
+  /** The problem each part had last, since when it is over, and the line saying so if that line waits (see `clear`). */
+  readonly #ended = new Map<string, { problem: string; at: number; line?: ReturnType<typeof setTimeout> }>();
 
-  constructor(log: Logger) {
+  /**
+   * `holdMs`: how long a part must stay well for its problem to count as over. The same problem
+   * back within it (a channel the broker closes again as soon as it is used) is the same outage,
+   * not a new one: logged at debug, its end logged once it has held.
+   */
+  constructor(log: Logger, { holdMs = 0 }: { holdMs?: number } = {}) {
     this.#log = log;
+    this.#holdMs = holdMs;
   }
 
-  /** Records what is wrong with `part`; logs it at warn level unless the same problem is already known (then at debug). */
+  /** Records what is wrong with `part`; logs it at warn level unless the same problem is already known, or back within `holdMs` of its end (then at debug). */
   set(part: string, condition: Condition): void {
-    const known = this.#current.get(part)?.problem === condition.problem;
-    this.#current.set(part, condition);
+    const ended = this.#ended.get(part);
+    this.#ended.delete(part);
+    clearTimeout(ended?.line);
+    const back = ended?.problem === condition.problem && Date.now() - ended.at < this.#holdMs;
+    const known = back || this.#current.get(part)?.problem === condition.problem;
+    this.#current.set(part, { ...condition, recurring: back || (known && this.#current.get(part)?.recurring) });
     const { msg, problem: _problem, ...fields } = condition;
     if (known) this.#log.debug(msg, { ...fields, again: true });
     else this.#log.warn(msg, fields);
   }
 
-  /** Clears `part`'s problem; logs `msg` (if given) when there was one. */
+  /**
+   * Clears `part`'s problem; logs `msg` (if given) when there was one: at once, or, for a problem
+   * that came back within `holdMs` of an earlier end, once the part has stayed well that long.
+   */
   clear(part: string, msg?: string, fields?: LogFields): void {
-    if (this.#current.delete(part) && msg) this.#log.info(msg, fields);
+    const condition = this.#current.get(part);
+    if (!condition) return;
+    this.#current.delete(part);
+    const ended: { problem: string; at: number; line?: ReturnType<typeof setTimeout> } = { problem: condition.problem, at: Date.now() };
+    this.#ended.set(part, ended);
+    if (!msg) return;
+    if (!condition.recurring) return this.#log.info(msg, fields);
+    this.#log.debug(msg, { ...fields, again: true });
+    ended.line = setTimeout(() => this.#log.info(msg, fields), this.#holdMs);
+    ended.line.unref?.();
+  }
+
+  /** Drops the lines waiting for a part to hold: nothing is logged after the link is closed. */
+  close(): void {
+    for (const { line } of this.#ended.values()) clearTimeout(line);
   }
 
   /** The problem of one part, if any. */

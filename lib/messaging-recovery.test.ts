@@ -352,6 +352,61 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
     }
   });
 
+  it('when RabbitMQ closes the publishing channel each time it is used (write permission revoked): waits longer each time, says so once, and once when it is over', async () => {
+    const seen = observed();
+    const q = queue('publish-refused');
+    const b = start(seen, { publishesTo: [q] });
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared');
+    // As the outbox does: what waits is published whenever the queue is announced ready.
+    b.onReady((name) => void b.send(name, body, message()).catch(() => {}));
+    const closed = 'channel closed by RabbitMQ; opening it again';
+    const refused = "ACCESS_REFUSED - access to exchange 'amq.default' in vhost '/' refused for user 'guest'";
+    await node.ctl('set_permissions', 'guest', '.*', '', '.*');
+    try {
+      await assert.rejects(b.send(q, body, message()), new Error('no confirm: channel closed'));
+      await until(() => seen.logged(closed).length >= 8, 10_000, 'the channel closed again and again');
+      const closures = seen.logged(closed);
+      assert.deepEqual(closures.map((line) => [line.level, line.reason]), closures.map((_, i) => [i === 0 ? 'warn' : 'debug', refused]), 'one outage, logged once');
+      // 0, then 20, 40, 80, 160, 200, 200 ms (initialDelayMs doubling up to maxDelayMs) before opening it again.
+      for (let i = 2; i < closures.length; i++) {
+        const wait = Math.min(200, 20 * 2 ** (i - 2));
+        assert.ok(between(closures[i - 1]!, closures[i]!) >= wait - 1, `closure ${i + 1} came ${between(closures[i - 1]!, closures[i]!)} ms after the one before, not after a wait of ${wait} ms`);
+      }
+      assert.ok(seen.logged('publishing channel open again', 'info').length <= 1, 'no line per reopening');
+    } finally {
+      await node.ctl('set_permissions', 'guest', '.*', '.*', '.*');
+    }
+    await until(() => messagesIn(q).then((count) => count > 0), 10_000, 'a message published once permitted');
+    await until(() => seen.logged('publishing channel open again', 'info').length === 2, 10_000, 'the end of the outage logged');
+    assert.equal(b.problem, undefined);
+    assert.equal(seen.logged(closed, 'warn').length, 1);
+  });
+
+  it('a queue at its length limit (an operator’s max-length policy, overflow reject-publish): problem says so and how to fix it, logged once, until a message is taken again', async () => {
+    const seen = observed();
+    const q = queue('length-limit');
+    const policy = `limit-${q}`;
+    const b = start(seen, { publishesTo: [q] });
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'declared');
+    await node.ctl('set_policy', '--apply-to', 'queues', policy, `^${q.replaceAll('.', '\\.')}$`, JSON.stringify({ 'max-length': 0, overflow: 'reject-publish' }));
+    const refusal = 'queue refuses messages (basic.nack); publishing again with backoff';
+    try {
+      await until(() => b.send(q, body, message()).then(() => false, () => true), 10_000, 'the policy applied: a send refused');
+      await assert.rejects(b.send(q, body, message()), new Error('basic.nack: RabbitMQ did not take the message'));
+      const fix = 'make room in it or raise the limit (rabbitmqctl list_queues name messages policy arguments; rabbitmqctl list_policies)';
+      assert.equal(b.problem, `queue ${q} refuses messages (basic.nack): it may be at its length limit with overflow reject-publish (a max-length policy or x-max-length); ${fix}`);
+      assert.equal(b.ready(q), true, 'still published to: the next try may be taken');
+      const [refused, ...more] = seen.logged(refusal, 'warn');
+      assert.deepEqual(more, []);
+      assert.deepEqual([refused?.operation, refused?.queue, refused?.reason, refused?.fix], ['basic.publish', q, 'basic.nack', fix]);
+    } finally {
+      await node.ctl('clear_policy', policy);
+    }
+    await until(() => b.send(q, body, message()).then(() => true, () => false), 10_000, 'a send taken once the limit is lifted');
+    assert.equal(b.problem, undefined);
+    assert.deepEqual(seen.logged('queue takes messages again', 'info').map((line) => line.queue), [q]);
+  });
+
   it('reports each refused queue apart, publishing and consuming', async () => {
     const seen = observed();
     const [one, two] = [queue('refused-one'), queue('refused-two')];

@@ -136,6 +136,25 @@ const BLOCKED = 'blocked';
 /** Condition keys: publishing to and consuming from one queue fail and recover apart. */
 const publishPart = (queue: string) => `publish ${queue}`;
 const consumePart = (queue: string) => `consume ${queue}`;
+/** A queue that refused a message (basic.nack), until one is confirmed. */
+const refusedPart = (queue: string) => `refused ${queue}`;
+
+/**
+ * A basic.nack: RabbitMQ refused the message. It gives no reason; what makes a queue refuse
+ * messages is almost always a length limit with `overflow: reject-publish`, which only the
+ * operator lifts, so `/health` says so until a message to the queue is confirmed again.
+ */
+function refusal(queue: string): Condition {
+  const fix = `make room in it or raise the limit (rabbitmqctl list_queues name messages policy arguments; rabbitmqctl list_policies)`;
+  return {
+    msg: 'queue refuses messages (basic.nack); publishing again with backoff',
+    problem: `queue ${queue} refuses messages (basic.nack): it may be at its length limit with overflow reject-publish (a max-length policy or x-max-length); ${fix}`,
+    operation: 'basic.publish',
+    queue,
+    reason: 'basic.nack',
+    fix,
+  };
+}
 
 /**
  * A service's link to RabbitMQ: publishing to `publishesTo`, consuming with `consumers`,
@@ -160,6 +179,8 @@ export class Broker {
   /** basic.return seen per message id, awaiting that message's confirm. */
   readonly #returned = new Map<string, string>();
   readonly #readyListeners: Array<(queue: string) => void> = [];
+  /** Per channel part: when its channel was last opened, and the broker's closures of it in a row (see `#closedAgain`). */
+  readonly #channelRuns = new Map<string, { openedAt: number; closures: number }>();
   #session: Session | undefined;
   #publisher: ConfirmChannel | undefined;
   #closing = false;
@@ -167,9 +188,10 @@ export class Broker {
   constructor({ url, log, tracing, publishesTo = [], consumers = [], queueSetting, backoff = {} }: BrokerOptions) {
     this.#log = log;
     this.#tracing = tracing;
-    this.#conditions = new BrokerConditions(log);
     this.#queueSetting = queueSetting;
     this.#backoff = { initialDelayMs: backoff.initialDelayMs ?? 100, maxDelayMs: backoff.maxDelayMs ?? 5000 };
+    // A problem back within the longest wait between tries is the same one, still going on.
+    this.#conditions = new BrokerConditions(log, { holdMs: this.#backoff.maxDelayMs });
     for (const queue of publishesTo) this.#declared.set(queue, false);
     this.#consumers = consumers;
     this.#connection = amqp.connect(url, {
@@ -219,8 +241,9 @@ export class Broker {
   /**
    * Publishes one persistent JSON message to `queue` (one of `publishesTo`); resolves when
    * RabbitMQ confirms that a queue took it. Rejects, saying why, when not connected, when
-   * the queue is not declared, on basic.nack, on basic.return (the queue is then declared
-   * again) and when the channel closes before the confirm.
+   * the queue is not declared, on basic.nack (`problem` then says the queue refuses messages,
+   * until one is confirmed), on basic.return (the queue is then declared again) and when the
+   * channel closes before the confirm.
    */
   async send(queue: string, body: unknown, { messageId, headers }: OutgoingMessage): Promise<void> {
     const channel = this.#publisher;
@@ -234,11 +257,14 @@ export class Broker {
         this.#returned.delete(messageId);
         if (error) {
           const nacked = error instanceof Error && error.message === 'message nacked';
+          if (nacked) this.#conditions.set(refusedPart(queue), refusal(queue));
           reject(new Error(nacked ? 'basic.nack: RabbitMQ did not take the message' : `no confirm: ${brokerReason(error)}`));
         } else if (returned) {
           this.#redeclare(queue);
           reject(new Error(`basic.return ${returned}: no queue took the message`));
         } else {
+          this.#conditions.clear(refusedPart(queue), 'queue takes messages again', { queue });
+          this.#channelRuns.delete(PUBLISHING); // a confirm: the publishing channel works
           resolve();
         }
       });
@@ -266,6 +292,7 @@ export class Broker {
     if (!confirmed) this.#log.warn('RabbitMQ did not confirm closing the connection; stopping without it', { timeoutMs });
     this.#session = undefined;
     this.#publisher = undefined;
+    this.#conditions.close();
   }
 
   /** A new connection: opens the publishing channel (failing here means reconnecting), then sets every queue up. */
@@ -299,6 +326,7 @@ export class Broker {
       const { replyCode, replyText } = fields as unknown as { replyCode: number; replyText: string };
       if (typeof properties.messageId === 'string') this.#returned.set(properties.messageId, `${replyCode} ${replyText}`);
     });
+    this.#opened(PUBLISHING);
     this.#onClosedByBroker(channel, session, 'publishing channel', 'basic.publish', undefined, (condition) => {
       this.#publisher = undefined;
       this.#conditions.set(PUBLISHING, condition);
@@ -308,7 +336,7 @@ export class Broker {
       }, (error) => {
         const reason = brokerReason(error);
         return { msg: 'cannot open a publishing channel; retrying', problem: `publishing channel: ${reason}`, operation: 'channel.open', reason };
-      });
+      }, this.#closedAgain(PUBLISHING));
     });
     return channel;
   }
@@ -351,7 +379,7 @@ export class Broker {
     const { queue } = consumer;
     const again = (condition: Condition) => {
       this.#conditions.set(consumePart(queue), condition);
-      void sleep(this.#backoff.initialDelayMs, undefined, { signal: session.ended.signal }).then(
+      void sleep(this.#closedAgain(consumePart(queue)) || this.#backoff.initialDelayMs, undefined, { signal: session.ended.signal }).then(
         () => this.#consume(session, consumer),
         () => {}, // the connection ended: the next one sets the consumer up
       );
@@ -379,8 +407,28 @@ export class Broker {
         throw error;
       }
       this.#notConsuming.delete(queue);
+      this.#opened(consumePart(queue));
       this.#onClosedByBroker(channel, session, `consuming from ${queue}`, 'basic.consume', queue, (condition) => again(condition));
     }, (error) => queueFailure(queue, error, this.#queueSetting));
+  }
+
+  /** Notes that `part`'s channel is open (again) now. */
+  #opened(part: string): void {
+    const run = this.#channelRuns.get(part);
+    this.#channelRuns.set(part, { openedAt: Date.now(), closures: run?.closures ?? 0 });
+  }
+
+  /**
+   * The broker closed `part`'s channel: how long to wait before opening it again. A channel the
+   * broker closes as soon as it is used (publishing without write permission) would otherwise be
+   * opened and closed in a tight loop; each closure within maxDelayMs of the opening doubles the
+   * wait, from initialDelayMs up to maxDelayMs. A channel that lasted longer starts over.
+   */
+  #closedAgain(part: string): number {
+    const run = this.#channelRuns.get(part);
+    const inARow = run && Date.now() - run.openedAt < this.#backoff.maxDelayMs ? run.closures + 1 : 1;
+    this.#channelRuns.set(part, { openedAt: run?.openedAt ?? 0, closures: inARow });
+    return inARow === 1 ? 0 : Math.min(this.#backoff.maxDelayMs, this.#backoff.initialDelayMs * 2 ** (inARow - 2));
   }
 
   /**
@@ -413,13 +461,14 @@ export class Broker {
     recovered: { msg: string; queue?: string },
     attempt: () => Promise<void>,
     failure: (error: unknown) => Condition,
+    delayMs = 0,
   ): void {
     const { signal } = session.ended;
     // p-retry gives up on a TypeError; from amqplib on a dying connection that is no bug of ours, so it is retried too.
     const retried = () => attempt().catch((error: unknown) => {
       throw error instanceof TypeError ? new Error(error.message, { cause: error }) : error;
     });
-    void pRetry(retried, {
+    const retrying = () => pRetry(retried, {
       retries: Number.POSITIVE_INFINITY,
       minTimeout: this.#backoff.initialDelayMs,
       maxTimeout: this.#backoff.maxDelayMs,
@@ -429,7 +478,8 @@ export class Broker {
       onFailedAttempt: ({ error }) => {
         if (!signal.aborted && !this.#closing) this.#conditions.set(part, failure(error));
       },
-    }).then(
+    });
+    void (delayMs > 0 ? sleep(delayMs, undefined, { signal, ref: false }).then(retrying) : retrying()).then(
       () => this.#conditions.clear(part, recovered.msg, { queue: recovered.queue }),
       () => {}, // the connection ended: the next one starts over
     );
