@@ -96,6 +96,31 @@ describe('broker outages, on a RabbitMQ node of its own', () => {
     await until(async () => (await health()).details.outbox.pending === 0, 10_000, 'the outbox empty');
   });
 
+  it('stops on SIGTERM during a resource alarm with exit 0 and one line saying what it keeps and why; the next process publishes it', async () => {
+    const accountLines = (msg: string) => landscape.logs.filter((l) => l.service === 'accountservice' && l.json?.msg === msg);
+    await node.ctl('set_vm_memory_high_watermark', '0.000001'); // RabbitMQ blocks publishers: no confirm comes
+    let sent: string[];
+    try {
+      sent = (await readVip(1)).map((r) => r.traceId);
+      const reason = async () => ((await (await fetch(`${accounts}/health`)).json()) as { reason?: string }).reason ?? '';
+      await until(async () => /RabbitMQ blocks publishing: low on memory/.test(await reason()), 10_000, 'the block in /health');
+      const stopping = performance.now();
+      const code = await landscape.services.accountservice.stop('SIGTERM');
+      const tookMs = performance.now() - stopping;
+      assert.equal(code, 0, 'a clean stop, not the stop timeout');
+      assert.ok(tookMs < 8000, `stopped in ${tookMs.toFixed(0)} ms, well within SHUTDOWN_TIMEOUT_MS (10 s)`);
+      const [kept, ...more] = accountLines('outbox not flushed in time; its messages are kept for the next start');
+      assert.deepEqual(more, []);
+      assert.deepEqual([kept?.json?.level, kept?.json?.pending, kept?.json?.broker], ['warn', 1, 'RabbitMQ blocks publishing: low on memory']);
+      assert.deepEqual(accountLines('stop timed out; exiting'), []);
+    } finally {
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+    }
+    await landscape.restart('accountservice');
+    await allReceived(sent);
+    await until(async () => (await health()).details.outbox.pending === 0, 10_000, 'the outbox empty');
+  });
+
   it('a watch on a broker notices its outages (so the one on AMQP_URL would), and the broker at AMQP_URL saw none', () => {
     assert.match(nodeWatch.closedBy ?? '', /CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'/);
     assert.equal(amqpUrlClosedBy(), undefined, 'the broker at AMQP_URL untouched while this file stopped its own');

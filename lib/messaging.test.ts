@@ -414,6 +414,50 @@ describe('Broker on a RabbitMQ node of its own', () => {
     }
   });
 
+  it('a stop during a resource alarm: flush gives up after its timeout saying what it keeps and why, closing ends the send awaiting its confirm, and the next start publishes it', async () => {
+    const seen = observed();
+    const q = testQueue('stop-blocked');
+    const store = openStore(join(dir, 'stop-blocked'));
+    const b = start(seen, { url: node.url, publishesTo: [q] });
+    const outbox = new Outbox({ store, broker: b, queue: q, log: seen.log, backoff: FAST_BACKOFF });
+    let next: { broker: Broker; outbox: Outbox } | undefined;
+    try {
+      await until(() => b.ready(q) && b.problem === undefined, 20_000, 'connected');
+      await node.ctl('set_vm_memory_high_watermark', '0.000001'); // RabbitMQ blocks publishers: no confirm comes
+      await outbox.enqueue(body, seen.tracing.rootSpan('request', { kind: 'SERVER' }));
+      await until(() => /RabbitMQ blocks publishing: low on memory/.test(b.problem ?? ''), 10_000, 'the block noticed');
+
+      // What accountservice does when it stops.
+      const stopping = performance.now();
+      await outbox.flush({ timeoutMs: 300 });
+      const outboxClosed = outbox.close();
+      await b.close(1000);
+      await outboxClosed;
+      const tookMs = performance.now() - stopping;
+      assert.ok(tookMs < 1500, `stopped in ${tookMs.toFixed(0)} ms, within the flush's and the close's timeouts`);
+      const [kept, ...more] = seen.logged('outbox not flushed in time; its messages are kept for the next start', 'warn');
+      assert.deepEqual(more, []);
+      assert.deepEqual([kept?.queue, kept?.pending, kept?.timeoutMs, kept?.broker], [q, 1, 300, 'RabbitMQ blocks publishing: low on memory']);
+      assert.deepEqual(seen.logged('outbox message not published; kept, publishing again with backoff'), [], 'the stop said it: no line per message');
+      assert.equal(outbox.size, 1, 'kept on disk');
+    } finally {
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+    }
+    try {
+      const consumer = recording(q);
+      const broker = start(observed(), { url: node.url, publishesTo: [q], consumers: [consumer] });
+      next = { broker, outbox: new Outbox({ store, broker, queue: q, log: observed().log, backoff: FAST_BACKOFF }) };
+      await until(() => consumer.delivered.length >= 1 && next!.outbox.size === 0, 20_000, 'published by the next start');
+      // RabbitMQ may have taken it before blocking: then it comes twice, with one id for the inbox to recognise.
+      assert.equal(new Set(consumer.delivered.map((m) => m.messageId)).size, 1);
+    } finally {
+      await next?.outbox.close();
+      await next?.broker.close();
+      await store.close();
+      await operating((operator) => operator.remove(q)).catch(() => {});
+    }
+  });
+
   it('an acknowledgement on a closed channel is not sent, nothing throws, and RabbitMQ delivers the message again', async () => {
     const seen = observed();
     const q = testQueue('closed-channel');

@@ -179,6 +179,8 @@ export class Broker {
   /** basic.return seen per message id, awaiting that message's confirm. */
   readonly #returned = new Map<string, string>();
   readonly #readyListeners: Array<(queue: string) => void> = [];
+  /** Sends awaiting their confirm: rejected when the connection is closed, which then never brings it. */
+  readonly #unconfirmed = new Set<(error: Error) => void>();
   /** Per channel part: when its channel was last opened, and the broker's closures of it in a row (see `#closedAgain`). */
   readonly #channelRuns = new Map<string, { openedAt: number; closures: number }>();
   #session: Session | undefined;
@@ -243,7 +245,7 @@ export class Broker {
    * RabbitMQ confirms that a queue took it. Rejects, saying why, when not connected, when
    * the queue is not declared, on basic.nack (`problem` then says the queue refuses messages,
    * until one is confirmed), on basic.return (the queue is then declared again) and when the
-   * channel closes before the confirm.
+   * channel or the connection closes before the confirm.
    */
   async send(queue: string, body: unknown, { messageId, headers }: OutgoingMessage): Promise<void> {
     const channel = this.#publisher;
@@ -252,7 +254,9 @@ export class Broker {
     const content = Buffer.from(JSON.stringify(body));
     const properties = { mandatory: true, persistent: true, contentType: 'application/json', messageId, timestamp: Math.floor(Date.now() / 1000), headers };
     await new Promise<void>((resolve, reject) => {
+      this.#unconfirmed.add(reject);
       channel.sendToQueue(queue, content, properties, (error: unknown) => {
+        this.#unconfirmed.delete(reject);
         const returned = this.#returned.get(messageId);
         this.#returned.delete(messageId);
         if (error) {
@@ -274,7 +278,8 @@ export class Broker {
   /**
    * Closes the connection. amqplib waits for the broker's Close-Ok without a bound, and a broker
    * stopping at the same moment (a cluster shutting down, both sides closing at once) may never
-   * send it: after `timeoutMs` the stop goes on without it.
+   * send it: after `timeoutMs` the stop goes on without it. Sends still awaiting their confirm are
+   * rejected then: a closed connection never brings it.
    */
   async close(timeoutMs = 2000): Promise<void> {
     this.#closing = true;
@@ -293,6 +298,9 @@ export class Broker {
     this.#session = undefined;
     this.#publisher = undefined;
     this.#conditions.close();
+    // A confirm the closed connection never brought (RabbitMQ blocking publishers, a broker gone silent) never will.
+    for (const reject of this.#unconfirmed) reject(new Error('no confirm: the connection was closed before RabbitMQ confirmed'));
+    this.#unconfirmed.clear();
   }
 
   /** A new connection: opens the publishing channel (failing here means reconnecting), then sets every queue up. */

@@ -173,9 +173,27 @@ export class Outbox {
     if (this.#log.enabled('debug')) this.#messageLog(entry).debug('outbox message not stored; published without the outbox', { reason: stored.message });
   }
 
-  /** Publishes what is pending now, if the broker is ready; resolves when done trying. */
-  flush(): Promise<void> {
-    return this.#drain();
+  /**
+   * Publishes what is pending now, if the broker is ready; resolves when done trying, or after
+   * `timeoutMs`: a confirm may never come (RabbitMQ blocking publishers during a resource alarm, a
+   * broker gone silent), and a stopping service cannot wait for it. What is left stays in the
+   * outbox for the next start, and a line says how much and what the broker's problem is.
+   */
+  async flush({ timeoutMs }: { timeoutMs?: number } = {}): Promise<void> {
+    if (timeoutMs === undefined) return this.#drain();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = await Promise.race([
+      this.#drain().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(resolve, timeoutMs, false))),
+    ]);
+    clearTimeout(timer);
+    if (done) return;
+    this.#log.warn('outbox not flushed in time; its messages are kept for the next start', {
+      queue: this.#queue,
+      pending: this.size,
+      timeoutMs,
+      ...(this.#broker.problem && { broker: this.#broker.problem }),
+    });
   }
 
   /** Stops publishing; resolves once a publish under way has finished, so the store can close. */
@@ -242,6 +260,8 @@ export class Outbox {
   }
 
   #failed(entry: Entry, error: unknown): void {
+    // Stopping: the send under way was cut off with the connection; flush said what is kept.
+    if (this.#closed) return;
     const reason = error instanceof Error ? error.message : String(error);
     this.#disrupted = true;
     this.#waiting.get(entry.messageId)?.span.annotate(`not published: ${reason}; kept in the outbox`);

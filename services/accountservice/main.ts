@@ -115,9 +115,11 @@ await runService({
         outbox: { pending: outbox.size },
       }),
       close: async () => {
-        await outbox.flush();
-        await outbox.close();
+        await outbox.flush({ timeoutMs: 2000 });
+        // Closing the connection ends a send still awaiting its confirm, which closing the outbox waits for.
+        const outboxClosed = outbox.close();
         await broker.close();
+        await outboxClosed;
         quotes.close();
         images.close();
         await store.close();
