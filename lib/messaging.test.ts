@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { startPrivateBroker, type PrivateBroker } from '../tools/rabbitmq-node.ts';
 import { freePort, until } from '../tools/wait.ts';
 import { Broker, deadLetterQueue, extractFromAmqp, producerSpan, queueFromEnv, type DeliveredMessage } from './messaging.ts';
-import { FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, ownQueues, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
+import { AMQP_URL, FAST_BACKOFF, NOTIFICATION, newMessage, observed, Operator, ownQueues, recording, startBroker, testQueue, type Observed } from './messaging.testing.ts';
 import { Outbox } from './outbox.ts';
 import { ConfigError, envReader } from './config.ts';
 import { openStore } from './storage.ts';
@@ -225,6 +225,36 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
     const check = await operator.connection.createChannel();
     check.on('error', () => {});
     await assert.rejects(check.assertQueue(deadLetterQueue(q), { durable: false }), /inequivalent arg 'durable'/);
+  });
+
+  it('declares the dead-letter queue again when an operator deleted it (or an expires policy removed it) before rejecting a message to it, and says so once', async () => {
+    const seen = observed();
+    const q = queue('dead-letter-deleted');
+    const b = broker(seen, {
+      consumers: [
+        {
+          queue: q,
+          handle: async () => {
+            throw new Error('cannot handle it');
+          },
+        },
+      ],
+    });
+    await until(() => b.problem === undefined, 10_000, 'consuming');
+    await operator.delete(deadLetterQueue(q));
+    const deadLettered = () =>
+      Operator.using(AMQP_URL, async ({ channel }) => (await channel.checkQueue(deadLetterQueue(q))).messageCount).catch(() => 0);
+    await operator.publish(q, 'no JSON', { messageId: 'after-deletion' });
+    await until(async () => (await deadLettered()) === 1, 10_000, 'dead-lettered, not dropped');
+    const [declared, ...more] = seen.logged('dead-letter queue missing (deleted, or removed by an expires policy); declared it again', 'warn');
+    assert.deepEqual(more, []);
+    assert.deepEqual([declared?.queue, declared?.deadLetterQueue, declared?.operation], [q, deadLetterQueue(q), 'queue.declare']);
+    await operator.publish(q, 'no JSON', { messageId: 'once-there' });
+    await until(async () => (await deadLettered()) === 2, 10_000, 'the second dead-lettered');
+    assert.equal(seen.logged('dead-letter queue missing (deleted, or removed by an expires policy); declared it again').length, 1, 'a line only when it was missing');
+    const dead = [];
+    for (let message; (message = await operator.channel.get(deadLetterQueue(q), { noAck: true })); ) dead.push(message.properties.messageId);
+    assert.deepEqual(dead, ['after-deletion', 'once-there']);
   });
 
   it('rejects only the message its consumer throws on, not the others it holds meanwhile', async () => {

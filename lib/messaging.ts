@@ -20,7 +20,7 @@ import { Buffer } from 'node:buffer';
 import { setTimeout as sleep } from 'node:timers/promises';
 import amqp, { type Channel, type ChannelModel, type ConfirmChannel, type ConsumeMessage } from 'amqplib';
 import pRetry from 'p-retry';
-import { BrokerConditions, brokerReason, queueFailure, type Condition } from './broker-conditions.ts';
+import { BrokerConditions, brokerReason, queueFailure, replyCode, type Condition } from './broker-conditions.ts';
 import { ConfigError, type EnvReader } from './config.ts';
 import type { Logger } from './log.ts';
 import { extract, type Extracted } from './tracing/propagation.ts';
@@ -400,7 +400,7 @@ export class Broker {
         await declareQueue(channel, queue);
         await channel.prefetch(consumer.prefetch ?? 10);
         await channel.consume(queue, (message) => {
-          if (message) return void this.#deliver(channel, consumer, message);
+          if (message) return void this.#deliver(session, channel, consumer, message);
           void channel.close().catch(() => {});
           again({
             msg: 'consumer cancelled by RabbitMQ (consumer cancel notification); declaring the queue again',
@@ -493,7 +493,40 @@ export class Broker {
     );
   }
 
-  async #deliver(channel: Channel, consumer: Consumer, message: ConsumeMessage): Promise<void> {
+  /**
+   * Makes sure `queue`'s dead-letter queue exists before a message is rejected to it: RabbitMQ
+   * drops a dead-lettered message no queue takes, without a word, and the dead-letter queue,
+   * which nothing consumes, is what an operator deletes or an `expires` policy removes while the
+   * services run. Declared again (on a channel of its own: a failed check closes its channel)
+   * with one line saying so. Only on the way to the dead-letter queue, which is rare.
+   */
+  async #deadLetterQueueThere(session: Session, queue: string, log: Logger): Promise<void> {
+    const name = deadLetterQueue(queue);
+    const onChannel = async (work: (channel: Channel) => Promise<unknown>) => {
+      const channel = await session.model.createChannel();
+      channel.on('error', () => {}); // the rejected call reports it
+      try {
+        await work(channel);
+      } finally {
+        await channel.close().catch(() => {});
+      }
+    };
+    try {
+      await onChannel((channel) => channel.checkQueue(name));
+      return;
+    } catch (error) {
+      // 404 NOT_FOUND: missing. Anything else (the connection going) is for the rejection to meet.
+      if (replyCode(error) !== 404) return;
+    }
+    try {
+      await onChannel((channel) => channel.assertQueue(name, { durable: true }));
+      log.warn('dead-letter queue missing (deleted, or removed by an expires policy); declared it again', { queue, deadLetterQueue: name, operation: 'queue.declare' });
+    } catch (error) {
+      log.error('dead-letter queue missing and cannot be declared; the rejected message is dropped', { queue, deadLetterQueue: name, operation: 'queue.declare', reason: brokerReason(error) });
+    }
+  }
+
+  async #deliver(session: Session, channel: Channel, consumer: Consumer, message: ConsumeMessage): Promise<void> {
     const span = this.#tracing.continueSpan(`consume ${consumer.queue}`, extractFromAmqp(message.properties.headers), {
       kind: 'CONSUMER',
       remoteService: BROKER_SERVICE_NAME,
@@ -508,6 +541,7 @@ export class Broker {
       settle(() => channel.ack(message), log, consumer.queue, messageId);
     } catch (error) {
       span.fail(error);
+      await this.#deadLetterQueueThere(session, consumer.queue, log);
       span.annotate('sent to dead-letter queue');
       log.error('message rejected to the dead-letter queue', { error, queue: consumer.queue, messageId });
       settle(() => channel.nack(message, false, false), log, consumer.queue, messageId);
