@@ -407,6 +407,26 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
     assert.deepEqual(seen.logged('queue takes messages again', 'info').map((line) => line.queue), [q]);
   });
 
+  it('a connection RabbitMQ closes while it is set up (a user channel limit refusing the publishing channel): retried, saying why in the broker’s words, and nothing crashes', async () => {
+    const seen = observed();
+    const q = queue('channel-limit');
+    await node.ctl('set_user_limits', 'guest', JSON.stringify({ 'max-channels': 0 }));
+    let b: Broker;
+    try {
+      b = start(seen, { publishesTo: [q] });
+      const refused = "NOT_ALLOWED - number of channels opened for user 'guest' has reached the maximum allowed user limit of (0)";
+      await until(() => b.problem === `not connected to RabbitMQ: ${refused}`, 10_000, 'the refusal in problem');
+      await until(() => seen.logged('cannot connect to RabbitMQ; retrying', 'debug').length >= 2, 10_000, 'retried');
+      const [failed, ...more] = seen.logged('cannot connect to RabbitMQ; retrying', 'warn');
+      assert.deepEqual(more, []);
+      assert.deepEqual([failed?.operation, failed?.reason], ['connection.open', refused]);
+    } finally {
+      await node.ctl('clear_user_limits', 'guest', 'all');
+    }
+    await until(() => b.ready(q) && b.problem === undefined, 10_000, 'connected once the limit is lifted');
+    assert.equal(seen.logged('connected to RabbitMQ', 'info').length, 1);
+  });
+
   it('reports each refused queue apart, publishing and consuming', async () => {
     const seen = observed();
     const [one, two] = [queue('refused-one'), queue('refused-two')];

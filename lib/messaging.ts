@@ -305,9 +305,19 @@ export class Broker {
 
   /** A new connection: opens the publishing channel (failing here means reconnecting), then sets every queue up. */
   async #begin(model: ChannelModel): Promise<void> {
+    // amqplib listens for the connection's errors only once this setup is done: one closed meanwhile
+    // (a channel limit of the operator's refusing the first channel, a forced close) would otherwise
+    // be an uncaught 'error'. The failed setup reports it.
+    let closedBy: unknown;
+    model.on('error', (error: unknown) => (closedBy ??= error));
     this.#session?.ended.abort();
     const session: Session = { model, ended: new AbortController() };
-    if (this.#declared.size > 0) this.#publisher = await this.#openPublisher(session);
+    if (this.#declared.size > 0) {
+      this.#publisher = await this.#openPublisher(session).catch((error: unknown) => {
+        // The channel's error says only that it ended; the connection's says why (`NOT_ALLOWED - number of channels...`).
+        throw closedBy ?? error;
+      });
+    }
     this.#session = session;
     this.#conditions.clear(CONNECTION); // 'connected to RabbitMQ' says it
     this.#conditions.clear(PUBLISHING);
