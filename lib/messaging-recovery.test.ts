@@ -427,6 +427,30 @@ describe('Broker recovery, on a RabbitMQ node of its own', () => {
     assert.equal(seen.logged('connected to RabbitMQ', 'info').length, 1);
   });
 
+  it('a connection RabbitMQ closes as soon as it is used (a user channel limit refusing the consumer’s channel): reconnects less and less often, says so once, and once when it is over', async () => {
+    const seen = observed();
+    const q = queue('channel-limit-consumer');
+    const consumer = recording(q);
+    const lost = 'connection to RabbitMQ lost; reconnecting';
+    const refused = "NOT_ALLOWED - number of channels opened for user 'guest' has reached the maximum allowed user limit of (0)";
+    await node.ctl('set_user_limits', 'guest', JSON.stringify({ 'max-channels': 0 }));
+    let b: Broker;
+    try {
+      b = start(seen, { consumers: [consumer] });
+      await until(() => seen.logged(lost).length >= 8, 20_000, 'connections made and lost again and again');
+      const losses = seen.logged(lost);
+      assert.deepEqual(losses.map((line) => [line.level, line.reason]), losses.map((_, i) => [i === 0 ? 'warn' : 'debug', refused]), 'one outage, logged once');
+      // Each short-lived connection doubles the wait (20 ms up to 200 ms, in [half, all] of it): from the sixth on, at least 100 ms apart.
+      for (let i = 6; i < losses.length; i++) assert.ok(between(losses[i - 1]!, losses[i]!) >= 100, `loss ${i + 1} came ${between(losses[i - 1]!, losses[i]!)} ms after the one before`);
+      assert.deepEqual(seen.logged('connected to RabbitMQ', 'info').length, 2, 'the first connection and the first one after the loss; the others at debug');
+    } finally {
+      await node.ctl('clear_user_limits', 'guest', 'all');
+    }
+    await until(() => b.problem === undefined, 10_000, 'consuming once the limit is lifted');
+    await until(() => seen.logged('connected to RabbitMQ', 'info').length === 3, 10_000, 'the end of the outage logged once it held');
+    assert.equal(seen.logged(lost, 'warn').length, 1);
+  });
+
   it('reports each refused queue apart, publishing and consuming', async () => {
     const seen = observed();
     const [one, two] = [queue('refused-one'), queue('refused-two')];

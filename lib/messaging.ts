@@ -184,6 +184,9 @@ export class Broker {
   /** Per channel part: when its channel was last opened, and the broker's closures of it in a row (see `#closedAgain`). */
   readonly #channelRuns = new Map<string, { openedAt: number; closures: number }>();
   #session: Session | undefined;
+  /** When the current connection was made, and how many connections in a row ended within maxDelayMs of being made. */
+  #connectedAt: number | undefined;
+  #shortLived = 0;
   #publisher: ConfirmChannel | undefined;
   #closing = false;
 
@@ -201,11 +204,17 @@ export class Broker {
         waitForConnect: false,
         initialDelay: this.#backoff.initialDelayMs,
         maxDelay: this.#backoff.maxDelayMs,
+        calculateDelay: (attempt: number) => this.#reconnectDelay(attempt),
         setup: (model: ChannelModel) => this.#begin(model),
       },
     });
     void this.#connection.then((connection) => {
-      connection.on('connect', () => log.info('connected to RabbitMQ'));
+      connection.on('connect', () => {
+        this.#connectedAt = Date.now();
+        // The first connection has no problem to end; later ones end the loss, once it has held if it keeps coming back.
+        if (this.#conditions.problemOf(CONNECTION) === undefined) log.info('connected to RabbitMQ');
+        else this.#conditions.clear(CONNECTION, 'connected to RabbitMQ');
+      });
       connection.on('disconnect', (error: Error) => this.#end('connection to RabbitMQ lost; reconnecting', 'connection lost', error));
       connection.on('connect-failed', (error: Error) => this.#end('cannot connect to RabbitMQ; retrying', 'not connected to RabbitMQ', error));
       // Connection errors also end in 'disconnect', which reports them.
@@ -319,13 +328,27 @@ export class Broker {
       });
     }
     this.#session = session;
-    this.#conditions.clear(CONNECTION); // 'connected to RabbitMQ' says it
     this.#conditions.clear(PUBLISHING);
     for (const queue of this.#declared.keys()) this.#declare(session, queue);
     for (const consumer of this.#consumers) this.#consume(session, consumer);
   }
 
+  /**
+   * The wait before reconnection attempt `attempt` (1 after each loss): initialDelayMs doubling up
+   * to maxDelayMs, in [half, all] of it. amqplib starts over at every connection made; a connection
+   * the broker closes as soon as it is used (a channel limit refusing the consumer's channel) would
+   * then be made again every initialDelayMs, so each such short-lived connection doubles it too.
+   */
+  #reconnectDelay(attempt: number): number {
+    const base = Math.min(this.#backoff.maxDelayMs, this.#backoff.initialDelayMs * 2 ** (attempt - 1 + this.#shortLived));
+    return Math.round(base * (0.5 + Math.random() / 2));
+  }
+
   #end(msg: string, problem: string, error: Error): void {
+    if (this.#connectedAt !== undefined) {
+      this.#shortLived = Date.now() - this.#connectedAt < this.#backoff.maxDelayMs ? this.#shortLived + 1 : 0;
+      this.#connectedAt = undefined;
+    }
     this.#session?.ended.abort();
     this.#session = undefined;
     this.#publisher = undefined;
