@@ -75,6 +75,39 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
     assert.equal(seen.logged('consuming again').length, 1);
   });
 
+  it('uses a quorum queue and dead-letter queue the operator declared beforehand: publishes, consumes and dead-letters through them, one line for each', async () => {
+    const seen = observed();
+    const q = queue('quorum');
+    // As an operator makes them: quorum queues, with the dead-lettering the services need.
+    await operator.channel.assertQueue(deadLetterQueue(q), { durable: true, arguments: { 'x-queue-type': 'quorum' } });
+    await operator.channel.assertQueue(q, {
+      durable: true,
+      arguments: { 'x-queue-type': 'quorum', 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(q) },
+    });
+    const handled: unknown[] = [];
+    const b = broker(seen, {
+      publishesTo: [q],
+      consumers: [
+        {
+          queue: q,
+          handle: async ({ body: received }) => {
+            if ((received as { poison?: boolean }).poison) throw new Error('cannot handle it');
+            handled.push(received);
+          },
+        },
+      ],
+    });
+    await until(() => b.problem === undefined && b.ready(q), 10_000, 'declared as the operator made them');
+    await b.send(q, body, message());
+    await b.send(q, { poison: true }, message());
+    await until(() => handled.length === 1, 10_000, 'the message consumed');
+    assert.deepEqual(handled, [body]);
+    await until(async () => (await operator.channel.checkQueue(deadLetterQueue(q))).messageCount === 1, 10_000, 'the other dead-lettered');
+    const used = seen.logged('queue is a quorum queue the operator declared; using it as one', 'info');
+    assert.deepEqual(used.map((line) => line.queue).sort(), [deadLetterQueue(q), q].sort(), 'one line for each queue');
+    assert.equal(seen.logged('queue exists with other arguments; not using it').length, 0);
+  });
+
   it('notices a consumer cancel notification (queue deleted), says in problem why it cannot consume, and consumes again once the queue can be declared', async () => {
     const seen = observed();
     const q = queue('cancelled');

@@ -56,12 +56,31 @@ export function queueFromEnv(env: EnvReader, name: string, fallback: string): st
 }
 
 /** Declares a durable queue and its dead-letter queue, identically for producers and consumers. */
-async function declareQueue(channel: Channel, queue: string): Promise<void> {
-  await channel.assertQueue(deadLetterQueue(queue), { durable: true });
+async function declareQueue(channel: Channel, queue: string, types: ReadonlyMap<string, string>): Promise<void> {
+  await channel.assertQueue(deadLetterQueue(queue), { durable: true, arguments: typeArgument(deadLetterQueue(queue), types) });
   await channel.assertQueue(queue, {
     durable: true,
-    arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue) },
+    arguments: { 'x-dead-letter-exchange': '', 'x-dead-letter-routing-key': deadLetterQueue(queue), ...typeArgument(queue, types) },
   });
+}
+
+/** `x-queue-type` for a queue whose type the operator chose (see `operatorQueueType`); none otherwise, a classic queue. */
+function typeArgument(queue: string, types: ReadonlyMap<string, string>): Record<string, string> {
+  const type = types.get(queue);
+  return type ? { 'x-queue-type': type } : {};
+}
+
+/**
+ * The queue and its type when a declare failed only because the operator made the queue a quorum
+ * queue beforehand (406 PRECONDITION_FAILED, "inequivalent arg 'x-queue-type' for queue 'q' …
+ * current is the value 'quorum'"): safer than the classic queue the services declare, and able to
+ * do all they need (publisher confirms, prefetch, dead-lettering on reject), so it is used as it is.
+ * A stream, which cannot (no reject, no dead-lettering), stays refused.
+ */
+function operatorQueueType(error: unknown): { queue: string; type: 'quorum' } | undefined {
+  if (replyCode(error) !== 406) return undefined;
+  const found = /inequivalent arg 'x-queue-type' for queue '([^']+)'.*current is the value 'quorum'/.exec(brokerReason(error));
+  return found ? { queue: found[1]!, type: 'quorum' } : undefined;
 }
 
 /**
@@ -179,6 +198,8 @@ export class Broker {
   /** basic.return seen per message id, awaiting that message's confirm. */
   readonly #returned = new Map<string, string>();
   readonly #readyListeners: Array<(queue: string) => void> = [];
+  /** Queues the operator declared with another type than classic (see `operatorQueueType`), and that type. */
+  readonly #queueTypes = new Map<string, string>();
   /** Sends awaiting their confirm: rejected when the connection is closed, which then never brings it. */
   readonly #unconfirmed = new Set<(error: Error) => void>();
   /** Per channel part: when its channel was last opened, and the broker's closures of it in a row (see `#closedAgain`). */
@@ -385,13 +406,37 @@ export class Broker {
   /** Declares a queue published to (on a channel of its own: a failed declare closes its channel). */
   #declare(session: Session, queue: string): void {
     this.#retry(session, publishPart(queue), { msg: 'queue declared; publishing to it', queue }, async () => {
-      const channel = await session.model.createChannel();
-      channel.on('error', () => {}); // a failed declare closes the channel; the rejected call reports it
-      await declareQueue(channel, queue);
+      const channel = await this.#declaredOn(session, queue);
       await channel.close().catch(() => {});
       this.#declared.set(queue, true);
       this.#announce(queue);
     }, (error) => queueFailure(queue, error, this.#queueSetting));
+  }
+
+  /**
+   * Declares `queue` and its dead-letter queue on a new channel, and returns that channel. A queue
+   * the operator made a quorum queue is declared as one from then on, on a channel of its own (the
+   * refused declare closed the first), with one line saying so.
+   */
+  async #declaredOn(session: Session, queue: string): Promise<Channel> {
+    for (;;) {
+      const channel = await session.model.createChannel();
+      channel.on('error', () => {}); // a failed declare closes the channel; the rejected call reports it
+      // What this attempt declares: publishing and consuming may learn a type at the same time.
+      const types = new Map(this.#queueTypes);
+      try {
+        await declareQueue(channel, queue, types);
+        return channel;
+      } catch (error) {
+        await channel.close().catch(() => {});
+        const chosen = operatorQueueType(error);
+        if (!chosen || types.get(chosen.queue) === chosen.type) throw error;
+        if (this.#queueTypes.get(chosen.queue) !== chosen.type) {
+          this.#queueTypes.set(chosen.queue, chosen.type);
+          this.#log.info('queue is a quorum queue the operator declared; using it as one', { queue: chosen.queue, type: chosen.type, operation: 'queue.declare' });
+        }
+      }
+    }
   }
 
   /** After a basic.return: the queue is gone (deleted, expired), so declare it again. */
@@ -427,10 +472,8 @@ export class Broker {
     };
     this.#notConsuming.add(queue);
     this.#retry(session, consumePart(queue), { msg: 'consuming again', queue }, async () => {
-      const channel = await session.model.createChannel();
-      channel.on('error', () => {}); // reported through the rejected call, or below once consuming
+      const channel = await this.#declaredOn(session, queue);
       try {
-        await declareQueue(channel, queue);
         await channel.prefetch(consumer.prefetch ?? 10);
         await channel.consume(queue, (message) => {
           if (message) return void this.#deliver(session, channel, consumer, message);
@@ -552,7 +595,7 @@ export class Broker {
       if (replyCode(error) !== 404) return;
     }
     try {
-      await onChannel((channel) => channel.assertQueue(name, { durable: true }));
+      await onChannel((channel) => channel.assertQueue(name, { durable: true, arguments: typeArgument(name, this.#queueTypes) }));
       log.warn('dead-letter queue missing (deleted, or removed by an expires policy); declared it again', { queue, deadLetterQueue: name, operation: 'queue.declare' });
     } catch (error) {
       log.error('dead-letter queue missing and cannot be declared; the rejected message is dropped', { queue, deadLetterQueue: name, operation: 'queue.declare', reason: brokerReason(error) });
