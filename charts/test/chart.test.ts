@@ -13,7 +13,7 @@ import { gunzipSync } from 'node:zlib';
 import { parse } from 'yaml';
 import { helm, helmPath } from '../../tools/helm.ts';
 import { schemaErrors, unknownFieldErrors } from './kube-schema.ts';
-import { chartDir, find, lint, notes, OUR_SERVICES, render, renderOver, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
+import { chartDir, find, lint, notes, OPENSHIFT_SCC, OUR_SERVICES, render, renderOver, repoRoot, SCENARIOS, type Manifest, type Values } from './render.ts';
 import { environment, pod, pods, resolveUrl, type Container, type Pod } from './topology.ts';
 
 const rendered = new Map(Object.entries(SCENARIOS).map(([name, values]) => [name, render(values)]));
@@ -105,6 +105,116 @@ describe('every pod meets the restricted Pod Security profile on a read-only roo
         assert.ok(requests && limits, `${p.owner} ${c.name} has requests and limits`);
       }
     }
+  });
+});
+
+/** A namespace's ranges as OpenShift annotates it: openshift.io/sa.scc.uid-range and .supplemental-groups. */
+const NAMESPACE_RANGES = { uids: [1000680000, 1000689999], groups: [1000680000, 1000689999] } as const;
+
+/**
+ * What OpenShift's restricted-v2 SecurityContextConstraints refuse in a pod: a user or fsGroup
+ * outside the namespace's ranges (left out, it assigns them), privilege or its escalation, a
+ * capability beyond NET_BIND_SERVICE, a seccomp profile but runtime/default, SELinux options of its
+ * own (MustRunAs the namespace's), host namespaces and ports, and volumes of other kinds.
+ */
+function restrictedV2Problems(p: Pod): string[] {
+  const problems: string[] = [];
+  const podContext = p.spec.securityContext ?? {};
+  const within = (value: unknown, [low, high]: readonly [number, number]) => typeof value !== 'number' || (value >= low && value <= high);
+  if (!within(podContext.fsGroup, NAMESPACE_RANGES.groups)) problems.push(`fsGroup ${String(podContext.fsGroup)} is outside the namespace's range`);
+  if (podContext.seLinuxOptions) problems.push('pod seLinuxOptions');
+  for (const field of ['hostNetwork', 'hostPID', 'hostIPC']) if (p.spec[field] === true) problems.push(field);
+  const allowedVolumes = ['configMap', 'csi', 'downwardAPI', 'emptyDir', 'ephemeral', 'persistentVolumeClaim', 'projected', 'secret'];
+  for (const volume of p.spec.volumes ?? []) {
+    const type = Object.keys(volume).find((key) => key !== 'name');
+    if (!type || !allowedVolumes.includes(type)) problems.push(`volume ${String(volume.name)} is a ${type}`);
+  }
+  for (const container of p.spec.containers) {
+    const context = container.securityContext ?? {};
+    const setting = (key: string) => context[key] ?? podContext[key];
+    const user = setting('runAsUser');
+    if (!within(user, NAMESPACE_RANGES.uids)) problems.push(`${container.name}: runAsUser ${String(user)} is outside the namespace's range`);
+    if (context.privileged === true) problems.push(`${container.name}: privileged`);
+    if (context.allowPrivilegeEscalation === true) problems.push(`${container.name}: allowPrivilegeEscalation`);
+    const added = (context.capabilities as { add?: string[] } | undefined)?.add ?? [];
+    if (added.some((c) => c !== 'NET_BIND_SERVICE')) problems.push(`${container.name}: adds capabilities`);
+    const seccomp = (setting('seccompProfile') as { type?: string } | undefined)?.type;
+    if (seccomp !== undefined && seccomp !== 'RuntimeDefault') problems.push(`${container.name}: seccompProfile ${seccomp}`);
+    if (context.seLinuxOptions) problems.push(`${container.name}: seLinuxOptions`);
+    if ((container.ports ?? []).some((port) => (port as { hostPort?: number }).hostPort)) problems.push(`${container.name}: hostPort`);
+  }
+  return problems.map((problem) => `${p.owner}: ${problem}`);
+}
+
+/** runAsUser, runAsGroup and fsGroup as the pod sets them, at pod or container level. */
+function ids(p: Pod): Record<string, unknown> {
+  const found: Record<string, unknown> = {};
+  for (const context of [p.spec.securityContext ?? {}, ...p.spec.containers.map((c) => c.securityContext ?? {})]) {
+    for (const key of ['runAsUser', 'runAsGroup', 'fsGroup']) if (context[key] !== undefined) found[key] = context[key];
+  }
+  return found;
+}
+
+/** Every pod template of the release with the defaults, and the IDs the chart gives each. */
+const CHART_IDS: Record<string, Record<string, number>> = {
+  ...Object.fromEntries(OUR_SERVICES.map((name) => [name, { runAsUser: 1993, runAsGroup: 1993, fsGroup: 1993 }])),
+  rabbitmq: { runAsUser: 999, runAsGroup: 999, fsGroup: 999 },
+  zipkin: { runAsUser: 1000, runAsGroup: 1000 },
+  'otel-collector': { runAsUser: 10001, runAsGroup: 10001, fsGroup: 10001 },
+  'landscape-test': { runAsUser: 100, runAsGroup: 101 },
+};
+const idsByPod = (manifests: Manifest[]) => Object.fromEntries(pods(manifests).map((p) => [p.name, ids(p)]));
+const noIds = Object.fromEntries(Object.keys(CHART_IDS).map((name) => [name, {}]));
+
+describe("OpenShift's restricted-v2 SCC: the cluster assigns the user and group IDs where it serves security.openshift.io/v1", () => {
+  test('on OpenShift no pod of the release sets runAsUser, runAsGroup or fsGroup, and restricted-v2 and the restricted profile admit every one', async () => {
+    const manifests = await renderOver([], {}, { apis: [OPENSHIFT_SCC] });
+    assert.deepEqual(idsByPod(manifests), noIds);
+    assert.deepEqual(pods(manifests).flatMap(restrictedV2Problems), []);
+    assert.deepEqual(pods(manifests).flatMap((p) => p.spec.containers.flatMap((c) => securityProblems(p, c))), []);
+    for (const p of pods(manifests)) {
+      assert.equal(p.spec.securityContext?.runAsNonRoot, true, `${p.owner} stays non-root`);
+      assert.deepEqual(p.spec.securityContext?.seccompProfile, { type: 'RuntimeDefault' }, `${p.owner} keeps seccomp RuntimeDefault`);
+    }
+  });
+
+  test("elsewhere every pod keeps its image's user, as before, which restricted-v2 would refuse", async () => {
+    for (const manifests of [await renderOver([], {}), defaults]) {
+      assert.deepEqual(idsByPod(manifests), CHART_IDS);
+      for (const p of pods(manifests)) assert.match(restrictedV2Problems(p).join('\n'), /runAsUser \d+ is outside the namespace's range/, p.owner);
+    }
+  });
+
+  test('global.podSecurity.assignIds forces either way: chart on OpenShift, cluster without it', async () => {
+    assert.deepEqual(idsByPod(await renderOver([], { global: { podSecurity: { assignIds: 'chart' } } }, { apis: [OPENSHIFT_SCC] })), CHART_IDS);
+    assert.deepEqual(idsByPod(rendered.get('IDs assigned by the cluster (OpenShift)')!), noIds);
+    assert.deepEqual(idsByPod(render({}, chartDir, { set: ['global.podSecurity.assignIds=cluster'] })), noIds);
+  });
+
+  test('helm template without a cluster takes OpenShift from --api-versions, as Argo CD passes the cluster\'s', () => {
+    assert.deepEqual(idsByPod(render({}, chartDir, { apiVersions: ['security.openshift.io/v1'] })), noIds);
+  });
+
+  test('the rabbitmq and zipkin charts on their own decide alike', () => {
+    for (const [chart, chartIds] of [['rabbitmq', CHART_IDS.rabbitmq], ['zipkin', CHART_IDS.zipkin]] as const) {
+      const dir = join(repoRoot, 'charts', chart);
+      assert.deepEqual(idsByPod(render({}, dir)), { [chart]: chartIds });
+      assert.deepEqual(idsByPod(render({}, dir, { apiVersions: ['security.openshift.io/v1'] })), { [chart]: {} });
+      assert.deepEqual(idsByPod(render({ global: { podSecurity: { assignIds: 'cluster' } } }, dir)), { [chart]: {} });
+      assert.throws(() => render({ global: { podSecurity: { assignIds: 'openshift' } } }, dir), /assignIds.*one of 'auto', 'cluster', 'chart'/);
+    }
+  });
+
+  test("RabbitMQ's Erlang cookie lives off its data volume, which fsGroup makes group-readable (Erlang refuses such a cookie) and a new user cannot read", () => {
+    const broker = pod(defaults, 'rabbitmq');
+    const container = broker.spec.containers[0] as Container & { volumeMounts: { name: string; mountPath: string }[] };
+    const home = environment(defaults, container).HOME;
+    const mount = container.volumeMounts.find((m) => m.mountPath === home);
+    assert.ok(mount, `HOME ${home} is a mount`);
+    const volume = broker.spec.volumes!.find((v) => v.name === mount.name)!;
+    assert.deepEqual(volume.emptyDir, {}, 'an emptyDir of the pod');
+    const data = container.volumeMounts.find((m) => m.name === 'data')!;
+    assert.ok(!`${home}/`.startsWith(`${data.mountPath}/`), 'not under the data volume');
   });
 });
 

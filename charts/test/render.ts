@@ -55,6 +55,7 @@ export const SCENARIOS: Record<string, Values> = {
     zipkin: { storage: { type: 'elasticsearch', elasticsearch: { hosts: 'http://elasticsearch:9200' } }, replicas: 2 },
   },
   'hot reload': { dev: { watch: true } },
+  'IDs assigned by the cluster (OpenShift)': { global: { podSecurity: { assignIds: 'cluster' } } },
 };
 
 /** Runs `use` with the values written to a file, removed once `use` has returned or, for a promise, settled. */
@@ -79,21 +80,30 @@ function withValuesFile<T>(values: Values, use: (file: string) => T): T {
 export interface RenderOptions {
   release?: string;
   set?: string[];
+  /** `--api-versions`: what the chart's .Capabilities.APIVersions holds without a cluster, as Argo CD passes it. */
+  apiVersions?: string[];
 }
 
-const setArgs = (set: string[] = []) => set.flatMap((pair) => ['--set', pair]);
+/** What the stand-in API server serves beside what the chart renders, as discovery lists it. */
+export type ApiKind = Pick<Manifest, 'apiVersion' | 'kind'>;
+
+/** OpenShift's SecurityContextConstraints: served where pods are admitted by SCCs such as restricted-v2. */
+export const OPENSHIFT_SCC: ApiKind = { apiVersion: 'security.openshift.io/v1', kind: 'SecurityContextConstraints' };
+
+const setArgs = (set: string[] = [], apiVersions: string[] = []) => [...set.flatMap((pair) => ['--set', pair]), ...apiVersions.flatMap((version) => ['--api-versions', version])];
 
 /** `helm template` of the chart with these values; the manifests in order, `helm test` hooks included. */
-export function render(values: Values = {}, chart = chartDir, { release = RELEASE, set }: RenderOptions = {}): Manifest[] {
-  return manifestsOf(withValuesFile(values, (file) => helm(['template', release, chart, '--namespace', NAMESPACE, '--values', file, ...setArgs(set)])));
+export function render(values: Values = {}, chart = chartDir, { release = RELEASE, set, apiVersions }: RenderOptions = {}): Manifest[] {
+  return manifestsOf(withValuesFile(values, (file) => helm(['template', release, chart, '--namespace', NAMESPACE, '--values', file, ...setArgs(set, apiVersions)])));
 }
 
 /**
  * `render` as an upgrade of a release whose objects in the cluster are `existing` (their namespace
  * NAMESPACE unless they name one, owned by the release as Helm marks them): the chart's `lookup`
  * finds them, through a stand-in API server (api-server.ts) that `helm template --dry-run=server` asks.
+ * `apis` are kinds the cluster serves besides the chart's (the chart's .Capabilities.APIVersions).
  */
-export async function renderOver(existing: Manifest[], values: Values = {}, { release = RELEASE, set }: RenderOptions = {}): Promise<Manifest[]> {
+export async function renderOver(existing: Manifest[], values: Values = {}, { release = RELEASE, set, apis = [] }: RenderOptions & { apis?: ApiKind[] } = {}): Promise<Manifest[]> {
   const kinds = render(values, chartDir, { release, set });
   // As Helm leaves them on what it installs: objects of another owner it refuses to take over.
   const objects = existing.map(({ metadata, ...object }) => ({
@@ -105,7 +115,7 @@ export async function renderOver(existing: Manifest[], values: Values = {}, { re
       annotations: { ...metadata.annotations, 'meta.helm.sh/release-name': release, 'meta.helm.sh/release-namespace': NAMESPACE },
     },
   }));
-  const api = await startApiServer(kinds, objects);
+  const api = await startApiServer([...kinds, ...apis], objects);
   try {
     const out = await withValuesFile(values, (file) =>
       helmAsync(['template', release, chartDir, '--namespace', NAMESPACE, '--values', file, ...setArgs(set), '--dry-run=server', '--disable-openapi-validation', '--kubeconfig', api.kubeconfig]),

@@ -177,12 +177,35 @@ imagePullSecrets:
 {{- end }}
 {{- end }}
 
-{{/* The restricted Pod Security profile, for pod (from the user id) and container. */}}
+{{/* Who sets the pods' runAsUser, runAsGroup and fsGroup, from global.podSecurity.assignIds:
+"cluster" when it says so, or says auto and the API server serves security.openshift.io/v1
+(OpenShift's SecurityContextConstraints: restricted-v2 assigns a user from the namespace's
+openshift.io/sa.scc.uid-range and an fsGroup from its openshift.io/sa.scc.supplemental-groups, and
+admits no other); else "chart", the IDs of the images' own users. The rabbitmq and zipkin charts
+decide alike. */}}
+{{- define "landscape.idsAssignedBy" -}}
+{{- $assign := dig "podSecurity" "assignIds" "auto" .Values.global -}}
+{{- if eq $assign "auto" -}}
+{{- ternary "cluster" "chart" (.Capabilities.APIVersions.Has "security.openshift.io/v1") -}}
+{{- else if has $assign (list "cluster" "chart") -}}
+{{- $assign -}}
+{{- else -}}
+{{- fail (printf "global.podSecurity.assignIds is auto, cluster or chart, not %q" $assign) -}}
+{{- end -}}
+{{- end }}
+
+{{/* The restricted Pod Security profile for a pod, from (list $ runAsUser runAsGroup fsGroup), an
+empty fsGroup leaving it out: the image's user, group and volume group when the chart assigns IDs,
+none when the cluster does (landscape.idsAssignedBy), the rest alike. */}}
 {{- define "landscape.podSecurityContext" -}}
 runAsNonRoot: true
-runAsUser: {{ . }}
-runAsGroup: {{ . }}
+{{- if eq (include "landscape.idsAssignedBy" (index . 0)) "chart" }}
+runAsUser: {{ index . 1 }}
+runAsGroup: {{ index . 2 }}
+{{- with index . 3 }}
 fsGroup: {{ . }}
+{{- end }}
+{{- end }}
 seccompProfile:
   type: RuntimeDefault
 {{- end }}

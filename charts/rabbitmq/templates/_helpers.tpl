@@ -62,3 +62,18 @@ case "${POD_IP:-}" in
     ;;
 esac
 {{- end }}
+
+{{/* Who sets the pod's runAsUser, runAsGroup and fsGroup, from global.podSecurity.assignIds:
+"cluster" when it says so, or says auto and the API server serves security.openshift.io/v1
+(OpenShift, whose restricted-v2 SecurityContextConstraints assign them from the namespace's ranges
+and admit no other); else "chart", the IDs of the image's rabbitmq user. */}}
+{{- define "rabbitmq.idsAssignedBy" -}}
+{{- $assign := dig "podSecurity" "assignIds" "auto" .Values.global -}}
+{{- if eq $assign "auto" -}}
+{{- ternary "cluster" "chart" (.Capabilities.APIVersions.Has "security.openshift.io/v1") -}}
+{{- else if has $assign (list "cluster" "chart") -}}
+{{- $assign -}}
+{{- else -}}
+{{- fail (printf "global.podSecurity.assignIds is auto, cluster or chart, not %q" $assign) -}}
+{{- end -}}
+{{- end }}
