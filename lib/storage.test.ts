@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -30,6 +30,24 @@ describe('openStore', () => {
       await reopened.close();
     });
   }
+
+  it("leaves its directory and files writable for the group (another user of it, as OpenShift's next UID in group 0), withholding from others what the umask did", async () => {
+    const mode = (path: string) => statSync(path).mode & 0o777;
+    const previous = process.umask(0o022);
+    try {
+      for (const [umask, dirMode, fileMode] of [[0o022, 0o775, 0o664], [0o077, 0o770, 0o660]] as const) {
+        process.umask(umask);
+        const directory = join(root, `umask-${umask.toString(8)}`, 'data');
+        const store = openStore(directory, 'DATA_DIR');
+        await openTable<number>(store, 't').put('k', 1);
+        await store.close();
+        assert.equal(mode(directory), dirMode, `the directory under umask ${umask.toString(8)}`);
+        for (const file of ['data.mdb', 'lock.mdb']) assert.equal(mode(join(directory, file)), fileMode, `${file} under umask ${umask.toString(8)}`);
+      }
+    } finally {
+      process.umask(previous);
+    }
+  });
 
   it('names the setting when the directory cannot be one', () => {
     const file = join(root, 'a-file');

@@ -21,6 +21,7 @@ export type Table<V, K extends Key = string> = Database<V, K>;
  */
 export function openStore(directory: string, setting?: string, log?: Logger): Store {
   try {
+    groupWritable();
     mkdirSync(directory, { recursive: true });
     const store = open({ path: directory, noSubdir: false, compression: false });
     writeStates.set(store, { directory, log });
@@ -31,6 +32,18 @@ export function openStore(directory: string, setting?: string, log?: Logger): St
     const remedy = openRemedy((error as { code?: unknown })?.code, directory, processIdentity());
     throw new ConfigError(setting, `cannot open the LMDB store in directory ${JSON.stringify(directory)}: ${reason}${remedy ? `. ${remedy}` : ''}`);
   }
+}
+
+/**
+ * Clears the group's bits of the process umask (022 becomes 002), so that the directory and the
+ * files LMDB makes in it (data.mdb, lock.mdb: mode 0664 less the umask) stay writable for their
+ * group: another user of the same group can open the store again, as when OpenShift assigns the
+ * pod a new user, always in group 0, or the volume's fsGroup changes owners. With 022 they would
+ * be the first user's alone. What the umask withholds from others stays withheld.
+ */
+function groupWritable(): void {
+  const previous = process.umask(0o002);
+  if ((previous & 0o707) !== 0o002) process.umask(previous & 0o707);
 }
 
 /** Who this process is to the file system: its user and groups, when the runtime tells. */

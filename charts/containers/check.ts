@@ -13,24 +13,27 @@
  *     largest image its settings admit; each pod stopped with its grace period, exiting 0;
  *  6. dev mode (`dev.watch`): a changed source copied into the running container as Skaffold's
  *     sync does, the service restarting on it with its data intact;
- *  7. one deliberate break of each kind the check must catch: a Dockerfile, a probe path, an env
+ *  7. accountservice as OpenShift's restricted-v2 SCC runs it (the chart rendered for it, a user
+ *     of the namespace's range in group 0): on a volume of its fsGroup, without any volume (the
+ *     image's own /data and DENO_DIR), and on a group-0 volume another such user wrote;
+ *  8. one deliberate break of each kind the check must catch: a Dockerfile, a probe path, an env
  *     wiring, a Service selector, a security setting.
  *
  * Prints a summary; exits 1 on the first failure, or when it runs past its time bound.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import process from 'node:process';
 import { assertOwnAccountTrace, isCompleteAccountTrace, waitForTrace } from '../../e2e/traces.ts';
 import { until } from '../../tools/wait.ts';
-import { repoRoot, type Manifest } from '../test/render.ts';
+import { repoRoot, type Manifest, type Values } from '../test/render.ts';
 import { environment, pod as podOf } from '../test/topology.ts';
 import { readJpegFrame } from '../../services/imageservice/jpeg-frame.ts';
 import { makeJpeg } from '../../services/imageservice/test-jpegs.ts';
 import { DOCKER, docker, ensureEngine } from './engine.ts';
-import { ContainerRun, NOT_RUN } from './landscape.ts';
+import { ContainerRun, merge, NOT_RUN } from './landscape.ts';
 import { quantity } from './pod-run.ts';
 import { containerPid, sampleWorkingSets, workingSetBytes } from './working-set.ts';
 
@@ -274,20 +277,97 @@ try {
     return `services/accountservice/main.ts synced → Deno restarted it; seeded accounts kept (added 0); stopped (service) then ended after its ${account!.gracePeriodSeconds} s grace period`;
   });
 
-  await step("an arbitrary user in group 0 (OpenShift's restricted SCC), and a data volume of another user", async () => {
-    const claim = { services: { accountservice: { data: { existingClaim: 'account-data' } } } };
-    // What the SCC's admission writes into the pod: a user from the namespace's range, group 0, its fsGroup.
-    const assigned = broken(run.render(claim), 'Deployment', 'accountservice', (spec) =>
-      Object.assign(spec.securityContext, { runAsUser: 1000680000, runAsGroup: 0, fsGroup: 1000680000 }),
+  await step("an arbitrary user in group 0 (OpenShift's restricted-v2 SCC): a volume with fsGroup, the image's own /data, a volume another user of group 0 wrote", async () => {
+    const lines: string[] = [];
+    const account = (set: Manifest[]) => run.plan(set, ['accountservice']).then(([planned]) => planned!);
+    /** Starts accountservice, asks the VIP account (a read and an outbox write), checks who it runs as and that its writes work, stops it. */
+    const serve = async (planned: Awaited<ReturnType<typeof account>>, user: string) => {
+      let added: string | undefined;
+      try {
+        await run.startPods([planned]);
+        const answered = await fetch(`http://${planned.ip}:6767/accounts/10000`);
+        assert.equal(answered.status, 200, await answered.clone().text());
+        const ready = await fetch(`http://${planned.ip}:6767/health/ready`);
+        assert.equal(ready.status, 200, `its LMDB writes work: ${await ready.clone().text()}`);
+        const ids = await docker(['exec', planned.container, 'sh', '-c', 'echo "$(id -u):$(id -g)"']);
+        assert.equal(ids.stdout.trim(), user, 'the user and group the runtime gives the assigned user');
+        const log = await run.kubelet.logs(planned.pod);
+        assert.doesNotMatch(log, /LMDB writes fail|VIP notification not recorded/);
+        added = /"msg":"accounts ready".*"added":(\d+)/.exec(log)?.[1];
+      } catch (error) {
+        await run.kubelet.stop(planned.pod).catch(() => undefined);
+        throw error;
+      }
+      const stopped = await run.kubelet.stop(planned.pod);
+      assert.equal(stopped.exitCode, 0, stopped.log);
+      return added;
+    };
+    // The release as rendered for OpenShift: no IDs of the chart's. What restricted-v2's admission
+    // then writes into the pod: a user from the namespace's range on the container, the pod's
+    // fsGroup from its supplemental groups; the runtime gives a user the image does not name group 0.
+    const admitted = (values: Values, uid: number, change: (spec: any) => void = () => undefined) =>
+      broken(run.render(merge({ global: { podSecurity: { assignIds: 'cluster' } } }, values)), 'Deployment', 'accountservice', (spec) => {
+        assert.equal(spec.securityContext.runAsUser, undefined, 'the chart leaves the user to the cluster');
+        spec.securityContext.fsGroup = 1000680000;
+        spec.containers[0].securityContext.runAsUser = uid;
+        change(spec);
+      });
+
+    // 1. A claim the kubelet makes the fsGroup's (a block or CSI volume).
+    const withClaim = await account(admitted({ services: { accountservice: { data: { existingClaim: 'account-data' } } } }, 1000680000));
+    await serve(withClaim, '1000680000:0');
+    lines.push('uid 1000680000 gid 0 on a claim of its fsGroup: ready, account 200, writes work, stopped 0');
+
+    // 2. No volume at all, as `docker run --user` would: the image's own /data, DENO_DIR and /tmp,
+    // on a writable root file system.
+    const bare = await account(
+      admitted({}, 1000680000, (spec) => {
+        delete spec.containers[0].volumeMounts;
+        delete spec.volumes;
+        spec.containers[0].securityContext.readOnlyRootFilesystem = false;
+      }),
     );
-    const [arbitrary] = await run.plan(assigned, ['accountservice']);
-    await run.startPods([arbitrary!]);
-    const answered = await fetch(`http://${arbitrary!.ip}:6767/accounts/10000`);
-    assert.equal(answered.status, 200, await answered.clone().text());
-    const stopped = await run.kubelet.stop(arbitrary!.pod);
-    assert.equal(stopped.exitCode, 0, stopped.log);
+    assert.deepEqual(bare.volumeDirs, [], 'no volume');
+    try {
+      await run.startPods([bare]);
+      const answered = await fetch(`http://${bare.ip}:6767/accounts/10000`);
+      assert.equal(answered.status, 200, await answered.clone().text());
+      assert.equal((await fetch(`http://${bare.ip}:6767/health/ready`)).status, 200);
+      const { stdout } = await docker(['exec', bare.container, 'sh', '-c', 'stat -c "%n %u:%g %a" /data /data/data.mdb /data/lock.mdb && touch "${DENO_DIR%/}/written" && stat -c "%n %u:%g" "${DENO_DIR%/}/written"']);
+      assert.deepEqual(stdout.trim().split('\n'), [
+        '/data 1993:0 2775',
+        '/data/data.mdb 1000680000:0 664',
+        '/data/lock.mdb 1000680000:0 664',
+        '/deno-dir/written 1000680000:0',
+      ]);
+      assert.doesNotMatch(await run.kubelet.logs(bare.pod), /LMDB writes fail|VIP notification not recorded/);
+    } finally {
+      await run.kubelet.stop(bare.pod).catch(() => undefined);
+    }
+    lines.push("no volume: the image's /data (group 0, setgid) takes LMDB's files as 664 of 1000680000:0; DENO_DIR writable");
+
+    // 3. A volume whose ownership the kubelet leaves alone (NFS, say): group 0's, group-writable,
+    // written first by one assigned user and then opened by another of group 0, as after the
+    // namespace's range changed or the volume moved to another namespace.
+    const shared = { services: { accountservice: { data: { existingClaim: 'shared-data' } } } };
+    const groupZeroVolume = (planned: Awaited<ReturnType<typeof account>>) => {
+      for (const dir of planned.volumeDirs.filter((d) => d.path.includes('/claims/'))) Object.assign(dir, { uid: 0, gid: 0, mode: 0o2775 });
+      return planned;
+    };
+    const first = await serve(groupZeroVolume(await account(admitted(shared, 1000680000))), '1000680000:0');
+    assert.equal(first, '100', 'the first user seeded the accounts');
+    const claim = join(run.volumesDir, 'claims', 'shared-data');
+    const owners = ['data.mdb', 'lock.mdb'].map((file) => {
+      const stat = statSync(join(claim, file));
+      return `${file} ${stat.uid}:${stat.gid} ${(stat.mode & 0o777).toString(8)}`;
+    });
+    assert.deepEqual(owners, ['data.mdb 1000680000:0 664', 'lock.mdb 1000680000:0 664'], "LMDB's files stay group-writable (umask 002)");
+    const second = await serve(groupZeroVolume(await account(admitted(shared, 1000690000))), '1000690000:0');
+    assert.equal(second, '0', 'the second user found the accounts the first wrote');
+    lines.push(`a group-0 volume without fsGroup: written by uid 1000680000 (${owners.join(', ')}), then opened and written by uid 1000690000`);
+
     // The same claim, now owned by another user, mounted without an fsGroup: one line says what to do.
-    const foreign = broken(run.render(claim), 'Deployment', 'accountservice', (spec) => delete spec.securityContext.fsGroup);
+    const foreign = broken(run.render({ services: { accountservice: { data: { existingClaim: 'account-data' } } } }), 'Deployment', 'accountservice', (spec) => delete spec.securityContext.fsGroup);
     const [refused] = await run.plan(foreign, ['accountservice']);
     for (const dir of refused!.volumeDirs.filter((d) => d.path.includes('/claims/'))) Object.assign(dir, { uid: 4242, gid: 4242, mode: 0o755 });
     let caught = '';
@@ -300,7 +380,8 @@ try {
     } finally {
       await run.kubelet.stop(refused!.pod).catch(() => undefined);
     }
-    return `uid 1000680000 gid 0: ready, account 200, stopped 0; a claim of uid 4242 without fsGroup: ${caught}, its line names the owner and fsGroup`;
+    lines.push(`a claim of uid 4242 without fsGroup: ${caught}, its line names the owner and fsGroup`);
+    return lines.join('\n');
   });
 
   await step('deliberate breaks are caught', async () => {

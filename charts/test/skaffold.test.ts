@@ -39,13 +39,17 @@ describe('build', () => {
     for (const artifact of config.build.artifacts) {
       const rules = artifact.sync?.manual ?? [];
       assert.deepEqual(rules.map((r) => r.src).sort(), ['lib/**/*.ts', 'services/**/*.ts']);
-      const copies = imageStages(artifact.image).flatMap((s) => s.copies).filter((c) => !c.from);
+      const stages = imageStages(artifact.image);
+      const copies = stages.flatMap((s) => s.copies).filter((c) => !c.from);
+      const runs = stages.flatMap((s) => s.runs);
       for (const rule of rules) {
         const folder = rule.src.split('/')[0]!;
         const source = folder === 'services' ? `services/${artifact.image}` : folder;
         const copy = copies.find((c) => c.sources.includes(source));
         assert.equal(copy?.dest, `${rule.dest}/${source}`, `${artifact.image}: ${source} lands where ${rule.src} syncs to`);
-        assert.equal(copy?.chown, '1993:1993', `${artifact.image}: ${source} is writable for the sync`);
+        // The deno user's, and group 0's as the owner's for the arbitrary user OpenShift runs it as.
+        assert.equal(copy?.chown, `${stages.at(-1)!.user!.split(':')[0]}:0`, `${artifact.image}: ${source} is the image user's, in group 0`);
+        assert.ok(runs.some((run) => run.includes(`chmod -R g=u`) && new RegExp(`g=u\\b.*"?${source}"?`).test(run)), `${artifact.image}: ${source} is writable for group 0 as for its owner`);
       }
     }
   });
