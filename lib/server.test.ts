@@ -358,6 +358,45 @@ describe('a request whose body does not arrive in time', () => {
       await server.close();
     }
   });
+  it('answers a pipelined request whose body is late through its own span, after the slow answer before it', async () => {
+    const exporter = createMemoryExporter();
+    const tracing = new Tracing({ serviceName: 'svc', exporter, sampleRate: 1 });
+    const app = new Hono();
+    app.use(tracingMiddleware({ tracing, log: createLogger({ service: 'svc' }, { write: () => {} }) }));
+    // Answered after the bound has passed for the request behind it.
+    app.get('/slow', async (c) => {
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      return c.text('slow');
+    });
+    app.post('/upload', async (c) => c.text(String((await c.req.arrayBuffer()).byteLength)));
+    app.onError((error, c) => (error instanceof HTTPException ? c.json({ error: error.message }, error.status) : c.json({ error: 'internal error' }, 500)));
+    const server = await listen(app.fetch, 0, { requestTimeoutMs: 300 });
+    try {
+      const raw = await rawAnswerUntil(server.port, `GET /slow HTTP/1.1\r\nHost: x\r\n\r\n${upload(100, 'a'.repeat(10))}`, (answer) => answer.endsWith('}'));
+      const [first = '', second = ''] = raw.split(/(?=HTTP\/1\.1 )/);
+      assert.match(first, /^HTTP\/1\.1 200 [^]*\r\n\r\nslow$/);
+      assert.match(second, /^HTTP\/1\.1 408 /);
+      assert.deepEqual(JSON.parse(second.split('\r\n\r\n')[1]!), { error: 'request body not received within 0.3 s' });
+      const upload408 = exporter.spans.find((span) => span.name === 'post /upload');
+      assert.equal(upload408?.tags['http.status_code'], '408');
+      assert.match(second, new RegExp(`\r\ntraceresponse: 00-${upload408!.traceId}-${upload408!.id}-01`, 'i'));
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('closes the connection of a request answered without its body once the body is late, with no second answer', { skip: onDeno }, async () => {
+    const server = await listen(async () => new Response('answered'), 0, { requestTimeoutMs: 300 });
+    try {
+      const started = Date.now();
+      // The socket closes (the server ends it) well before rawAnswerUntil's own 5 s.
+      const raw = await rawAnswerUntil(server.port, 'GET /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc', () => false);
+      assert.ok(Date.now() - started < 4000, `closed after ${Date.now() - started} ms`);
+      assert.deepEqual(raw.match(/HTTP\/1\.1 \d+/g), ['HTTP/1.1 200']);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('pipelined requests', () => {
@@ -560,5 +599,6 @@ describe('the tracing middleware behind listen', () => {
     assert.match(run.stdout, /answered in turn up to one the HTTP parser refuses.* ok/);
     assert.match(run.stdout, /app answers a JSON 408 through its own span.* ok/);
     assert.match(run.stdout, /arrives whole within the bound, in parts.* ok/);
+    assert.match(run.stdout, /pipelined request whose body is late through its own span.* ok/);
   });
 });

@@ -305,21 +305,33 @@ export async function listen(
     listener,
   );
   server.on('clientError', (error: NodeJS.ErrnoException, socket: import('node:stream').Duplex) => {
-    // A request the app has, whose body did not arrive in time (Node's requestTimeout): the app's read
-    // fails as on Deno, and the app answers the 408 through its own span, on a connection that then
-    // closes (the rest of the body is not read). Emitting, not destroying: destroying the request would
-    // take the connection, and the app's answer, with it.
-    const pending = (socket as { _httpMessage?: Outgoing | null })._httpMessage;
-    if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT' && pending && !pending.req.complete && !pending.headersSent && socket.writable) {
-      const timedOut = bodyTimeout(requestTimeoutMs);
-      pending.shouldKeepAlive = false;
-      // Read by nothing yet (no listener), the request's error would be thrown: the app is not waiting for the body.
-      if (pending.req.listenerCount('error') > 0) pending.req.emit('error', timedOut);
-      else socket.end(rawRefusal('408 Request Timeout', timedOut.message));
-      return;
-    }
+    // A request whose body did not arrive in time (Node's requestTimeout): the newest request on the
+    // connection, not necessarily the one being answered (a pipelined request behind a slow answer).
+    const late = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? latest.get(socket as Socket) : undefined;
+    if (late && !late.req.complete && socket.writable) return bodyLate(late, socket);
     answerClientError(error, socket);
   });
+  /**
+   * The app's read of `outgoing`'s request fails as on Deno, and the app answers the 408 through its
+   * own span, after any answer before it, on a connection that then closes (the rest of the body is
+   * not read). Emitting, not destroying: destroying the request would take the connection, and the
+   * app's answer, with it.
+   */
+  const bodyLate = (outgoing: Outgoing, socket: import('node:stream').Duplex) => {
+    outgoing.shouldKeepAlive = false;
+    // Answered without its body read (a GET with one, a 404): the request has its one answer; the
+    // connection closes once that is sent, rather than carrying a second answer to the same request.
+    if (outgoing.writableEnded) {
+      if (outgoing.writableFinished) socket.end();
+      else outgoing.once('finish', () => socket.end());
+      return;
+    }
+    const timedOut = bodyTimeout(requestTimeoutMs);
+    // Read by nothing yet (no listener), the request's error would be thrown: the app is not waiting for the
+    // body, and the 408 goes out on the connection itself, after the answers before it.
+    if (outgoing.req.listenerCount('error') > 0) outgoing.req.emit('error', timedOut);
+    else answerClientError(Object.assign(new Error(timedOut.message), { code: 'ERR_HTTP_REQUEST_TIMEOUT', bodyLate: true }), socket);
+  };
   // CONNECT (authority-form, for proxies): Node hands it to 'connect' listeners and, with none, drops
   // the connection without a word. Refused as on Deno, on the socket: there is no response object.
   server.on('connect', (incoming: Incoming, socket: import('node:stream').Duplex) => {
@@ -478,7 +490,7 @@ function answerClientError(error: NodeJS.ErrnoException, socket: import('node:st
       : error.code === 'HPE_CHUNK_EXTENSIONS_OVERFLOW'
         ? ['413 Content Too Large', 'chunk extensions too large']
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-          ? ['408 Request Timeout', 'request headers not received in time']
+          ? ['408 Request Timeout', (error as { bodyLate?: boolean }).bodyLate ? error.message : 'request headers not received in time']
           : ['400 Bad Request', `malformed HTTP request (${error.code ?? 'unparsable'})`];
   socket.end(rawRefusal(status, problem));
 }
