@@ -106,6 +106,23 @@ describe('HOST=:: (every interface)', { skip: probing !== undefined }, () => {
       assert.deepEqual(spans[0]!.localEndpoint, { serviceName: 'quotes-service', ipv6: podIp });
     });
 
+    it(`on ${runtime}: HOST=[::] in URL brackets is every interface; a link-local HOST without its zone stops it with one line naming HOST`, async () => {
+      const { service } = await startQuotes(runtime, { HOST: '[::]' });
+      started.push(service);
+      assert.equal(service.host, '::');
+      assert.equal(await statusAt('127.0.0.1', service.port), 200, 'over IPv4');
+      assert.equal(await statusAt('[::1]', service.port), 200, 'over IPv6');
+      const lines: string[] = [];
+      await assert.rejects(
+        startService('quotes-service', { PORT: '0', HOST: 'fe80::1', ZIPKIN_URL: 'http://127.0.0.1:9' }, { runtime, onLog: (_, line) => lines.push(line) }),
+        /exited with code 1 before listening/,
+      );
+      assert.equal(lines.length, 1, lines.join('\n'));
+      const line = JSON.parse(lines[0]!) as Record<string, unknown>;
+      assert.deepEqual([line['msg'], line['variable']], ['bad configuration', 'HOST']);
+      assert.match(String(line['error']), /"fe80::1" cannot be listened on as given \(a link-local IPv6 address needs its interface/);
+    });
+
     it(`on ${runtime}, on a node without IPv6: listens on 0.0.0.0 instead, says so in one line, and serves IPv4`, { skip: !canRunWithoutIpv6() && 'seccomp filters cannot be installed here' }, async () => {
       const { service, lines } = await startQuotes(runtime, { HOST: '::' }, WITHOUT_IPV6);
       started.push(service);
@@ -152,6 +169,30 @@ describe('HOST=:: (every interface)', { skip: probing !== undefined }, () => {
       assert.deepEqual(report, { bindv6only: '1', host: '::', ipv4: 200, ipv6: 200 });
     });
   }
+
+  it("with POD_IP in another notation (a zone, upper case, an IPv4-mapped one in hex): its spans carry the address as Zipkin's spec writes it, and are accepted", async () => {
+    for (const [podIp, expected] of [
+      ['FD00:0:0:0:0:0:0:7%eth0', { ipv6: 'fd00::7' }],
+      ['::ffff:a2a:7', { ipv4: '10.42.0.7' }],
+    ] as const) {
+      const { service } = await startQuotes('node', { HOST: '::1', POD_IP: podIp, ZIPKIN_URL: collector.url, ZIPKIN_EXPORT_INTERVAL_MS: '50' });
+      started.push(service);
+      const answer = await fetch(`http://[::1]:${service.port}/api/quote?strength=0`);
+      const traceId = answer.headers.get('traceresponse')!.split('-')[1];
+      await answer.body?.cancel();
+      let spans: Array<{ localEndpoint?: Record<string, unknown> }> = [];
+      await until(
+        async () => {
+          const response = await fetch(`${collector.url}/api/v2/trace/${traceId}`);
+          spans = response.ok ? ((await response.json()) as typeof spans) : [];
+          return spans.length > 0;
+        },
+        10_000,
+        `the span of POD_IP=${podIp} at the collector`,
+      );
+      assert.deepEqual(spans[0]!.localEndpoint, { serviceName: 'quotes-service', ...expected }, podIp);
+    }
+  });
 
   it('with POD_IP that is no address: one line naming POD_IP and the fix, /health DOWN saying so, ready and serving', async () => {
     const { service, lines } = await startQuotes('node', { HOST: '::', POD_IP: '$(POD_IP)' });

@@ -91,6 +91,9 @@ const DENO_ERROR_CODES: Record<string, string> = {
   NotCapable: 'EACCES',
 };
 
+/** Deno's message for a socket address the system refuses (EINVAL: a link-local IPv6 address without its zone). */
+const DENO_EINVAL = /\(os error 22\)$/;
+
 /**
  * A request refused before the app saw it: a Host that is missing (HTTP/1.1), given twice or no
  * host, a URL that does not parse, a backslash in the path (Node's adapter), an Expect it cannot meet,
@@ -151,7 +154,9 @@ const bodyTimeout = (boundMs: number) => new HTTPException(408, { message: `requ
 /**
  * Serves `fetch` on `hostname:port` (port 0: any free one). Rejects when it cannot listen,
  * with Node's error `code` on both runtimes (`EADDRINUSE`, `EADDRNOTAVAIL`, `EACCES`, `ENOTFOUND`,
- * `EAFNOSUPPORT` for an IPv6 address on a node without IPv6).
+ * `EAFNOSUPPORT` for an IPv6 address on a node without IPv6, `EINVAL` for one the system cannot bind
+ * as given: a link-local address without its zone). An IPv6 literal in brackets (`[::]`) is taken
+ * as the address within them.
  *
  * `::` serves IPv4 too on both runtimes, whatever the node's `net.ipv6.bindv6only` says: Node's
  * libuv clears IPV6_V6ONLY on the socket, and on Deno, whose socket follows the sysctl, a second
@@ -164,6 +169,9 @@ export async function listen(
   port: number,
   { hostname = '127.0.0.1', refusedHeaders, requestTimeoutMs = REQUEST_TIMEOUT_MS }: ListenOptions = {},
 ): Promise<RunningServer> {
+  // An IPv6 literal as URLs write it (`[::]`): Node refuses the brackets, Deno takes them but would not
+  // see `[::]` as every interface (no IPv4 listener beside it where bindv6only is 1).
+  hostname = /^\[[0-9a-f:.]+(?:%[\w.-]+)?\]$/i.test(hostname) ? hostname.slice(1, -1) : hostname;
   const deno = (globalThis as { Deno?: DenoNamespace }).Deno;
   if (deno) {
     // Requests whose handler has not returned. Deno's shutdown cuts the body of a request still being
@@ -200,7 +208,8 @@ export async function listen(
       } catch (error) {
         // A host name that does not resolve comes as a plain Error; its message is all that tells.
         const unresolved = error instanceof Error && error.message.startsWith('failed to lookup address');
-        const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : (DENO_ERROR_CODES[error.name] ?? (error as { code?: string }).code)) : undefined;
+        const invalid = error instanceof Error && DENO_EINVAL.test(error.message);
+        const code = error instanceof Error ? (unresolved ? 'ENOTFOUND' : invalid ? 'EINVAL' : (DENO_ERROR_CODES[error.name] ?? (error as { code?: string }).code)) : undefined;
         throw code ? Object.assign(error as Error, { code }) : error;
       }
     };

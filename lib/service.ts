@@ -274,6 +274,11 @@ function listenConfigError(error: unknown, host: string, port: number): ConfigEr
       return new ConfigError('PORT', `not permitted to listen on ${where}: choose a PORT above 1023, or grant the permission`);
     case 'EAFNOSUPPORT':
       return new ConfigError('HOST', `${JSON.stringify(host)} is an IPv6 address and this machine has no IPv6: use 127.0.0.1 (this machine only) or ${EVERY_INTERFACE} (every interface, IPv4 only where there is no IPv6)`);
+    case 'EINVAL':
+      return new ConfigError(
+        'HOST',
+        `${JSON.stringify(host)} cannot be listened on as given (a link-local IPv6 address needs its interface, as fe80::1%eth0): use 127.0.0.1 or ::1 (this machine only), or ${EVERY_INTERFACE} (every interface, IPv4 and IPv6)`,
+      );
     case 'EADDRNOTAVAIL':
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
