@@ -9,6 +9,9 @@ describe('ownAddress', () => {
     assert.deepEqual(ownAddress('fd00:10:244::7'), { ipv6: 'fd00:10:244::7' });
     assert.deepEqual(ownAddress('2001:DB8::7'), { ipv6: '2001:db8::7' }, 'lower case, as RFC 5952 writes it');
     assert.deepEqual(ownAddress('::ffff:10.42.0.7'), { ipv4: '10.42.0.7' });
+    assert.deepEqual(ownAddress('::FFFF:a2a:7'), { ipv4: '10.42.0.7' }, 'IPv4-mapped in hex');
+    assert.deepEqual(ownAddress('fd00:0:0:0:0:0:0:7'), { ipv6: 'fd00::7' }, 'zeros compressed, as RFC 5952 writes it');
+    assert.deepEqual(ownAddress('fe80::7%eth0'), { ipv6: 'fe80::7' }, "no zone, which zipkin2-api.yaml's ipv6 format refuses");
   });
 
   it("takes the host's addresses without POD_IP, and with one that is no address, saying what is wrong", () => {

@@ -47,16 +47,28 @@ export function ownAddress(podIp: string | undefined): OwnAddress {
   if (given) {
     const family = isIP(given);
     if (family === 4) return { ipv4: given };
-    if (family === 6) {
-      const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(given);
-      return mapped ? { ipv4: mapped[1] } : { ipv6: given.toLowerCase() };
-    }
+    if (family === 6) return ipv6Endpoint(given);
     const problem =
       `POD_IP ${JSON.stringify(podIp)} is no IP address: set it from the pod's status.podIP ` +
       `(env valueFrom.fieldRef.fieldPath), or leave it unset to use this host's own addresses`;
     return { ...hostAddresses(), problem };
   }
   return hostAddresses();
+}
+
+/**
+ * An IPv6 address as a Zipkin endpoint holds it: RFC 5952 text without a zone (`%eth0`, which the
+ * spec's `ipv6` format refuses, and with it the whole batch of spans, and which means nothing off
+ * this host), and an IPv4-mapped address in any notation (`::ffff:10.0.0.1`, `::ffff:a00:1`) as
+ * the IPv4 address in `ipv4`.
+ */
+function ipv6Endpoint(address: string): OwnAddress {
+  // The URL standard's serializer writes RFC 5952's form (lower case, the longest run of zeros compressed).
+  const text = new URL(`http://[${address.replace(/%.*$/, '')}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(text);
+  if (!mapped) return { ipv6: text };
+  const [high, low] = [parseInt(mapped[1]!, 16), parseInt(mapped[2]!, 16)];
+  return { ipv4: [high >> 8, high & 255, low >> 8, low & 255].join('.') };
 }
 
 function hostAddresses(): OwnAddress {
