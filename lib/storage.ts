@@ -70,8 +70,10 @@ function processIdentity(): ProcessIdentity {
 }
 
 /** Error codes of a failed open, as Node's fs names them or as lmdb-js numbers them (errno). */
-const OPEN_ERRORS: Record<string, 'denied' | 'readOnly' | 'full'> = {
+const OPEN_ERRORS: Record<string, 'denied' | 'readOnly' | 'full' | 'notDirectory'> = {
   EACCES: 'denied', 13: 'denied', EPERM: 'denied', 1: 'denied',
+  // mkdir of a path that is a file (EEXIST), or of one below a file (ENOTDIR).
+  EEXIST: 'notDirectory', ENOTDIR: 'notDirectory', 20: 'notDirectory',
   EROFS: 'readOnly', 30: 'readOnly',
   ENOSPC: 'full', 28: 'full', EDQUOT: 'full', 122: 'full',
 };
@@ -79,8 +81,8 @@ const OPEN_ERRORS: Record<string, 'denied' | 'readOnly' | 'full'> = {
 /**
  * What to do about a store that would not open, for an operator reading one log line: the
  * directory's owner and mode against this process's user and groups when it may not write there
- * (a volume of another user, mounted without the pod's fsGroup), or which way a volume is full or
- * read-only. Undefined for a failure it cannot explain.
+ * (a volume of another user, mounted without the pod's fsGroup), which way a volume is full or
+ * read-only, or that the path is a file. Undefined for a failure it cannot explain.
  */
 export function openRemedy(code: unknown, directory: string, identity: ProcessIdentity): string | undefined {
   switch (OPEN_ERRORS[String(code)]) {
@@ -97,6 +99,9 @@ export function openRemedy(code: unknown, directory: string, identity: ProcessId
       return 'The volume is mounted read-only: mount it writable (volumeMounts readOnly: false), or point the setting at a writable volume';
     case 'full':
       return 'The volume is full: free space on it, or give it more (a larger emptyDir sizeLimit or PersistentVolumeClaim)';
+    case 'notDirectory':
+      // Most often the store's own data.mdb, named where its directory belongs.
+      return 'The path is a file, or lies below one, not a directory: point the setting at a directory (an LMDB store is a directory holding data.mdb and lock.mdb), or move the file away';
     default:
       return undefined;
   }
