@@ -121,6 +121,28 @@ describe('broker outages, on a RabbitMQ node of its own', () => {
     await until(async () => (await health()).details.outbox.pending === 0, 10_000, 'the outbox empty');
   });
 
+  it('stops cleanly during a resource alarm with a SHUTDOWN_TIMEOUT_MS shorter than the flush would take: the flush ends before the stop times out', async () => {
+    const kept = () => landscape.logs.filter((l) => l.service === 'accountservice' && l.json?.msg === 'outbox not flushed in time; its messages are kept for the next start');
+    const timedOut = () => landscape.logs.filter((l) => l.service === 'accountservice' && l.json?.msg === 'stop timed out; exiting');
+    const [keptBefore, timedOutBefore] = [kept().length, timedOut().length];
+    await landscape.restart('accountservice', { env: { SHUTDOWN_TIMEOUT_MS: '2000' } });
+    await node.ctl('set_vm_memory_high_watermark', '0.000001');
+    let sent: string[];
+    try {
+      sent = (await readVip(1)).map((r) => r.traceId);
+      const reason = async () => ((await (await fetch(`${accounts}/health`)).json()) as { reason?: string }).reason ?? '';
+      await until(async () => /RabbitMQ blocks publishing: low on memory/.test(await reason()), 10_000, 'the block in /health');
+      assert.equal(await landscape.services.accountservice.stop('SIGTERM'), 0, 'a clean stop, not the stop timeout');
+      assert.equal(kept().length, keptBefore + 1, 'one line saying what the outbox keeps');
+      assert.ok(Number(kept().at(-1)?.json?.timeoutMs) < 2000, 'the flush bounded by the stop, not its own 2 s');
+      assert.equal(timedOut().length, timedOutBefore);
+    } finally {
+      await node.ctl('set_vm_memory_high_watermark', '0.4');
+    }
+    await landscape.restart('accountservice', { env: { SHUTDOWN_TIMEOUT_MS: '10000' } });
+    await allReceived(sent);
+  });
+
   it('a watch on a broker notices its outages (so the one on AMQP_URL would), and the broker at AMQP_URL saw none', () => {
     assert.match(nodeWatch.closedBy ?? '', /CONNECTION_FORCED - broker forced connection closure with reason 'shutdown'/);
     assert.equal(amqpUrlClosedBy(), undefined, 'the broker at AMQP_URL untouched while this file stopped its own');

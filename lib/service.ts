@@ -35,8 +35,12 @@ export interface ServiceParts {
   readiness?: string[];
   /** Extra state shown in `/health` (breakers, queues). */
   details?: () => Record<string, unknown>;
-  /** Releases the service's resources, after the last request has finished. */
-  close?: () => Promise<void>;
+  /**
+   * Releases the service's resources, after the last request has finished. `deadline` (a `Date.now()`
+   * time) is when the stop's last part, the spans' flush, begins: work that may wait on something
+   * outside (a broker's confirm) is bounded by it, so the stop ends cleanly within SHUTDOWN_TIMEOUT_MS.
+   */
+  close?: (stop: { deadline: number }) => Promise<void>;
 }
 
 export interface ServiceContext {
@@ -233,7 +237,9 @@ export async function runService(definition: ServiceDefinition): Promise<Running
       // Should the steps below hang (a request that never ends, a close that never returns), the spans
       // of what has finished still go out: sent early in the timeout's last quarter, while the stop
       // goes on until the timeout itself.
-      const earlyFlush = setTimeout(() => void tracing.flush(), shutdownTimeoutMs - Math.min(LAST_FLUSH_MS, shutdownTimeoutMs / 4));
+      const lastPartMs = shutdownTimeoutMs - Math.min(LAST_FLUSH_MS, shutdownTimeoutMs / 4);
+      const closeBy = Date.now() + lastPartMs;
+      const earlyFlush = setTimeout(() => void tracing.flush(), lastPartMs);
       const deadline = setTimeout(() => {
         log.error('stop timed out; exiting', { timeoutMs: shutdownTimeoutMs });
         process.exit(1);
@@ -241,7 +247,7 @@ export async function runService(definition: ServiceDefinition): Promise<Running
       try {
         await drain(state, Math.min(2000, shutdownTimeoutMs / 2));
         await server.close();
-        await parts.close?.();
+        await parts.close?.({ deadline: closeBy });
         await tracing.flush();
         log.info('stopped');
       } catch (error) {

@@ -114,8 +114,10 @@ await runService({
         breakers: { 'quotes-service': quotes.state, imageservice: images.state },
         outbox: { pending: outbox.size },
       }),
-      close: async () => {
-        await outbox.flush({ timeoutMs: 2000 });
+      close: async ({ deadline }) => {
+        // At most 2 s, and never past the stop's deadline: a SHUTDOWN_TIMEOUT_MS shorter than the flush
+        // would otherwise end the stop with exit 1 and without the line saying what the outbox keeps.
+        await outbox.flush({ timeoutMs: Math.max(0, Math.min(2000, deadline - Date.now())) });
         // Closing the connection ends a send still awaiting its confirm, which closing the outbox waits for.
         const outboxClosed = outbox.close();
         await broker.close();
