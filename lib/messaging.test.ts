@@ -32,6 +32,19 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
     return started;
   };
 
+  /** A broker whose consumer of `q` throws on every message, so each is rejected to the dead-letter queue. */
+  const rejecting = (seen: Observed, q: string) =>
+    broker(seen, {
+      consumers: [
+        {
+          queue: q,
+          handle: async () => {
+            throw new Error('cannot handle it');
+          },
+        },
+      ],
+    });
+
   before(async () => {
     operator = await Operator.connect();
   });
@@ -224,16 +237,7 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
   it('sends a message its consumer throws on, or that is no JSON, to the dead-letter queue, with its span failed', async () => {
     const seen = observed();
     const q = queue('rejected');
-    const b = broker(seen, {
-      consumers: [
-        {
-          queue: q,
-          handle: async () => {
-            throw new Error('cannot handle it');
-          },
-        },
-      ],
-    });
+    const b = rejecting(seen, q);
     await until(() => b.problem === undefined, 10_000, 'consuming');
     await operator.publish(q, JSON.stringify(body), { messageId: 'thrown' });
     await operator.publish(q, 'no JSON', { messageId: 'garbled' });
@@ -263,16 +267,7 @@ describe('Broker on the test run’s RabbitMQ, with queues of its own', () => {
   it('declares the dead-letter queue again when an operator deleted it (or an expires policy removed it) before rejecting a message to it, and says so once', async () => {
     const seen = observed();
     const q = queue('dead-letter-deleted');
-    const b = broker(seen, {
-      consumers: [
-        {
-          queue: q,
-          handle: async () => {
-            throw new Error('cannot handle it');
-          },
-        },
-      ],
-    });
+    const b = rejecting(seen, q);
     await until(() => b.problem === undefined, 10_000, 'consuming');
     await operator.delete(deadLetterQueue(q));
     const deadLettered = () =>
