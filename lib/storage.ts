@@ -17,7 +17,7 @@ export type Table<V, K extends Key = string> = Database<V, K>;
  * database file, so the directory layout is asked for explicitly. When `setting` names
  * the variable the directory came from, a failure is a ConfigError naming it, with what to do
  * about it. With `log`, a commit through `committed` that fails after the last one succeeded is
- * one line, with what to do, and the next that succeeds another (see `storeProblem`).
+ * one line, with what to do, and the next that succeeds another (see `storeWriteProblem`).
  */
 export function openStore(directory: string, setting?: string, log?: Logger): Store {
   try {
@@ -42,8 +42,8 @@ export function openStore(directory: string, setting?: string, log?: Logger): St
  * be the first user's alone. What the umask withholds from others stays withheld.
  */
 function groupWritable(): void {
-  const previous = process.umask(0o002);
-  if ((previous & 0o707) !== 0o002) process.umask(previous & 0o707);
+  // umask() without an argument is deprecated (it sets the mask to read it): set, then put back less the group's bits.
+  process.umask(process.umask(0o002) & 0o707);
 }
 
 /** Who this process is to the file system: its user and groups, when the runtime tells. */
@@ -141,7 +141,7 @@ export function storeWriteProblem(store: Store): string | undefined {
   return failure && `writes fail since ${failure.since}: ${failure.reason}${failure.remedy ? `. ${failure.remedy}` : ''}`;
 }
 
-/** Records a commit's outcome for `storeProblem`, logging when writes start failing and when they work again. */
+/** Records a commit's outcome for `storeWriteProblem`, logging when writes start failing and when they work again. */
 function recordWrite(store: Store | undefined, error?: Error & { cause?: unknown }): void {
   const state = store && writeStates.get(store);
   if (!state) return;
@@ -177,7 +177,7 @@ export class CommitError extends Error {
  * Awaits an LMDB write (a put, a remove, a transaction). When the commit fails (disk
  * full, file size limit, I/O error) it rejects with LMDB's own reason, e.g. "LMDB commit
  * failed: File too large", where lmdb-js says only "see commitError". Given the `store` written
- * to, the outcome counts for its `storeProblem`.
+ * to, the outcome counts for its `storeWriteProblem`.
  */
 export async function committed<T>(write: Promise<T>, store?: Store): Promise<T> {
   let result: T;
