@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { portVariable, ROOT, type ServiceName } from '../tools/landscape.ts';
 import { freePort } from '../tools/wait.ts';
 import { startTestLandscape, type TestLandscape } from './support.ts';
+import { waitForTrace } from './traces.ts';
 
 function npmRunLoad(args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -50,13 +51,13 @@ describe('npm run load', () => {
     // The waterfall hint carries the settings the tools read, here the collector's URL.
     assert.match(stdout, new RegExp(`^  .*ZIPKIN_URL=${landscape.collector.url} .*npm run trace <trace id>`, 'm'));
 
-    // The traces it names are in Zipkin, at the links it prints.
+    // The traces it names reach Zipkin, at the links it prints, once the services have exported their spans
+    // (every ZIPKIN_EXPORT_INTERVAL_MS: the tool prints the links as its last requests are answered).
     const links = [...stdout.matchAll(/^ {4}(http:\S+\/zipkin\/traces\/([0-9a-f]{32}))$/gm)];
     assert.ok(links.length >= 2, stdout);
     for (const [, link, traceId] of links) {
       assert.ok(link!.startsWith(`${landscape.collector.url}/zipkin/traces/`), link);
-      const spans = await fetch(`${landscape.collector.url}/api/v2/trace/${traceId}`).then((r) => r.json() as Promise<unknown[]>);
-      assert.ok(spans.length > 0, `trace ${traceId} is in Zipkin`);
+      await waitForTrace(landscape.collector.url, traceId!, (spans) => spans.length > 0, 10_000);
     }
   });
 
